@@ -1,0 +1,5 @@
+"""`python -m labsim`: see `labsim.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

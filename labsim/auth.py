@@ -1,0 +1,82 @@
+"""JWT issue and verify (HS256 only, always with `exp`) and the user table.
+
+Token expiry is wall-clock time on purpose: a token leaves the simulation (students paste
+it into curl), so it must mean the same thing outside it. Credential checks take the
+same time whether the user exists or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from .config import User
+
+ALGORITHM = "HS256"
+
+
+class TokenError(Exception):
+    """A token that must be refused; the message says why."""
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Auth:
+    secret: str
+    users: tuple[User, ...]
+    token_ttl: float = 3600.0
+
+    def check_credentials(self, username: str, password: str) -> User | None:
+        """The user whose credentials these are, compared in constant time."""
+        given_name, given_password = _digest(username), _digest(password)
+        found = None
+        for user in self.users:  # visit every user so timing does not reveal who exists
+            name_ok = hmac.compare_digest(_digest(user.username), given_name)
+            password_ok = hmac.compare_digest(_digest(user.password), given_password)
+            if name_ok and password_ok:
+                found = user
+        return found
+
+    def issue(self, user: User) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": user.username,
+            "username": user.username,
+            "role": user.role,
+            "iat": now,
+            "exp": now + int(self.token_ttl),
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> dict:
+        try:
+            return jwt.decode(
+                token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token expired") from None
+        except jwt.InvalidAlgorithmError:
+            raise TokenError("token algorithm not allowed (HS256 only)") from None
+        except jwt.InvalidSignatureError:
+            raise TokenError("token signature is invalid") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise TokenError(f"token lacks the {e.claim!r} claim") from None
+        except jwt.InvalidTokenError:
+            raise TokenError("token is malformed") from None
+
+
+def token_from_header(value: str | None) -> str | None:
+    """The token in an Authorization header: raw (as the lab sends it) or `Bearer <token>`."""
+    if not value:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    return value.strip()

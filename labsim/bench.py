@@ -1,0 +1,319 @@
+"""The load generator: the lab's `load_test.py`, measured on the shared clock.
+
+It logs in through the load balancer, then sends the mix (by default half `GET /data`,
+then half `POST /longtask`) with at most `concurrency` requests in flight, and gathers
+what `report` prints. It starts its own topology on free ports (virtual clock by
+default), or drives one already running at `target` (real clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock, RealClock, VirtualClock
+from .cluster import Cluster
+from .config import Topology
+from .http import DownstreamError, HttpClient
+from .metrics import Histogram
+
+# endpoint -> (method, path, expected status, JSON body)
+ENDPOINTS: dict[str, tuple[str, str, int, Any]] = {
+    "data": ("GET", "/data", 200, None),
+    "longtask": ("POST", "/longtask", 202, {"task": "report"}),
+    "process": ("GET", "/process", 200, None),
+}
+LAB_MIX = {"data": 50, "longtask": 50}
+
+# How often (simulated seconds) an in-process virtual run checks that the worker is done.
+_DRAIN_POLL = 0.5
+_DRAIN_LIMIT = 24 * 3600.0
+
+
+class BenchError(Exception):
+    """The run could not happen at all (target unreachable, login refused)."""
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    requests: int = 100
+    concurrency: int = 10
+    mix: dict[str, int] = field(default_factory=lambda: dict(LAB_MIX))
+    clock: str = "virtual"
+    target: str | None = None
+    verbose: bool = False
+    progress: bool = False
+
+
+@dataclass
+class EndpointStats:
+    latency: Histogram = field(default_factory=Histogram)
+    hits: Histogram = field(default_factory=Histogram)
+    misses: Histogram = field(default_factory=Histogram)
+
+
+@dataclass
+class Tally:
+    """What the run saw, request by request, in bounded memory."""
+
+    by_status: Counter[str] = field(default_factory=Counter)
+    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
+    gateways: Counter[str] = field(default_factory=Counter)
+    failures: Counter[tuple[str, int | None, str]] = field(default_factory=Counter)
+    ok: int = 0
+    failed: int = 0
+    hits: int = 0
+    misses: int = 0
+    tasks_queued: int = 0
+
+
+def plan(requests: int, mix: dict[str, int]) -> list[tuple[str, int]]:
+    """Split `requests` over the mix by weight (largest remainder), in the mix's order."""
+    total = sum(mix.values())
+    shares = {name: requests * weight / total for name, weight in mix.items()}
+    counts = {name: int(share) for name, share in shares.items()}
+    left = requests - sum(counts.values())
+    for name in sorted(mix, key=lambda n: -(shares[n] - counts[n]))[:left]:
+        counts[name] += 1
+    return [(name, n) for name, n in counts.items() if n]
+
+
+def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
+    names = itertools.chain.from_iterable(itertools.repeat(name, n) for name, n in blocks)
+    return enumerate(names, start=1)
+
+
+async def run_bench(topology: Topology, options: BenchOptions) -> dict[str, Any]:
+    """Run the bench; return the report's data (see `report.py` for its keys)."""
+    clock: Clock = VirtualClock() if options.clock == "virtual" else RealClock()
+    cluster = None
+    if options.target is None:
+        cluster = Cluster(topology, clock, ephemeral=True)
+        await cluster.start()
+        base = cluster.url
+    else:
+        base = options.target.rstrip("/")
+    client = HttpClient(clock)
+    wall_start = time.perf_counter()
+    try:
+        tally, elapsed, extras = await clock.run(_drive(client, clock, base, cluster, options))
+    finally:
+        await client.close()
+        if cluster is not None:
+            await cluster.stop()
+    wall = time.perf_counter() - wall_start
+    return _result(topology, options, tally, elapsed, wall, extras)
+
+
+async def _drive(
+    client: HttpClient, clock: Clock, base: str, cluster: Cluster | None, options: BenchOptions
+) -> tuple[Tally, float, dict[str, Any]]:
+    token = await _login(client, base, cluster.topology if cluster else None)
+    tally = Tally()
+    sequence = _sequence(plan(options.requests, options.mix))
+    show = _printer(options)
+    start = clock.now()
+
+    async def worker() -> None:
+        for number, endpoint in sequence:
+            await _one(client, clock, base, token, number, endpoint, tally, show)
+
+    await asyncio.gather(*(worker() for _ in range(min(options.concurrency, options.requests))))
+    elapsed = clock.now() - start
+    if options.progress:
+        print(file=sys.stderr)
+    extras: dict[str, Any] = {"db_calls": None, "worker_completed": None}
+    if cluster is not None:
+        if isinstance(clock, VirtualClock):
+            await _drain_worker(client, clock, cluster)
+        extras["db_calls"] = (await _counters(client, cluster, "database")).get("db_calls", 0)
+        extras["worker_completed"] = (await _counters(client, cluster, "worker")).get(
+            "completed", 0
+        )
+    return tally, elapsed, extras
+
+
+async def _login(client: HttpClient, base: str, topology: Topology | None) -> str:
+    user = (topology or Topology()).users[0]
+    try:
+        reply = await client.request(
+            "load-balancer",
+            "POST",
+            f"{base}/login",
+            json_body={"username": user.username, "password": user.password},
+            check=False,
+        )
+    except DownstreamError as e:
+        raise BenchError(f"cannot reach {base}: {e}") from None
+    if reply.status != 200:
+        raise BenchError(
+            f"login at {base}/login failed with status {reply.status}: {reply.body[:200]!r}"
+        )
+    return reply.json()["token"]
+
+
+async def _one(
+    client: HttpClient,
+    clock: Clock,
+    base: str,
+    token: str,
+    number: int,
+    endpoint: str,
+    tally: Tally,
+    show: Callable[[int, str, int | None, Any], None],
+) -> None:
+    method, path, expected, body = ENDPOINTS[endpoint]
+    stats = tally.endpoints.setdefault(endpoint, EndpointStats())
+    started = clock.now()
+    status: int | None
+    try:
+        reply = await client.request(
+            "load-balancer",
+            method,
+            base + path,
+            headers={"Authorization": token},
+            json_body=body,
+            check=False,
+        )
+        status, answer, error = reply.status, _json_or_text(reply.body), None
+    except DownstreamError as e:
+        status, answer, error = None, None, str(e)
+    latency = clock.now() - started
+    stats.latency.add(latency)
+    tally.by_status[str(status) if status else "error"] += 1
+    if status == expected:
+        tally.ok += 1
+        if endpoint == "data":
+            cached = isinstance(answer, dict) and answer.get("cached") is True
+            (stats.hits if cached else stats.misses).add(latency)
+            if cached:
+                tally.hits += 1
+            else:
+                tally.misses += 1
+        elif endpoint == "longtask":
+            tally.tasks_queued += 1
+    else:
+        tally.failed += 1
+        if error is None:
+            error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
+        tally.failures[(endpoint, status, error)] += 1
+    if status is not None:
+        served_by = reply.headers.get("X-Served-By")
+        if served_by:
+            tally.gateways[served_by] += 1
+    show(number, endpoint, status, answer if error is None else error)
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")
+
+
+def _printer(options: BenchOptions) -> Callable[[int, str, int | None, Any], None]:
+    done = itertools.count(1)
+    step = max(1, options.requests // 200)
+
+    def show(number: int, endpoint: str, status: int | None, answer: Any) -> None:
+        n = next(done)
+        if options.verbose:
+            print(f"[{endpoint.upper()}] Request {number}: Status {status}, Response: {answer}")
+        if options.progress and (n % step == 0 or n == options.requests):
+            filled = n * 30 // options.requests
+            bar = "#" * filled + "." * (30 - filled)
+            print(f"\r[{bar}] {n}/{options.requests}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+async def _counters(client: HttpClient, cluster: Cluster, component: str) -> dict[str, int]:
+    reply = await client.request(component, "GET", cluster.urls[component] + "/health")
+    return reply.json().get("counters", {})
+
+
+async def _drain_worker(client: HttpClient, clock: Clock, cluster: Cluster) -> None:
+    """Let the worker finish its tasks; free on the virtual clock."""
+    waited = 0.0
+    while waited < _DRAIN_LIMIT:
+        counters = await _counters(client, cluster, "worker")
+        if counters.get("queued", 0) + counters.get("running", 0) == 0:
+            return
+        await clock.sleep(_DRAIN_POLL)
+        waited += _DRAIN_POLL
+
+
+def predicted_latencies(topology: Topology) -> dict[str, float]:
+    """Mean `/data` latency in seconds for a hit and a miss, from the latency models."""
+    entry = topology.load_balancer.latency.mean() + topology.gateways.latency.mean()
+    cache = topology.cache.latency.mean()
+    hit = entry + cache
+    miss = hit + topology.database.latency.mean() + cache
+    return {"hit": hit, "miss": miss}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _result(
+    topology: Topology,
+    options: BenchOptions,
+    tally: Tally,
+    elapsed: float,
+    wall: float,
+    extras: dict[str, Any],
+) -> dict[str, Any]:
+    endpoints = {}
+    for name, stats in tally.endpoints.items():
+        summary = stats.latency.summary()
+        if name == "data":
+            summary["hits"] = stats.hits.summary()
+            summary["misses"] = stats.misses.summary()
+        endpoints[name] = summary
+    data = tally.endpoints.get("data")
+    predicted = predicted_latencies(topology)
+    total = tally.ok + tally.failed
+    looked_up = tally.hits + tally.misses
+    return {
+        "scenario": topology.name,
+        "clock": options.clock,
+        "seed": topology.seed,
+        "target": options.target,
+        "concurrency": options.concurrency,
+        "mix": options.mix,
+        "requests": {
+            "total": total,
+            "ok": tally.ok,
+            "failed": tally.failed,
+            "by_status": dict(sorted(tally.by_status.items())),
+        },
+        "time": {"simulated_s": round(elapsed, 6), "wall_s": round(wall, 3)},
+        "throughput_rps": round(total / elapsed, 3) if elapsed > 0 else None,
+        "endpoints": endpoints,
+        "cache": {
+            "hits": tally.hits,
+            "misses": tally.misses,
+            "hit_ratio": round(tally.hits / looked_up, 4) if looked_up else None,
+        },
+        "db_calls": extras["db_calls"],
+        "speedup": {
+            "measured": _ratio(
+                data.misses.mean_ms() if data else None, data.hits.mean_ms() if data else None
+            ),
+            "predicted": _ratio(predicted["miss"], predicted["hit"]),
+        },
+        "gateways": dict(sorted(tally.gateways.items())),
+        "worker": {"queued": tally.tasks_queued, "completed": extras["worker_completed"]},
+        "failures": [
+            {"endpoint": e, "status": s, "error": err, "count": n}
+            for (e, s, err), n in tally.failures.most_common()
+        ],
+    }

@@ -1,0 +1,307 @@
+"""The command line: `python -m labsim up | bench`.
+
+User mistakes (a bad option value, a broken scenario, a port already taken) end as one
+line on stderr naming the bad value, with exit code 2, never a traceback. This is the
+only module that reads the environment (`LABSIM_SECRET`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from yarl import URL
+
+from .bench import ENDPOINTS, LAB_MIX, BenchError, BenchOptions, run_bench
+from .clock import RealClock, StalledError
+from .cluster import Cluster, ClusterError
+from .config import ConfigError, Topology, load_topology, with_overrides
+from .report import render_text, write_json
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind: type, minimum: float, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
+        if value < minimum or value != value:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _number(int, 1, "a whole number of at least 1")
+non_negative_int = _number(int, 0, "a whole number of at least 0")
+seconds = _number(float, 0, "a number of seconds, 0 or more")
+
+
+def _add_topology_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario file (TOML) describing the topology (default: the lab's own setup)",
+    )
+    parser.add_argument(
+        "--gateways",
+        type=positive_int,
+        metavar="N",
+        help="number of API gateways, on ports 5000, 5003, 5006, ... (default: the scenario's, 3)",
+    )
+    parser.add_argument(
+        "--db-latency",
+        type=seconds,
+        metavar="S",
+        help="the database's fixed service time in seconds (default: the scenario's, 2.0)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="labsim",
+        description="The load-balancing and caching lab, whole, in one Python process.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    up = commands.add_parser(
+        "up",
+        help="start the lab's topology and serve until Ctrl-C",
+        description="Start every component of the topology on its own port and serve "
+        "until Ctrl-C or SIGTERM.",
+    )
+    _add_topology_options(up)
+    up.add_argument(
+        "--host",
+        metavar="H",
+        help="address every component binds to (default: 127.0.0.1)",
+    )
+    up.add_argument("--quiet", action="store_true", help="no log line per request (default: off)")
+    up.set_defaults(run=_run_up)
+
+    bench = commands.add_parser(
+        "bench",
+        help="run the lab's load test and report",
+        description="Log in, send the mix through the load balancer with bounded "
+        "concurrency, and report latencies, cache hits, gateways and failures. Exit "
+        "code 0 when every request got its expected status, 1 otherwise.",
+    )
+    _add_topology_options(bench)
+    bench.add_argument(
+        "--requests",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="requests to send after logging in (default: 100)",
+    )
+    bench.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help="most requests in flight at once (default: 10)",
+    )
+    bench.add_argument(
+        "--mix",
+        type=parse_mix,
+        default=dict(LAB_MIX),
+        metavar="SPEC",
+        help="endpoint weights, sent in the order given; endpoints: data, longtask, "
+        "process (default: data=50,longtask=50)",
+    )
+    bench.add_argument(
+        "--seed",
+        type=non_negative_int,
+        metavar="N",
+        help="seed for every latency draw (default: the scenario's, 1)",
+    )
+    bench.add_argument(
+        "--clock",
+        choices=("virtual", "real"),
+        help="virtual: simulated time, fast and repeatable; real: wall time "
+        "(default: virtual, or real with --target)",
+    )
+    bench.add_argument(
+        "--target",
+        type=parse_url,
+        metavar="URL",
+        help="bench a topology already running at URL (e.g. http://127.0.0.1:8000) "
+        "instead of starting one (default: start one on free ports)",
+    )
+    bench.add_argument(
+        "--json", metavar="PATH", help="also write the report as JSON to PATH (default: none)"
+    )
+    bench.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print one line per request, as the lab's script does (default: off)",
+    )
+    bench.set_defaults(run=_run_bench)
+    return parser
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    mix: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, weight = part.strip().partition("=")
+        if name not in ENDPOINTS:
+            known = ", ".join(ENDPOINTS)
+            raise argparse.ArgumentTypeError(f"unknown endpoint {name!r} (known: {known})")
+        if not sep or not weight.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"weight of {name!r} must be a whole number, 0 or more (got {weight!r})"
+            )
+        mix[name] = int(weight)
+    if not any(mix.values()):
+        raise argparse.ArgumentTypeError(f"at least one weight must be above 0 (got {text!r})")
+    return mix
+
+
+def parse_url(text: str) -> str:
+    url = URL(text)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError(f"must be an http:// URL (got {text!r})")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, ConfigError, ClusterError) as e:
+        print(f"labsim: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def topology_from_args(args: argparse.Namespace) -> Topology:
+    topology = load_topology(args.scenario)
+    topology = with_overrides(
+        topology,
+        gateways=args.gateways,
+        db_latency=args.db_latency,
+        host=getattr(args, "host", None),
+        seed=getattr(args, "seed", None),
+    )
+    secret = os.environ.get("LABSIM_SECRET")
+    if secret is not None:
+        if len(secret) < 32:
+            raise UsageError(
+                "LABSIM_SECRET must be at least 32 characters long (HS256 wants a 256-bit key)"
+            )
+        topology = dataclasses.replace(topology, secret=secret)
+    return topology
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("labsim")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    topology = topology_from_args(args)
+    _configure_logging(args.quiet)
+    return asyncio.run(_serve(topology, args.scenario))
+
+
+async def _serve(topology: Topology, scenario: str | None) -> int:
+    cluster = Cluster(topology, RealClock())
+    await cluster.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(_banner(cluster, scenario), flush=True)
+    await stop.wait()
+    print("labsim: stopping ...", flush=True)
+    await cluster.stop()
+    print("labsim: stopped", flush=True)
+    return 0
+
+
+def _banner(cluster: Cluster, scenario: str | None) -> str:
+    rows = [("component", "id", "url", "service time")]
+    for c in cluster.components.values():
+        latency = c.context.settings.latency.describe()
+        if c.kind == "worker":
+            latency += f" (tasks: {c.context.settings.task_duration.describe()})"
+        rows.append((c.kind.replace("_", " "), c.id, c.url, latency))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
+    user = cluster.topology.users[0]
+    return "\n".join(
+        [
+            f"labsim is up: {cluster.topology.name} "
+            f"(scenario: {scenario or 'built-in lab defaults'}, clock: real)",
+            "",
+            *lines,
+            "",
+            f"Send requests to {cluster.url}, e.g.:",
+            f"  curl -s -X POST {cluster.url}/login -H 'Content-Type: application/json' "
+            f'-d \'{{"username": "{user.username}", "password": "<password>"}}\'',
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    if args.target and args.clock == "virtual":
+        raise UsageError(
+            "--clock virtual needs the topology in this process; with --target the clock is real"
+        )
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            raise UsageError(f"--json {args.json}: folder {folder} does not exist")
+    topology = topology_from_args(args)
+    _configure_logging(quiet=True)
+    options = BenchOptions(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        mix=args.mix,
+        clock=args.clock or ("real" if args.target else "virtual"),
+        target=args.target,
+        verbose=args.verbose,
+        progress=sys.stderr.isatty() and not args.verbose,
+    )
+    try:
+        result = asyncio.run(run_bench(topology, options))
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+    except StalledError as e:
+        print(f"labsim: error: {e}", file=sys.stderr)
+        return 1
+    result["scenario"] = args.scenario or result["scenario"]
+    print(render_text(result))
+    if args.json:
+        try:
+            write_json(result, args.json)
+        except OSError as e:
+            raise UsageError(f"--json {args.json}: cannot write: {e.strerror}") from None
+    return 0 if result["requests"]["failed"] == 0 else 1

@@ -1,0 +1,208 @@
+"""The one clock every component reads: real (wall) time or virtual (simulated) time.
+
+A clock has `now()` (seconds, monotonic) and `async sleep(seconds)`. Injected latency,
+cache TTLs, worker task durations and the bench's own latency measurements all go
+through it, so swapping the clock swaps the time of the whole topology at once.
+
+Besides time, a clock is told about every HTTP exchange labsim itself makes
+(`open_exchange` ... `close_exchange`). The real clock ignores this. The virtual clock
+needs it, because it shares the process with real sockets.
+
+The virtual clock's guarantee
+-----------------------------
+Simulated time jumps to the earliest pending wake-up only when the system is quiet:
+
+1. no labsim HTTP exchange is in transit: every request labsim sent has been fully read
+   by the component that serves it, and every response a component produced has been
+   fully read by its caller (the client side counts the exchange in, the server side
+   counts it out on arrival and in again when it replies);
+2. the event loop has no ready callback left, so every task is waiting for something.
+
+Together these mean every piece of work is parked on the clock (or waiting for work that
+is). Time never advances because the kernel was slow to deliver loopback bytes: a busy
+machine makes a run take longer in wall time, never in simulated time. Wake-ups at the
+same simulated time fire in the order their sleeps were taken (a sequence number breaks
+ties, as in SimPy), and time is kept in integer nanoseconds so it never drifts.
+
+The event loop's own time is left alone: aiohttp's keep-alive and client timeouts keep
+running on wall time and never fire because of a jump in simulated time.
+
+If the system is quiet and nothing sleeps, yet a run is still waiting, no wake-up can
+ever come: `VirtualClock.run` reports that as `StalledError` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+_NS = 1_000_000_000
+
+
+class StalledError(RuntimeError):
+    """The simulation is waiting on something no clock wake-up can bring."""
+
+
+class Clock(Protocol):
+    """What components need from time."""
+
+    name: str
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def open_exchange(self) -> int | None: ...
+
+    def exchange_arrived(self, exchange: int) -> None: ...
+
+    def exchange_replying(self, exchange: int) -> None: ...
+
+    def close_exchange(self, exchange: int | None) -> None: ...
+
+
+class RealClock:
+    """Wall-clock time: `time.monotonic` and `asyncio.sleep`."""
+
+    name = "real"
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    def open_exchange(self) -> int | None:
+        return None
+
+    def exchange_arrived(self, exchange: int) -> None:
+        pass
+
+    def exchange_replying(self, exchange: int) -> None:
+        pass
+
+    def close_exchange(self, exchange: int | None) -> None:
+        pass
+
+
+class VirtualClock:
+    """Simulated time that jumps ahead whenever every piece of work is parked on it."""
+
+    name = "virtual"
+
+    def __init__(self, start: float = 0.0, stall_grace: float = 0.5) -> None:
+        self._now_ns = round(start * _NS)
+        self._timers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._exchange_ids = itertools.count(1)
+        self._open: set[int] = set()
+        self._in_transit: set[int] = set()
+        self._changed: asyncio.Event | None = None
+        self._stall_grace = stall_grace
+
+    def now(self) -> float:
+        return self._now_ns / _NS
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self._now_ns + round(seconds * _NS), next(self._seq), future))
+        self._poke()
+        await future
+
+    def open_exchange(self) -> int | None:
+        exchange = next(self._exchange_ids)
+        self._open.add(exchange)
+        self._in_transit.add(exchange)
+        return exchange
+
+    def exchange_arrived(self, exchange: int) -> None:
+        self._in_transit.discard(exchange)
+        self._poke()
+
+    def exchange_replying(self, exchange: int) -> None:
+        # A caller that already gave up will never read this reply: do not wait for it.
+        if exchange in self._open:
+            self._in_transit.add(exchange)
+
+    def close_exchange(self, exchange: int | None) -> None:
+        if exchange is not None:
+            self._open.discard(exchange)
+            self._in_transit.discard(exchange)
+            self._poke()
+
+    @property
+    def in_transit(self) -> int:
+        return len(self._in_transit)
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` while driving simulated time; raise StalledError on deadlock."""
+        task = asyncio.ensure_future(awaitable)
+        driver = asyncio.create_task(self._drive(task))
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if driver.done() and not driver.cancelled() and driver.exception() is not None:
+                raise driver.exception() from None  # type: ignore[misc]
+            raise
+        finally:
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
+
+    def _poke(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    def _quiet(self, loop: asyncio.AbstractEventLoop) -> bool:
+        # `_ready` is the loop's queue of runnable callbacks (CPython's BaseEventLoop);
+        # empty means every task is blocked.
+        return not self._in_transit and not loop._ready  # type: ignore[attr-defined]
+
+    async def _drive(self, main: asyncio.Future[object]) -> None:
+        loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        while not main.done():
+            await asyncio.sleep(0)
+            if self._in_transit:
+                self._changed.clear()
+                if self._in_transit:
+                    await self._changed.wait()
+                continue
+            if not self._quiet(loop):
+                continue
+            if self._timers:
+                self._fire_next()
+                continue
+            # Quiet with nothing asleep: only outside I/O could wake anyone now.
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), self._stall_grace)
+            except TimeoutError:
+                if self._quiet(loop) and not self._timers and not main.done():
+                    main.cancel(StalledError.__name__)
+                    raise StalledError(
+                        "virtual clock stalled: every task waits, none on the clock"
+                    ) from None
+
+    def _fire_next(self) -> None:
+        while self._timers and self._timers[0][2].cancelled():
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return
+        due = self._timers[0][0]
+        self._now_ns = max(self._now_ns, due)
+        while self._timers and self._timers[0][0] == due:
+            _, _, future = heapq.heappop(self._timers)
+            if not future.done():
+                future.set_result(None)

@@ -1,0 +1,147 @@
+"""Builds each component's app, binds its port, starts the components in order, stops them.
+
+Backends start first and the load balancer last, and each component's URL is known to
+all before the next one starts, so no request can reach a component before the ones it
+calls are listening. With `ephemeral=True` every component binds a free port (for tests
+and the bench) but keeps the id its configured port gives it (`gateway-5003`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from aiohttp import web
+
+from .clock import Clock
+from .components import cache, database, gateway, load_balancer, microservice, worker
+from .components.context import Context
+from .config import Topology
+from .http import HttpClient
+
+log = logging.getLogger("labsim")
+
+# Seconds a stopping component waits for requests still in flight (wall time).
+SHUTDOWN_GRACE = 0.25
+
+
+class ClusterError(Exception):
+    """A component could not start; the message names it and its port."""
+
+
+@dataclass
+class Component:
+    id: str
+    kind: str
+    url: str
+    context: Context
+    runner: web.AppRunner
+
+
+def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
+    """(id, module, settings) for each component, in start order."""
+    plan: list[tuple[str, ModuleType, Any]] = [
+        ("database", database, topology.database),
+        ("cache", cache, topology.cache),
+        ("microservice", microservice, topology.microservice),
+        ("worker", worker, topology.worker),
+    ]
+    plan += [(gid, gateway, topology.gateways) for gid in topology.gateway_ids()]
+    plan.append(("load-balancer", load_balancer, topology.load_balancer))
+    return plan
+
+
+class Cluster:
+    """The whole topology, started and stopped as one."""
+
+    def __init__(self, topology: Topology, clock: Clock, *, ephemeral: bool = False) -> None:
+        self.topology = topology
+        self.clock = clock
+        self.ephemeral = ephemeral
+        self.urls: dict[str, str] = {}
+        self.components: dict[str, Component] = {}
+
+    @property
+    def url(self) -> str:
+        """The load balancer's URL: where clients send their requests."""
+        return self.urls["load-balancer"]
+
+    async def start(self) -> None:
+        ports = self.topology.ports()
+        host = self.topology.host
+        for component_id, module, settings in _plan(self.topology):
+            port = 0 if self.ephemeral else ports[component_id]
+            client = HttpClient(self.clock, auto_decompress=module is not load_balancer)
+            ctx = Context(
+                id=component_id,
+                kind=module.__name__.rsplit(".", 1)[-1],
+                settings=settings,
+                clock=self.clock,
+                topology=self.topology,
+                urls=self.urls,
+                client=client,
+                log=log,
+            )
+            runner = web.AppRunner(
+                module.make_app(ctx),
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=SHUTDOWN_GRACE,
+            )
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as e:
+                await runner.cleanup()
+                await client.close()
+                await self.stop()
+                raise ClusterError(_bind_problem(component_id, host, port, e)) from None
+            bound = runner.addresses[0][1]
+            url = f"http://{_url_host(host)}:{bound}"
+            self.urls[component_id] = url
+            self.components[component_id] = Component(component_id, ctx.kind, url, ctx, runner)
+
+    async def stop(self) -> None:
+        """Stop every started component: the load balancer first, then all the others.
+
+        The others stop together, so shutdown takes at most two grace periods however
+        many components there are.
+        """
+        components = list(self.components.values())
+        self.components.clear()
+        entry = [c for c in components if c.kind == "load_balancer"]
+        rest = [c for c in components if c.kind != "load_balancer"]
+        for tier in (entry, rest):
+            await asyncio.gather(*(self._stop_one(c) for c in tier))
+
+    @staticmethod
+    async def _stop_one(component: Component) -> None:
+        await component.runner.cleanup()
+        await component.context.client.close()
+
+    async def __aenter__(self) -> Cluster:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def counters(self, component_id: str) -> dict[str, int]:
+        return dict(self.components[component_id].context.metrics.counters)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _bind_problem(component_id: str, host: str, port: int, e: OSError) -> str:
+    if e.errno == errno.EADDRINUSE:
+        return f"cannot start {component_id}: port {port} on {host} is already in use"
+    if e.errno == errno.EACCES:
+        return f"cannot start {component_id}: no permission to bind port {port} on {host}"
+    reason = e.strerror or str(e)
+    return f"cannot start {component_id} on {host}:{port}: {reason}"

@@ -1,0 +1,1 @@
+"""The lab's components, one per module, each a `make_app(ctx) -> web.Application` factory."""

@@ -1,0 +1,50 @@
+"""What a component's factory is handed: its id, settings, the clock, where the others are.
+
+No component keeps module-level state; everything it owns hangs off its context, so two
+clusters can run side by side in one process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..clock import Clock
+from ..config import Topology
+from ..http import HttpClient
+from ..latency import LatencyModel, component_rng, sampler
+from ..metrics import Metrics
+
+
+@dataclass
+class Context:
+    id: str
+    kind: str
+    settings: Any
+    clock: Clock
+    topology: Topology
+    urls: dict[str, str]  # component id -> base URL; filled in as components bind
+    client: HttpClient
+    log: logging.Logger
+    metrics: Metrics = field(default_factory=Metrics)
+    rng: random.Random = field(init=False)
+    service_time: Callable[[], float] = field(init=False)
+    new_request_id: Callable[[], str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = component_rng(self.topology.seed, self.id)
+        self.service_time = self.sampler(self.settings.latency)
+        # Unique within the run and cheap: a random prefix, then a counter.
+        prefix, numbers = secrets.token_hex(4), itertools.count(1)
+        self.new_request_id = lambda: f"{prefix}-{next(numbers)}"
+
+    def sampler(self, model: LatencyModel) -> Callable[[], float]:
+        return sampler(model, self.rng)
+
+    def url(self, component: str, path: str) -> str:
+        return self.urls[component] + path

@@ -1,0 +1,313 @@
+"""The topology as data: dataclasses, read from a TOML scenario file, then CLI overrides.
+
+Everything a component may know about its settings comes from one validated `Topology`
+value. Validation happens once, here, and every error names the file and the key.
+This module reads files; it never reads the environment (the CLI does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .latency import MODELS, LatencyModel
+
+GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
+
+
+class ConfigError(ValueError):
+    """A scenario or override the user must fix; the message names the key."""
+
+
+# The lab's service times: every hop 1 ms, the database 2 s, a worker task 5 s.
+ONE_MS = LatencyModel.fixed(0.001)
+DB_LAB = LatencyModel.fixed(2.0)
+TASK_LAB = LatencyModel.fixed(5.0)
+
+
+# `check` metadata: (predicate, problem) applied to the field's value after conversion.
+def _check(predicate: typing.Callable[[Any], bool], problem: str) -> dict[str, Any]:
+    return {"check": (predicate, problem)}
+
+
+_PORT = _check(lambda p: 0 <= p <= 65535, "must be a port number from 0 to 65535")
+_POSITIVE = _check(lambda v: v > 0, "must be greater than 0")
+_AT_LEAST_ONE = _check(lambda v: v >= 1, "must be at least 1")
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    password: str = field(repr=False)
+    role: str = "user"
+
+
+@dataclass(frozen=True)
+class LoadBalancerConfig:
+    port: int = field(default=8000, metadata=_PORT)
+    latency: LatencyModel = ONE_MS
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    ports: tuple[int, ...] = field(
+        default=(5000, 5003, 5006),
+        metadata=_check(
+            lambda ps: (
+                len(ps) >= 1 and len(set(ps)) == len(ps) and all(0 <= p <= 65535 for p in ps)
+            ),
+            "must list at least one port, each from 0 to 65535, none twice",
+        ),
+    )
+    latency: LatencyModel = ONE_MS
+    token_ttl: float = field(default=3600.0, metadata=_POSITIVE)
+    data_key: str = "my_data"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    port: int = field(default=5004, metadata=_PORT)
+    latency: LatencyModel = ONE_MS
+    ttl: float = field(default=120.0, metadata=_POSITIVE)
+    maxsize: int = field(default=1024, metadata=_AT_LEAST_ONE)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    port: int = field(default=5002, metadata=_PORT)
+    latency: LatencyModel = DB_LAB
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    port: int = field(default=5005, metadata=_PORT)
+    latency: LatencyModel = ONE_MS
+    task_duration: LatencyModel = TASK_LAB
+    concurrency: int = field(default=100, metadata=_AT_LEAST_ONE)
+    queue_size: int = field(default=1000, metadata=_AT_LEAST_ONE)
+    history: int = field(default=10_000, metadata=_AT_LEAST_ONE)
+
+
+@dataclass(frozen=True)
+class MicroserviceConfig:
+    port: int = field(default=5001, metadata=_PORT)
+    latency: LatencyModel = ONE_MS
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Every component's settings. `secret` signs JWTs and is never read from a file."""
+
+    name: str = "lab"
+    description: str = ""
+    host: str = "127.0.0.1"
+    seed: int = 1
+    load_balancer: LoadBalancerConfig = LoadBalancerConfig()
+    gateways: GatewayConfig = GatewayConfig()
+    cache: CacheConfig = CacheConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    worker: WorkerConfig = WorkerConfig()
+    microservice: MicroserviceConfig = MicroserviceConfig()
+    users: tuple[User, ...] = field(
+        default=(User("user1", "password123", "user"),),
+        metadata=_check(lambda us: len(us) >= 1, "must list at least one user"),
+    )
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+
+    def gateway_ids(self) -> list[str]:
+        return [f"gateway-{port}" for port in self.gateways.ports]
+
+    def ports(self) -> dict[str, int]:
+        """Component id -> configured port, in start order (backends first)."""
+        ports = {
+            "database": self.database.port,
+            "cache": self.cache.port,
+            "microservice": self.microservice.port,
+            "worker": self.worker.port,
+        }
+        ports.update(zip(self.gateway_ids(), self.gateways.ports, strict=True))
+        ports["load-balancer"] = self.load_balancer.port
+        return ports
+
+
+_NOT_FROM_FILE = {"secret"}
+
+
+def load_topology(path: str | Path | None) -> Topology:
+    """The scenario file's topology (the lab's defaults when `path` is None)."""
+    if path is None:
+        return _validate(Topology(), "defaults")
+    data = read_toml(path)
+    return topology_from_dict(data, str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such scenario file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a scenario file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def topology_from_dict(
+    data: dict[str, Any], source: str, ignore: set[str] = frozenset()
+) -> Topology:
+    """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
+    known = {k: v for k, v in data.items() if k not in ignore}
+    topology = _build(Topology, known, source, "", exclude=_NOT_FROM_FILE)
+    return _validate(topology, source)
+
+
+def with_overrides(
+    topology: Topology,
+    *,
+    gateways: int | None = None,
+    db_latency: float | None = None,
+    host: str | None = None,
+    seed: int | None = None,
+) -> Topology:
+    """Apply the CLI's overrides (already checked for type and sign by argparse)."""
+    if gateways is not None:
+        first = topology.gateways.ports[0]
+        ports = tuple(first + GATEWAY_PORT_STEP * i if first else 0 for i in range(gateways))
+        topology = dataclasses.replace(
+            topology, gateways=dataclasses.replace(topology.gateways, ports=ports)
+        )
+    if db_latency is not None:
+        database = dataclasses.replace(topology.database, latency=LatencyModel.fixed(db_latency))
+        topology = dataclasses.replace(topology, database=database)
+    if host is not None:
+        topology = dataclasses.replace(topology, host=host)
+    if seed is not None:
+        topology = dataclasses.replace(topology, seed=seed)
+    return _validate(topology, "command line")
+
+
+def _port_key(topology: Topology, component: str) -> str:
+    if component.startswith("gateway-"):
+        return f"gateways.ports[{topology.gateway_ids().index(component)}]"
+    return f"{component.replace('-', '_')}.port"
+
+
+def _validate(topology: Topology, source: str) -> Topology:
+    seen: dict[int, str] = {}
+    for component, port in topology.ports().items():
+        if port and port in seen:
+            raise ConfigError(
+                f"{source}: {_port_key(topology, component)}: port {port} is already "
+                f"given to {seen[port]}"
+            )
+        seen[port] = component
+    names = [u.username for u in topology.users]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: users: a username is listed twice")
+    return topology
+
+
+# --- a small typed reader from TOML tables to frozen dataclasses -------------------------
+
+
+def _build(cls: type, data: Any, source: str, where: str, exclude: set[str] = frozenset()) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where or 'scenario'}: must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: {_join(where, key)}: unknown key (known: {known})")
+    values = {}
+    for name, f in fields.items():
+        key = _join(where, name)
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{source}: {key}: required")
+            continue
+        value = _convert(hints[name], data[name], source, key)
+        check = f.metadata.get("check")
+        if check and not check[0](value):
+            raise ConfigError(f"{source}: {key}: {check[1]} (got {data[name]!r})")
+        values[name] = value
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
+    if hint is LatencyModel:
+        return _latency(value, source, key)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, key)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key}: must be a list (got {value!r})")
+        return tuple(_convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        return value
+    return _scalar(hint, value, source, key)
+
+
+def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    article = "an" if hint.__name__[0] in "aeiou" else "a"
+    raise ConfigError(f"{source}: {key}: must be {article} {hint.__name__} (got {value!r})")
+
+
+def _latency(value: Any, source: str, key: str) -> LatencyModel:
+    """A latency is seconds (a number) or a table such as {model = "uniform", low, high}."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(f"{source}: {key}: latency cannot be negative (got {value!r})")
+        return LatencyModel.fixed(value)
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{source}: {key}: must be seconds or a table like "
+            f'{{ model = "uniform", low = 0.001, high = 0.003 }} (got {value!r})'
+        )
+    table = dict(value)
+    model = table.pop("model", "fixed")
+    if model not in MODELS:
+        raise ConfigError(
+            f"{source}: {key}.model: unknown latency model {model!r} (known: {', '.join(MODELS)})"
+        )
+    names = MODELS[model]
+    extra = set(table) - set(names)
+    if extra:
+        raise ConfigError(
+            f"{source}: {key}.{sorted(extra)[0]}: unknown key for model {model!r} "
+            f"(known: model, {', '.join(names)})"
+        )
+    params = []
+    for name in names:
+        if name not in table:
+            raise ConfigError(f"{source}: {key}.{name}: required for model {model!r}")
+        number = _scalar(float, table[name], source, f"{key}.{name}")
+        if number < 0:
+            raise ConfigError(f"{source}: {key}.{name}: cannot be negative (got {number!r})")
+        params.append((name, number))
+    if model == "uniform" and params[0][1] > params[1][1]:
+        raise ConfigError(f"{source}: {key}: low must not exceed high")
+    return LatencyModel(model, tuple(params))
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

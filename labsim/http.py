@@ -1,0 +1,132 @@
+"""Every HTTP request labsim makes, to a component or as the bench client, goes through here.
+
+`HttpClient` wraps one keep-alive `aiohttp.ClientSession` per caller, so each hop has its
+own connection pool and one hop can never starve another. It reads each reply whole,
+carries the request id along, tells the clock about the exchange (the virtual clock waits
+for replies in transit), and turns every way a call can fail into `DownstreamError`,
+which names the component that failed.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .clock import Clock
+
+REQUEST_ID_HEADER = "X-Request-Id"
+EXCHANGE_HEADER = "X-Labsim-Exchange"
+
+# The request id of the request being served, set by the middleware of each component.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Connections per caller. Generous so that the load balancer's hop and the gateways'
+# hops never queue behind each other; bounded so a runaway test cannot exhaust fds.
+POOL_SIZE = 512
+
+
+class DownstreamError(Exception):
+    """A call to another component failed; `component` names it."""
+
+    def __init__(
+        self,
+        component: str,
+        message: str,
+        status: int = 502,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.component = component
+        self.status = status
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    component: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            message = f"{self.component} sent a reply that is not JSON"
+            raise DownstreamError(self.component, message) from None
+
+
+def _refusal(reply: Reply) -> DownstreamError:
+    try:
+        detail = json.loads(reply.body).get("error")
+    except (ValueError, AttributeError):
+        detail = None
+    message = f"{reply.component} answered {reply.status}" + (f": {detail}" if detail else "")
+    if reply.status == 503:
+        retry = reply.headers.get("Retry-After")
+        return DownstreamError(
+            reply.component, message, 503, {"Retry-After": retry} if retry else {}
+        )
+    return DownstreamError(reply.component, message)
+
+
+class HttpClient:
+    """Requests from one caller, on its own connection pool."""
+
+    def __init__(self, clock: Clock, *, auto_decompress: bool = True) -> None:
+        self._clock = clock
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=POOL_SIZE, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            auto_decompress=auto_decompress,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def request(
+        self,
+        component: str,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | CIMultiDict[str] | None = None,
+        data: bytes | None = None,
+        json_body: Any = None,
+        check: bool = True,
+    ) -> Reply:
+        """Send one request to `component` at `url` and read the whole reply.
+
+        With `check`, an error status from `component` raises DownstreamError: a 503
+        (overloaded, with its `Retry-After`) passes on as 503, anything else becomes 502.
+        """
+        headers = CIMultiDict(headers or {})
+        rid = request_id.get()
+        if rid and REQUEST_ID_HEADER not in headers:
+            headers[REQUEST_ID_HEADER] = rid
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        exchange = self._clock.open_exchange()
+        if exchange is not None:
+            headers[EXCHANGE_HEADER] = str(exchange)
+        try:
+            async with self._session.request(method, url, headers=headers, data=data) as resp:
+                reply = Reply(resp.status, resp.headers, await resp.read(), component)
+        except aiohttp.ClientConnectorError as e:
+            reason = e.os_error.strerror or str(e.os_error)
+            raise DownstreamError(component, f"{component} unreachable: {reason}") from None
+        except (TimeoutError, aiohttp.ClientError) as e:
+            reason = str(e) or type(e).__name__
+            raise DownstreamError(component, f"{component} failed: {reason}") from None
+        finally:
+            self._clock.close_exchange(exchange)
+        if check and reply.status >= 400:
+            raise _refusal(reply)
+        return reply
+
+    async def close(self) -> None:
+        await self._session.close()

@@ -1,0 +1,89 @@
+"""Per-component counters and bounded latency histograms.
+
+Memory stays flat however long a run lasts: a histogram keeps one counter per distinct
+value rounded to four significant digits (relative error under 0.05 %), and the exact
+count, sum, min and max, so means and extremes are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+_DIGITS = 4
+
+
+def _bucket(us: int) -> int:
+    """`us` rounded to four significant digits (integers below 10,000 stay exact)."""
+    if us < 10**_DIGITS:
+        return us
+    scale = 10 ** (int(math.log10(us)) + 1 - _DIGITS)
+    return round(us / scale) * scale
+
+
+@dataclass
+class Histogram:
+    """Latencies in seconds, stored as microsecond buckets."""
+
+    count: int = 0
+    total_us: int = 0
+    min_us: int | None = None
+    max_us: int | None = None
+    buckets: Counter[int] = field(default_factory=Counter)
+
+    def add(self, seconds: float) -> None:
+        us = max(0, round(seconds * 1_000_000))
+        self.count += 1
+        self.total_us += us
+        self.min_us = us if self.min_us is None else min(self.min_us, us)
+        self.max_us = us if self.max_us is None else max(self.max_us, us)
+        self.buckets[_bucket(us)] += 1
+
+    def percentile(self, q: float) -> float | None:
+        """The nearest-rank q-th percentile in milliseconds (None when empty)."""
+        if not self.count:
+            return None
+        if q >= 100:
+            return self.max_us / 1000
+        rank = max(1, math.ceil(q / 100 * self.count))
+        seen = 0
+        for value in sorted(self.buckets):
+            seen += self.buckets[value]
+            if seen >= rank:
+                return min(value, self.max_us) / 1000
+        return self.max_us / 1000
+
+    def mean_ms(self) -> float | None:
+        return self.total_us / self.count / 1000 if self.count else None
+
+    def summary(self) -> dict[str, float | int | None]:
+        return {
+            "count": self.count,
+            "mean_ms": _round(self.mean_ms()),
+            "min_ms": _round(self.min_us / 1000 if self.min_us is not None else None),
+            "p50_ms": _round(self.percentile(50)),
+            "p90_ms": _round(self.percentile(90)),
+            "p99_ms": _round(self.percentile(99)),
+            "max_ms": _round(self.max_us / 1000 if self.max_us is not None else None),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+@dataclass
+class Metrics:
+    """What one component counts: requests by route and status, latency, its own figures."""
+
+    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    latency: Histogram = field(default_factory=Histogram)
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        self.requests[(route, status)] += 1
+        self.latency.add(seconds)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n

@@ -1,0 +1,159 @@
+"""Shared fixtures: topologies with tiny latencies, clusters on free ports, HTTP clients."""
+
+from __future__ import annotations
+
+import copy
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from labsim.clock import Clock, RealClock
+from labsim.cluster import Cluster
+from labsim.config import Topology, topology_from_dict
+
+# The lab's shape with latencies small enough for tests on the real clock.
+FAST: dict[str, Any] = {
+    "load_balancer": {"latency": 0},
+    "gateways": {"latency": 0},
+    "cache": {"latency": 0},
+    "database": {"latency": 0.01},
+    "worker": {"latency": 0, "task_duration": 0.05},
+    "microservice": {"latency": 0},
+}
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def make_topology(changes: dict[str, Any] | None = None, base: dict[str, Any] = FAST) -> Topology:
+    return topology_from_dict(merge(base, changes or {}), "test")
+
+
+@pytest.fixture
+async def start_cluster():
+    """start_cluster(changes=None, clock=None) -> a started Cluster on free ports."""
+    started: list[Cluster] = []
+
+    async def start(
+        changes: dict[str, Any] | None = None,
+        clock: Clock | None = None,
+        topology: Topology | None = None,
+    ) -> Cluster:
+        cluster = Cluster(topology or make_topology(changes), clock or RealClock(), ephemeral=True)
+        await cluster.start()
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        await cluster.stop()
+
+
+@pytest.fixture
+async def cluster(start_cluster) -> Cluster:
+    return await start_cluster()
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def login(http: aiohttp.ClientSession, url: str) -> str:
+    async with http.post(
+        f"{url}/login", json={"username": "user1", "password": "password123"}
+    ) as resp:
+        assert resp.status == 200
+        return (await resp.json())["token"]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def write_scenario(path: Path, ports: list[int], extra: str = "") -> Path:
+    """A scenario on the given 8 ports (lb, 3 gateways, cache, db, worker, microservice)."""
+    lb, g1, g2, g3, cache, db, worker, micro = ports
+    path.write_text(
+        f"""
+name = "test"
+[load_balancer]
+port = {lb}
+latency = 0
+[gateways]
+ports = [{g1}, {g2}, {g3}]
+latency = 0
+[cache]
+port = {cache}
+latency = 0
+[database]
+port = {db}
+latency = 0.02
+[worker]
+port = {worker}
+latency = 0
+task_duration = 0.05
+[microservice]
+port = {micro}
+latency = 0
+{extra}
+"""
+    )
+    return path
+
+
+class Up:
+    """`python -m labsim up` in a subprocess, waited for until it serves."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "labsim", "up", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.banner: list[str] = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.banner.append(line)
+            if "Press Ctrl-C" in line:
+                return
+        self.stop()
+        raise AssertionError(f"up did not start: {''.join(self.banner)} {self.proc.stderr.read()}")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 5) -> tuple[int, str, str]:
+        self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        return self.proc.returncode, out, err

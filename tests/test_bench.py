@@ -1,0 +1,187 @@
+"""`labsim bench`: the lab's numbers, exactly, on the virtual clock; repeatable; its report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from labsim.bench import BenchOptions, plan, run_bench
+from labsim.cli import main
+from labsim.config import load_topology
+
+from .conftest import make_topology
+
+
+def bench(topology=None, **options) -> dict:
+    return asyncio.run(run_bench(topology or load_topology(None), BenchOptions(**options)))
+
+
+def test_lab_mix_on_the_virtual_clock_is_exactly_the_model():
+    r = bench()
+    assert r["clock"] == "virtual" and r["seed"] == 1
+    assert r["requests"] == {
+        "total": 100,
+        "ok": 100,
+        "failed": 0,
+        "by_status": {"200": 50, "202": 50},
+    }
+    assert r["cache"] == {"hits": 40, "misses": 10, "hit_ratio": 0.8}
+    assert r["db_calls"] == 10
+    data = r["endpoints"]["data"]
+    # hit: lb 1 + gateway 1 + cache 1 ms; miss: + database 2000 + cache write 1 ms
+    assert data["hits"] | {} == {
+        "count": 40,
+        "mean_ms": 3.0,
+        "min_ms": 3.0,
+        "p50_ms": 3.0,
+        "p90_ms": 3.0,
+        "p99_ms": 3.0,
+        "max_ms": 3.0,
+    }
+    assert (data["misses"]["count"], data["misses"]["mean_ms"], data["misses"]["max_ms"]) == (
+        10,
+        2004.0,
+        2004.0,
+    )
+    assert data["mean_ms"] == (40 * 3 + 10 * 2004) / 50
+    assert r["endpoints"]["longtask"]["mean_ms"] == 3.0
+    # after login: 10 misses together, 4 waves of hits, 5 waves of longtasks, 3 ms each
+    assert r["time"]["simulated_s"] == pytest.approx(2.004 + 4 * 0.003 + 5 * 0.003)
+    assert r["speedup"] == {"measured": 668.0, "predicted": 668.0}
+    assert sorted(r["gateways"].values()) == [33, 33, 34]
+    assert r["worker"] == {"queued": 50, "completed": 50}
+    assert r["failures"] == []
+
+
+def _without_wall(report: dict) -> dict:
+    report = json.loads(json.dumps(report))
+    del report["time"]["wall_s"]
+    return report
+
+
+def test_three_runs_are_identical():
+    topology = make_topology(
+        {"database": {"latency": {"model": "lognormal", "median": 0.05, "sigma": 0.8}}},
+        base={},
+    )
+    runs = [_without_wall(bench(topology, requests=300, concurrency=20)) for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0]["requests"]["ok"] == 300
+
+
+def test_a_different_seed_gives_different_draws():
+    changes = {"database": {"latency": {"model": "exponential", "mean": 0.05}}}
+    a = bench(make_topology(changes | {"seed": 1}, base={}), mix={"data": 1}, requests=20)
+    b = bench(make_topology(changes | {"seed": 2}, base={}), mix={"data": 1}, requests=20)
+    assert a["endpoints"]["data"]["misses"] != b["endpoints"]["data"]["misses"]
+
+
+def test_real_clock_with_tiny_latencies():
+    r = bench(make_topology(), clock="real", requests=40, concurrency=5)
+    assert r["clock"] == "real"
+    assert r["requests"]["ok"] == 40
+    assert r["cache"]["misses"] == 5 and r["cache"]["hits"] == 15
+    assert r["db_calls"] == 5
+    assert r["endpoints"]["data"]["misses"]["min_ms"] >= 10  # the database's 10 ms
+
+
+def test_process_endpoint_and_mix_order():
+    r = bench(make_topology(), mix={"process": 1, "data": 1}, requests=10)
+    assert r["endpoints"]["process"]["count"] == 5 and r["endpoints"]["data"]["count"] == 5
+    assert list(r["endpoints"]) == ["process", "data"]
+
+
+def test_failures_are_counted_and_grouped(start_cluster):
+    # A worker that refuses all but one task: the rest of the longtasks fail with 503.
+    topology = make_topology({"worker": {"concurrency": 1, "queue_size": 1, "task_duration": 10}})
+    r = bench(topology, mix={"longtask": 1}, requests=5, concurrency=1)
+    assert r["requests"]["ok"] == 2 and r["requests"]["failed"] == 3
+    assert r["requests"]["by_status"] == {"202": 2, "503": 3}
+    [failure] = r["failures"]
+    assert failure["endpoint"] == "longtask" and failure["status"] == 503 and failure["count"] == 3
+    assert "queue is full" in failure["error"]
+
+
+def test_plan_splits_by_weight_in_order():
+    assert plan(100, {"data": 50, "longtask": 50}) == [("data", 50), ("longtask", 50)]
+    assert plan(7, {"data": 1, "longtask": 1}) == [("data", 4), ("longtask", 3)]
+    assert plan(10, {"data": 0, "process": 3}) == [("process", 10)]
+
+
+JSON_KEYS = {
+    "clock",
+    "requests",
+    "time",
+    "throughput_rps",
+    "endpoints",
+    "cache",
+    "db_calls",
+    "speedup",
+    "gateways",
+    "worker",
+    "failures",
+}
+
+
+def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    code = main(["bench", "--requests", "100", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "40 hits, 10 misses, hit ratio 0.80; database calls 10" in out
+    assert "measured 668.0x, predicted 668.0x" in out
+    assert "clock virtual, seed 1" in out
+    report = json.loads(path.read_text())
+    assert set(report) >= JSON_KEYS
+    assert set(report["requests"]) == {"total", "ok", "failed", "by_status"}
+    assert set(report["time"]) == {"simulated_s", "wall_s"}
+    data = report["endpoints"]["data"]
+    for part in (data, data["hits"], data["misses"], report["endpoints"]["longtask"]):
+        assert {"count", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"} <= set(part)
+
+
+def test_cli_verbose_prints_one_line_per_request_like_the_lab(capsys):
+    assert main(["bench", "--requests", "20", "--verbose", "--concurrency", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    requests = [line for line in lines if line.startswith("[")]
+    assert len(requests) == 20
+    assert requests[0] == (
+        "[DATA] Request 1: Status 200, Response: "
+        "{'cached': False, 'data': 'Fetched fresh data from DB'}"
+    )
+    assert requests[-1].startswith("[LONGTASK] Request 20: Status 202")
+
+
+def test_cli_exit_1_when_a_request_fails(tmp_path, capsys):
+    scenario = tmp_path / "tight.toml"
+    scenario.write_text("[worker]\nconcurrency = 1\nqueue_size = 1\n")
+    assert (
+        main(["bench", "--scenario", str(scenario), "--mix", "longtask=1", "--requests", "5"]) == 1
+    )
+    assert "503" in capsys.readouterr().out
+
+
+def test_cli_overrides_reach_the_bench(capsys):
+    assert (
+        main(
+            [
+                "bench",
+                "--gateways",
+                "5",
+                "--db-latency",
+                "0.5",
+                "--mix",
+                "data=1",
+                "--requests",
+                "50",
+                "--seed",
+                "7",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "gateway-5012 10" in out and "seed 7" in out
+    assert "measured 168.0x, predicted 168.0x" in out  # (3 + 500 + 1) / 3

@@ -1,0 +1,213 @@
+"""`python -m labsim` as a user runs it: up in a subprocess, and every user mistake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from .conftest import Up, free_ports, write_scenario
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "labsim", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+async def _use(url: str) -> list[tuple[int, dict]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{url}/login", json={"username": "user1", "password": "password123"}
+        ) as resp:
+            token = (await resp.json())["token"]
+        answers = []
+        for method, path in (("GET", "/data"), ("GET", "/data"), ("POST", "/longtask")):
+            async with http.request(
+                method, url + path, json={}, headers={"Authorization": token}
+            ) as resp:
+                answers.append((resp.status, await resp.json()))
+        return answers
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_up_serves_then_stops_cleanly(tmp_path, sig):
+    ports = free_ports(8)
+    up = Up("--scenario", str(write_scenario(tmp_path / "s.toml", ports)))
+    try:
+        banner = "".join(up.banner)
+        assert f"http://127.0.0.1:{ports[0]}" in banner and "gateway-" in banner
+        answers = asyncio.run(_use(f"http://127.0.0.1:{ports[0]}"))
+    finally:
+        started = time.monotonic()
+        code, out, err = up.stop(sig)
+        took = time.monotonic() - started
+    assert [a[0] for a in answers] == [200, 200, 202]
+    assert answers[0][1]["cached"] is False and answers[1][1]["cached"] is True
+    assert code == 0 and took < 2, (code, took, err)
+    assert "labsim: stopped" in out and "Traceback" not in err + out
+    assert "GET /data 200" in out  # one access line per request per component
+
+
+def test_up_quiet_has_no_access_lines(tmp_path):
+    ports = free_ports(8)
+    up = Up("--scenario", str(write_scenario(tmp_path / "s.toml", ports)), "--quiet")
+    try:
+        asyncio.run(_use(f"http://127.0.0.1:{ports[0]}"))
+    finally:
+        code, out, _ = up.stop()
+    assert code == 0 and "GET /data" not in out
+
+
+def test_up_reports_unfinished_tasks_on_shutdown(tmp_path):
+    ports = free_ports(8)
+    scenario = write_scenario(tmp_path / "s.toml", ports).read_text()
+    scenario = scenario.replace("task_duration = 0.05", "task_duration = 60")
+    (tmp_path / "slow.toml").write_text(scenario)
+    up = Up("--scenario", str(tmp_path / "slow.toml"), "--quiet")
+    try:
+        asyncio.run(_use(f"http://127.0.0.1:{ports[0]}"))
+    finally:
+        code, out, _ = up.stop()
+    assert code == 0
+    assert "worker: 1 task(s) unfinished at shutdown (1 running, 0 queued): task-1" in out
+
+
+def test_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp_path):
+    ports = free_ports(8)
+    scenario = write_scenario(tmp_path / "s.toml", ports)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", ports[2]))  # the second gateway's port
+    blocker.listen()
+    try:
+        result = run_cli("up", "--scenario", str(scenario))
+    finally:
+        blocker.close()
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"labsim: error: cannot start gateway-{ports[2]}: "
+        f"port {ports[2]} on 127.0.0.1 is already in use\n"
+    )
+    for port in ports:  # every component that had started was stopped again
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["up", "--gateways", "0"], "--gateways"),
+        (["up", "--gateways", "many"], "'many'"),
+        (["up", "--db-latency", "-1"], "--db-latency"),
+        (["up", "--scenario", "no/such.toml"], "no/such.toml"),
+        (["up", "--bogus"], "--bogus"),
+        (["bench", "--requests", "-5"], "--requests"),
+        (["bench", "--requests", "abc"], "'abc'"),
+        (["bench", "--concurrency", "0"], "--concurrency"),
+        (["bench", "--clock", "sundial"], "'sundial'"),
+        (["bench", "--mix", "data=1,lunch=2"], "'lunch'"),
+        (["bench", "--mix", "data=x"], "'x'"),
+        (["bench", "--mix", "data=0"], "at least one weight"),
+        (["bench", "--seed", "-1"], "--seed"),
+        (["bench", "--target", "ftp://x"], "ftp://x"),
+        (["bench", "--target", "http://127.0.0.1:9", "--clock", "virtual"], "--clock virtual"),
+        (["bench", "--json", "/no/such/dir/r.json"], "/no/such/dir"),
+        (["bench", "--scenario", "no/such.toml"], "no/such.toml"),
+        (["launch"], "'launch'"),
+        ([], "COMMAND"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_2(args, named):
+    result = run_cli(*args)
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+
+
+def test_invalid_scenario_names_the_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[database]\nlatency = -2\n")
+    result = run_cli("up", "--scenario", str(bad))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"labsim: error: {bad}: database.latency: latency cannot be negative (got -2)\n"
+    )
+
+
+def test_short_secret_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "labsim", "bench"],
+        capture_output=True,
+        text=True,
+        env={"LABSIM_SECRET": "short", "PATH": ""},
+    )
+    assert result.returncode == 2 and "LABSIM_SECRET" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("up", ["--scenario", "--gateways", "--db-latency", "--host", "--quiet"]),
+        (
+            "bench",
+            [
+                "--requests",
+                "--concurrency",
+                "--mix",
+                "--scenario",
+                "--seed",
+                "--clock",
+                "--target",
+                "--json",
+                "--verbose",
+            ],
+        ),
+    ],
+)
+def test_help_lists_every_option_with_its_default(command, options):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for option in options:
+        assert option in text
+    assert text.count("(default") >= len(options)
+
+
+def test_bench_target_against_a_running_up(tmp_path):
+    ports = free_ports(8)
+    up = Up("--scenario", str(write_scenario(tmp_path / "s.toml", ports)), "--quiet")
+    try:
+        result = run_cli(
+            "bench",
+            "--target",
+            f"http://127.0.0.1:{ports[0]}",
+            "--requests",
+            "30",
+            "--json",
+            str(tmp_path / "r.json"),
+        )
+    finally:
+        up.stop()
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["clock"] == "real" and report["target"] == f"http://127.0.0.1:{ports[0]}"
+    assert report["requests"]["ok"] == 30
+    assert report["cache"]["misses"] >= 1 and report["cache"]["hits"] >= 1
+    assert sum(report["gateways"].values()) == 30 and len(report["gateways"]) == 3
+    assert report["db_calls"] is None
+
+
+def test_bench_target_unreachable_is_one_line_exit_2():
+    port = free_ports(1)[0]
+    result = run_cli("bench", "--target", f"http://127.0.0.1:{port}")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"labsim: error: cannot reach http://127.0.0.1:{port}")
+    assert len(result.stderr.splitlines()) == 1

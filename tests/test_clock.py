@@ -1,0 +1,113 @@
+"""The clocks: the virtual clock's ordering, quiet rule, exchange accounting and stalls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from labsim.clock import RealClock, StalledError, VirtualClock
+
+
+async def test_virtual_time_jumps_to_the_next_wake_up():
+    clock = VirtualClock()
+
+    async def main() -> float:
+        await clock.sleep(3600)
+        return clock.now()
+
+    loop = asyncio.get_running_loop()
+    wall = loop.time()
+    assert await clock.run(main()) == 3600.0
+    assert loop.time() - wall < 1
+
+
+async def test_equal_wake_ups_fire_in_the_order_the_sleeps_were_taken():
+    clock = VirtualClock()
+    order: list[int] = []
+
+    async def sleeper(n: int) -> None:
+        await clock.sleep(1.0)
+        order.append(n)
+
+    async def main() -> None:
+        await asyncio.gather(*(sleeper(n) for n in range(20)))
+
+    await clock.run(main())
+    assert order == list(range(20))
+
+
+async def test_time_is_integer_nanoseconds_without_drift():
+    clock = VirtualClock()
+
+    async def main() -> float:
+        for _ in range(10_000):
+            await clock.sleep(0.0001)
+        return clock.now()
+
+    assert await clock.run(main()) == 1.0
+
+
+async def test_time_does_not_advance_while_an_exchange_is_in_transit():
+    clock = VirtualClock()
+    woke_at: list[float] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(5)
+        woke_at.append(clock.now())
+
+    async def main() -> None:
+        exchange = clock.open_exchange()
+        task = asyncio.create_task(sleeper())
+        for _ in range(50):  # the loop is idle, but a request is "on the wire"
+            await asyncio.sleep(0.001)
+        assert woke_at == [] and clock.now() == 0
+        clock.exchange_arrived(exchange)  # the server has it now and is parked
+        await task
+        clock.close_exchange(exchange)
+
+    await clock.run(main())
+    assert woke_at == [5.0]
+
+
+async def test_a_reply_nobody_waits_for_does_not_hold_time():
+    clock = VirtualClock()
+
+    async def main() -> float:
+        exchange = clock.open_exchange()
+        clock.exchange_arrived(exchange)
+        clock.close_exchange(exchange)  # the caller gave up
+        clock.exchange_replying(exchange)  # the late reply must not count as in transit
+        await clock.sleep(1)
+        return clock.now()
+
+    assert await clock.run(main()) == 1.0
+    assert clock.in_transit == 0
+
+
+async def test_a_deadlock_is_reported_not_hung():
+    clock = VirtualClock(stall_grace=0.05)
+    never = asyncio.get_running_loop().create_future()
+    with pytest.raises(StalledError):
+        await clock.run(never)
+
+
+async def test_cancelled_sleeps_are_skipped():
+    clock = VirtualClock()
+
+    async def main() -> float:
+        doomed = asyncio.create_task(clock.sleep(1))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        await clock.sleep(2)
+        return clock.now()
+
+    assert await clock.run(main()) == 2.0
+
+
+async def test_real_clock_sleeps_real_time():
+    clock = RealClock()
+    start = clock.now()
+    await clock.sleep(0.01)
+    assert clock.now() - start >= 0.01
+    assert clock.open_exchange() is None
