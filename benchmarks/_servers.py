@@ -16,6 +16,8 @@ import sys
 
 from aiohttp import web
 
+from labsim import loop
+
 HOST = "127.0.0.1"
 # The same shape and size as the gateway's cache-hit answer.
 BARE_ANSWER = {"cached": True, "data": "Fetched fresh data from DB"}
@@ -69,9 +71,9 @@ async def serve_chain(scenario: str) -> None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["bare"]:
-        asyncio.run(serve_bare())
+        loop.run(serve_bare())  # the same event loop as labsim's, for a fair reference
     elif argv[:1] == ["chain"]:
-        asyncio.run(serve_chain(argv[1] if len(argv) > 1 else "scenarios/zero-latency.toml"))
+        loop.run(serve_chain(argv[1] if len(argv) > 1 else "scenarios/zero-latency.toml"))
     else:
         print("usage: _servers.py bare | chain [SCENARIO]", file=sys.stderr)
         return 2

@@ -242,6 +242,14 @@ def render(
     return "\n".join(lines)
 
 
+def _loop_name() -> str:
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio's event loop"
+    return f"uvloop {uvloop.__version__}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round, shorter runs")
@@ -257,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nMeasured with `{command}` in {time.perf_counter() - started:.0f} s on "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"aiohttp {aiohttp.__version__}."
+        f"aiohttp {aiohttp.__version__}, {_loop_name()} (real clock; the virtual clock "
+        "always runs on asyncio's own loop)."
     )
     return 0
 

@@ -4,9 +4,21 @@ Every component is its own aiohttp application on its own real port, all on one 
 loop and one shared clock (real or virtual).
 """
 
-from .clock import Clock, RealClock, StalledError, VirtualClock
-from .cluster import Cluster, ClusterError
-from .config import ConfigError, Topology, load_topology
+from importlib import import_module
+from typing import Any
+
+# Imported on first use, so `python -m labsim --bad-option` answers before aiohttp loads.
+_EXPORTS = {
+    "Clock": "clock",
+    "RealClock": "clock",
+    "StalledError": "clock",
+    "VirtualClock": "clock",
+    "Cluster": "cluster",
+    "ClusterError": "cluster",
+    "ConfigError": "config",
+    "Topology": "config",
+    "load_topology": "config",
+}
 
 __all__ = [
     "Clock",
@@ -21,3 +33,9 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'labsim' has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

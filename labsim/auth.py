@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
+from cachetools import LRUCache
 
 from .config import User
 
@@ -32,6 +33,12 @@ class Auth:
     secret: str
     users: tuple[User, ...]
     token_ttl: float = 3600.0
+    # Tokens whose signature was already checked -> their claims. Checking an HS256
+    # signature costs more than the rest of a cache hit, and a client sends the same
+    # token with every request. Expiry is still checked on every use.
+    _verified: LRUCache[str, dict] = field(
+        default_factory=lambda: LRUCache(maxsize=4096), compare=False, repr=False
+    )
 
     def check_credentials(self, username: str, password: str) -> User | None:
         """The user whose credentials these are, compared in constant time."""
@@ -56,6 +63,17 @@ class Auth:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> dict:
+        claims = self._verified.get(token)
+        if claims is not None:
+            if claims["exp"] <= time.time():
+                del self._verified[token]
+                raise TokenError("token expired")
+            return claims
+        claims = self._decode(token)
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> dict:
         try:
             return jwt.decode(
                 token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}

@@ -22,15 +22,8 @@ from .clock import Clock, RealClock, VirtualClock
 from .cluster import Cluster
 from .config import Topology
 from .http import DownstreamError, HttpClient
+from .load import ENDPOINTS, LAB_MIX, plan
 from .metrics import Histogram
-
-# endpoint -> (method, path, expected status, JSON body)
-ENDPOINTS: dict[str, tuple[str, str, int, Any]] = {
-    "data": ("GET", "/data", 200, None),
-    "longtask": ("POST", "/longtask", 202, {"task": "report"}),
-    "process": ("GET", "/process", 200, None),
-}
-LAB_MIX = {"data": 50, "longtask": 50}
 
 # How often (simulated seconds) an in-process virtual run checks that the worker is done.
 _DRAIN_POLL = 0.5
@@ -72,17 +65,6 @@ class Tally:
     hits: int = 0
     misses: int = 0
     tasks_queued: int = 0
-
-
-def plan(requests: int, mix: dict[str, int]) -> list[tuple[str, int]]:
-    """Split `requests` over the mix by weight (largest remainder), in the mix's order."""
-    total = sum(mix.values())
-    shares = {name: requests * weight / total for name, weight in mix.items()}
-    counts = {name: int(share) for name, share in shares.items()}
-    left = requests - sum(counts.values())
-    for name in sorted(mix, key=lambda n: -(shares[n] - counts[n]))[:left]:
-        counts[name] += 1
-    return [(name, n) for name, n in counts.items() if n]
 
 
 def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
@@ -159,6 +141,40 @@ async def _login(client: HttpClient, base: str, topology: Topology | None) -> st
     return reply.json()["token"]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One request's answer: a status and parsed body, or the error that stopped it."""
+
+    status: int | None
+    answer: Any
+    error: str | None = None
+    served_by: str | None = None
+
+
+def _record(tally: Tally, endpoint: str, outcome: Outcome, latency: float) -> None:
+    stats = tally.endpoints.setdefault(endpoint, EndpointStats())
+    stats.latency.add(latency)
+    status, answer = outcome.status, outcome.answer
+    tally.by_status[str(status) if status else "error"] += 1
+    if outcome.served_by:
+        tally.gateways[outcome.served_by] += 1
+    if status != ENDPOINTS[endpoint][2]:
+        tally.failed += 1
+        error = outcome.error
+        if error is None:
+            error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
+        tally.failures[(endpoint, status, error)] += 1
+        return
+    tally.ok += 1
+    if endpoint == "data":
+        cached = isinstance(answer, dict) and answer.get("cached") is True
+        (stats.hits if cached else stats.misses).add(latency)
+        tally.hits += cached
+        tally.misses += not cached
+    elif endpoint == "longtask":
+        tally.tasks_queued += 1
+
+
 async def _one(
     client: HttpClient,
     clock: Clock,
@@ -169,10 +185,8 @@ async def _one(
     tally: Tally,
     show: Callable[[int, str, int | None, Any], None],
 ) -> None:
-    method, path, expected, body = ENDPOINTS[endpoint]
-    stats = tally.endpoints.setdefault(endpoint, EndpointStats())
+    method, path, _, body = ENDPOINTS[endpoint]
     started = clock.now()
-    status: int | None
     try:
         reply = await client.request(
             "load-balancer",
@@ -182,33 +196,13 @@ async def _one(
             json_body=body,
             check=False,
         )
-        status, answer, error = reply.status, _json_or_text(reply.body), None
+        outcome = Outcome(
+            reply.status, _json_or_text(reply.body), served_by=reply.headers.get("X-Served-By")
+        )
     except DownstreamError as e:
-        status, answer, error = None, None, str(e)
-    latency = clock.now() - started
-    stats.latency.add(latency)
-    tally.by_status[str(status) if status else "error"] += 1
-    if status == expected:
-        tally.ok += 1
-        if endpoint == "data":
-            cached = isinstance(answer, dict) and answer.get("cached") is True
-            (stats.hits if cached else stats.misses).add(latency)
-            if cached:
-                tally.hits += 1
-            else:
-                tally.misses += 1
-        elif endpoint == "longtask":
-            tally.tasks_queued += 1
-    else:
-        tally.failed += 1
-        if error is None:
-            error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
-        tally.failures[(endpoint, status, error)] += 1
-    if status is not None:
-        served_by = reply.headers.get("X-Served-By")
-        if served_by:
-            tally.gateways[served_by] += 1
-    show(number, endpoint, status, answer if error is None else error)
+        outcome = Outcome(None, None, error=str(e))
+    _record(tally, endpoint, outcome, clock.now() - started)
+    show(number, endpoint, outcome.status, outcome.error or outcome.answer)
 
 
 def _json_or_text(body: bytes) -> Any:

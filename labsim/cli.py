@@ -8,22 +8,22 @@ only module that reads the environment (`LABSIM_SECRET`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import urlsplit
 
-from yarl import URL
-
-from .bench import ENDPOINTS, LAB_MIX, BenchError, BenchOptions, run_bench
-from .clock import RealClock, StalledError
-from .cluster import Cluster, ClusterError
 from .config import ConfigError, Topology, load_topology, with_overrides
-from .report import render_text, write_json
+from .load import LAB_MIX, parse_mix
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
+
+# aiohttp and the components are imported only by the commands that run them, so that a
+# mistyped option is answered at once.
 
 EXIT_USAGE = 2
 
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--mix",
-        type=parse_mix,
+        type=_mix,
         default=dict(LAB_MIX),
         metavar="SPEC",
         help="endpoint weights, sent in the order given; endpoints: data, longtask, "
@@ -160,26 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_mix(text: str) -> dict[str, int]:
-    mix: dict[str, int] = {}
-    for part in text.split(","):
-        name, sep, weight = part.strip().partition("=")
-        if name not in ENDPOINTS:
-            known = ", ".join(ENDPOINTS)
-            raise argparse.ArgumentTypeError(f"unknown endpoint {name!r} (known: {known})")
-        if not sep or not weight.strip().isdigit():
-            raise argparse.ArgumentTypeError(
-                f"weight of {name!r} must be a whole number, 0 or more (got {weight!r})"
-            )
-        mix[name] = int(weight)
-    if not any(mix.values()):
-        raise argparse.ArgumentTypeError(f"at least one weight must be above 0 (got {text!r})")
-    return mix
+def _mix(text: str) -> dict[str, int]:
+    try:
+        return parse_mix(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_url(text: str) -> str:
-    url = URL(text)
-    if url.scheme not in ("http", "https") or not url.host:
+    url = urlsplit(text)
+    if url.scheme not in ("http", "https") or not url.hostname:
         raise argparse.ArgumentTypeError(f"must be an http:// URL (got {text!r})")
     return text
 
@@ -188,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, ConfigError, ClusterError) as e:
+    except (UsageError, ConfigError) as e:
         print(f"labsim: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -222,14 +212,25 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _run_up(args: argparse.Namespace) -> int:
+    from . import loop
+
     topology = topology_from_args(args)
     _configure_logging(args.quiet)
-    return asyncio.run(_serve(topology, args.scenario))
+    return loop.run(_serve(topology, args.scenario))
 
 
 async def _serve(topology: Topology, scenario: str | None) -> int:
+    import asyncio
+    import signal
+
+    from .clock import RealClock
+    from .cluster import Cluster, ClusterError
+
     cluster = Cluster(topology, RealClock())
-    await cluster.start()
+    try:
+        await cluster.start()
+    except ClusterError as e:
+        raise UsageError(str(e)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -281,6 +282,12 @@ def _run_bench(args: argparse.Namespace) -> int:
             raise UsageError(f"--json {args.json}: folder {folder} does not exist")
     topology = topology_from_args(args)
     _configure_logging(quiet=True)
+    from . import loop
+    from .bench import BenchError, BenchOptions, run_bench
+    from .clock import StalledError
+    from .cluster import ClusterError
+    from .report import render_text, write_json
+
     options = BenchOptions(
         requests=args.requests,
         concurrency=args.concurrency,
@@ -291,8 +298,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() and not args.verbose,
     )
     try:
-        result = asyncio.run(run_bench(topology, options))
-    except BenchError as e:
+        result = loop.run(run_bench(topology, options), virtual=options.clock == "virtual")
+    except (BenchError, ClusterError) as e:
         raise UsageError(str(e)) from None
     except StalledError as e:
         print(f"labsim: error: {e}", file=sys.stderr)

@@ -148,6 +148,8 @@ class VirtualClock:
 
     async def run(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` while driving simulated time; raise StalledError on deadlock."""
+        if not hasattr(asyncio.get_running_loop(), "_ready"):
+            raise RuntimeError("the virtual clock needs asyncio's own event loop")
         task = asyncio.ensure_future(awaitable)
         driver = asyncio.create_task(self._drive(task))
         try:

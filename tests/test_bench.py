@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from labsim.bench import BenchOptions, plan, run_bench
+from labsim.bench import BenchOptions, run_bench
 from labsim.cli import main
 from labsim.config import load_topology
+from labsim.load import plan
 
 from .conftest import make_topology
 
@@ -185,3 +186,11 @@ def test_cli_overrides_reach_the_bench(capsys):
     out = capsys.readouterr().out
     assert "gateway-5012 10" in out and "seed 7" in out
     assert "measured 168.0x, predicted 168.0x" in out  # (3 + 500 + 1) / 3
+
+
+def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
+    bench(requests=40, progress=True)
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and f"[{'#' * 30}] 40/40" in err
+    bench(requests=40)
+    assert capsys.readouterr().err == ""

@@ -34,11 +34,11 @@ def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
     settings, clock, counters = ctx.settings, ctx.clock, ctx.metrics.counters
     duration = ctx.sampler(settings.task_duration)
-    queue: asyncio.Queue[Task] = asyncio.Queue()
+    slots = asyncio.Semaphore(settings.concurrency)  # FIFO: tasks start in arrival order
     active: dict[str, Task] = {}
+    runners: set[asyncio.Task[None]] = set()
     finished: OrderedDict[str, Task] = OrderedDict()
     ids = itertools.count(1)
-    runners: list[asyncio.Task[None]] = []
 
     async def submit(request: web.Request) -> web.Response:
         payload = await json_body(request, empty={})
@@ -54,7 +54,9 @@ def make_app(ctx: Context) -> web.Application:
         active[task.task_id] = task
         counters["submitted"] += 1
         counters["queued"] += 1
-        queue.put_nowait(task)
+        runner = asyncio.create_task(run(task))
+        runners.add(runner)
+        runner.add_done_callback(runners.discard)
         return web.json_response({"status": "Started", "task_id": task.task_id}, status=202)
 
     async def status(request: web.Request) -> web.Response:
@@ -66,9 +68,8 @@ def make_app(ctx: Context) -> web.Application:
         del body["payload"]
         return web.json_response(body)
 
-    async def run() -> None:
-        while True:
-            task = await queue.get()
+    async def run(task: Task) -> None:
+        async with slots:
             task.state, task.started_at = "running", clock.now()
             counters["queued"] -= 1
             counters["running"] += 1
@@ -76,17 +77,14 @@ def make_app(ctx: Context) -> web.Application:
                 await clock.sleep(duration())
             finally:
                 counters["running"] -= 1
-            task.state, task.finished_at = "done", clock.now()
-            counters["completed"] += 1
-            del active[task.task_id]
-            finished[task.task_id] = task
-            if len(finished) > settings.history:
-                finished.popitem(last=False)
+        task.state, task.finished_at = "done", clock.now()
+        counters["completed"] += 1
+        del active[task.task_id]
+        finished[task.task_id] = task
+        if len(finished) > settings.history:
+            finished.popitem(last=False)
 
-    async def start_runners(app: web.Application) -> None:
-        runners.extend(asyncio.create_task(run()) for _ in range(settings.concurrency))
-
-    async def stop_runners(app: web.Application) -> None:
+    async def stop_tasks(app: web.Application) -> None:
         for runner in runners:
             runner.cancel()
         await asyncio.gather(*runners, return_exceptions=True)
@@ -104,6 +102,5 @@ def make_app(ctx: Context) -> web.Application:
 
     app.router.add_post("/task", submit)
     app.router.add_get("/task/{task_id}", status)
-    app.on_startup.append(start_runners)
-    app.on_shutdown.append(stop_runners)
+    app.on_shutdown.append(stop_tasks)
     return app
