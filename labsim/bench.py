@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from .config import Topology
 from .http import DownstreamError, HttpClient
 from .load import ENDPOINTS, LAB_MIX, plan
 from .metrics import Histogram
+from .scenario import Fault
 
 # How often (simulated seconds) an in-process virtual run checks that the worker is done.
 _DRAIN_POLL = 0.5
@@ -47,6 +48,7 @@ class BenchOptions:
 
 @dataclass
 class EndpointStats:
+    failed: int = 0
     latency: Histogram = field(default_factory=Histogram)
     hits: Histogram = field(default_factory=Histogram)
     misses: Histogram = field(default_factory=Histogram)
@@ -72,8 +74,13 @@ def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
     return enumerate(names, start=1)
 
 
-async def run_bench(topology: Topology, options: BenchOptions) -> dict[str, Any]:
-    """Run the bench; return the report's data (see `report.py` for its keys)."""
+async def run_bench(
+    topology: Topology, options: BenchOptions, faults: Sequence[Fault] = ()
+) -> dict[str, Any]:
+    """Run the bench; return the report's data (see `report.py` for its keys).
+
+    `faults` are applied on schedule through each component's admin API (in-process only).
+    """
     clock: Clock = VirtualClock() if options.clock == "virtual" else RealClock()
     cluster = None
     if options.target is None:
@@ -85,18 +92,25 @@ async def run_bench(topology: Topology, options: BenchOptions) -> dict[str, Any]
     client = HttpClient(clock)
     wall_start = time.perf_counter()
     try:
-        tally, elapsed, extras = await clock.run(_drive(client, clock, base, cluster, options))
+        tally, elapsed, counters = await clock.run(
+            _drive(client, clock, base, cluster, options, faults)
+        )
     finally:
         await client.close()
         if cluster is not None:
             await cluster.stop()
     wall = time.perf_counter() - wall_start
-    return _result(topology, options, tally, elapsed, wall, extras)
+    return _result(topology, options, tally, elapsed, wall, counters)
 
 
 async def _drive(
-    client: HttpClient, clock: Clock, base: str, cluster: Cluster | None, options: BenchOptions
-) -> tuple[Tally, float, dict[str, Any]]:
+    client: HttpClient,
+    clock: Clock,
+    base: str,
+    cluster: Cluster | None,
+    options: BenchOptions,
+    faults: Sequence[Fault],
+) -> tuple[Tally, float, dict[str, dict[str, int]] | None]:
     token = await _login(client, base, cluster.topology if cluster else None)
     tally = Tally()
     sequence = _sequence(plan(options.requests, options.mix))
@@ -107,19 +121,48 @@ async def _drive(
         for number, endpoint in sequence:
             await _one(client, clock, base, token, number, endpoint, tally, show)
 
-    await asyncio.gather(*(worker() for _ in range(min(options.concurrency, options.requests))))
+    schedule = None
+    if faults:
+        assert cluster is not None, "faults need the topology in this process"
+        schedule = asyncio.create_task(_apply_faults(client, clock, cluster, faults, start))
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(options.concurrency, options.requests))))
+    finally:
+        if schedule is not None:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
     elapsed = clock.now() - start
     if options.progress:
         print(file=sys.stderr)
-    extras: dict[str, Any] = {"db_calls": None, "worker_completed": None}
-    if cluster is not None:
-        if isinstance(clock, VirtualClock):
-            await _drain_worker(client, clock, cluster)
-        extras["db_calls"] = (await _counters(client, cluster, "database")).get("db_calls", 0)
-        extras["worker_completed"] = (await _counters(client, cluster, "worker")).get(
-            "completed", 0
-        )
-    return tally, elapsed, extras
+    if cluster is None:
+        return tally, elapsed, None
+    if isinstance(clock, VirtualClock):
+        await _drain_worker(clock, cluster)
+    # Read in-process, not over HTTP: a component the run left down still has its figures.
+    counters = {c: cluster.counters(c) for c in cluster.urls}
+    return tally, elapsed, counters
+
+
+async def _apply_faults(
+    client: HttpClient, clock: Clock, cluster: Cluster, faults: Sequence[Fault], start: float
+) -> None:
+    headers = {"Authorization": f"Bearer {cluster.topology.admin_token}"}
+    for fault in sorted(faults, key=lambda f: f.at):
+        await clock.sleep(start + fault.at - clock.now())
+        url = cluster.urls[fault.component]
+        try:
+            if fault.reset:
+                await client.request(fault.component, "POST", f"{url}/admin/reset", headers=headers)
+            if fault.changes:
+                await client.request(
+                    fault.component,
+                    "POST",
+                    f"{url}/admin/faults",
+                    headers=headers,
+                    json_body=fault.changes,
+                )
+        except DownstreamError as e:
+            raise BenchError(f"cannot inject the fault at t={fault.at:g}s: {e}") from None
 
 
 async def _login(client: HttpClient, base: str, topology: Topology | None) -> str:
@@ -156,10 +199,11 @@ def _record(tally: Tally, endpoint: str, outcome: Outcome, latency: float) -> No
     stats.latency.add(latency)
     status, answer = outcome.status, outcome.answer
     tally.by_status[str(status) if status else "error"] += 1
-    if outcome.served_by:
+    if outcome.served_by and outcome.served_by != "load-balancer":  # its own 429s, 502s
         tally.gateways[outcome.served_by] += 1
     if status != ENDPOINTS[endpoint][2]:
         tally.failed += 1
+        stats.failed += 1
         error = outcome.error
         if error is None:
             error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
@@ -228,16 +272,11 @@ def _printer(options: BenchOptions) -> Callable[[int, str, int | None, Any], Non
     return show
 
 
-async def _counters(client: HttpClient, cluster: Cluster, component: str) -> dict[str, int]:
-    reply = await client.request(component, "GET", cluster.urls[component] + "/health")
-    return reply.json().get("counters", {})
-
-
-async def _drain_worker(client: HttpClient, clock: Clock, cluster: Cluster) -> None:
+async def _drain_worker(clock: Clock, cluster: Cluster) -> None:
     """Let the worker finish its tasks; free on the virtual clock."""
     waited = 0.0
     while waited < _DRAIN_LIMIT:
-        counters = await _counters(client, cluster, "worker")
+        counters = cluster.counters("worker")
         if counters.get("queued", 0) + counters.get("running", 0) == 0:
             return
         await clock.sleep(_DRAIN_POLL)
@@ -263,11 +302,17 @@ def _result(
     tally: Tally,
     elapsed: float,
     wall: float,
-    extras: dict[str, Any],
+    counters: dict[str, dict[str, int]] | None,
 ) -> dict[str, Any]:
+    def counted(component: str, name: str) -> int | None:
+        return None if counters is None else counters.get(component, {}).get(name, 0)
+
+    def lb(name: str) -> int | None:
+        return counted("load-balancer", name)
+
     endpoints = {}
     for name, stats in tally.endpoints.items():
-        summary = stats.latency.summary()
+        summary = stats.latency.summary() | {"failed": stats.failed}
         if name == "data":
             summary["hits"] = stats.hits.summary()
             summary["misses"] = stats.misses.summary()
@@ -296,8 +341,10 @@ def _result(
             "hits": tally.hits,
             "misses": tally.misses,
             "hit_ratio": round(tally.hits / looked_up, 4) if looked_up else None,
+            "coalesced": counted("cache", "coalesced"),
+            "stale": counted("cache", "stale"),
         },
-        "db_calls": extras["db_calls"],
+        "db_calls": counted("database", "db_calls"),
         "speedup": {
             "measured": _ratio(
                 data.misses.mean_ms() if data else None, data.hits.mean_ms() if data else None
@@ -305,7 +352,15 @@ def _result(
             "predicted": _ratio(predicted["miss"], predicted["hit"]),
         },
         "gateways": dict(sorted(tally.gateways.items())),
-        "worker": {"queued": tally.tasks_queued, "completed": extras["worker_completed"]},
+        "worker": {"queued": tally.tasks_queued, "completed": counted("worker", "completed")},
+        "load_balancer": {
+            "retries": lb("retries"),
+            "retry_budget_exhausted": lb("retry_budget_exhausted"),
+            "ejections": lb("ejections"),
+            "health_ejections": lb("health_ejections"),
+            "readmissions": lb("readmissions"),
+        },
+        "rate_limited": tally.by_status.get("429", 0),
         "failures": [
             {"endpoint": e, "status": s, "error": err, "count": n}
             for (e, s, err), n in tally.failures.most_common()

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
 from .config import ConfigError, Topology, load_topology, with_overrides
-from .load import LAB_MIX, parse_mix
+from .load import parse_mix
+from .scenario import Scenario, load_scenarios
 
 if TYPE_CHECKING:
+    from .bench import BenchOptions
     from .cluster import Cluster
+    from .scenario import Fault
 
 # aiohttp and the components are imported only by the commands that run them, so that a
 # mistyped option is answered at once.
@@ -110,24 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--requests",
         type=positive_int,
-        default=100,
         metavar="N",
-        help="requests to send after logging in (default: 100)",
+        help="requests to send after logging in (default: the scenario's, 100)",
     )
     bench.add_argument(
         "--concurrency",
         type=positive_int,
-        default=10,
         metavar="N",
-        help="most requests in flight at once (default: 10)",
+        help="most requests in flight at once (default: the scenario's, 10)",
     )
     bench.add_argument(
         "--mix",
         type=_mix,
-        default=dict(LAB_MIX),
         metavar="SPEC",
         help="endpoint weights, sent in the order given; endpoints: data, longtask, "
-        "process (default: data=50,longtask=50)",
+        "process (default: the scenario's, data=50,longtask=50)",
     )
     bench.add_argument(
         "--seed",
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--clock",
         choices=("virtual", "real"),
         help="virtual: simulated time, fast and repeatable; real: wall time "
-        "(default: virtual, or real with --target)",
+        "(default: the scenario's, virtual; real with --target)",
     )
     bench.add_argument(
         "--target",
@@ -157,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one line per request, as the lab's script does (default: off)",
     )
     bench.set_defaults(run=_run_bench)
+
+    run = commands.add_parser(
+        "run",
+        help="run scenario files and check their expectations",
+        description="Run each scenario (each of its variants, side by side), print every "
+        "expectation with its measured value and PASS or FAIL. Exit code 0 when all pass, "
+        "1 when any fails.",
+    )
+    run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (TOML)")
+    run.set_defaults(run=_run_scenarios)
     return parser
 
 
@@ -183,23 +193,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-def topology_from_args(args: argparse.Namespace) -> Topology:
-    topology = load_topology(args.scenario)
+def topology_from_args(args: argparse.Namespace, topology: Topology | None = None) -> Topology:
+    """The scenario's topology with the command line's overrides and the environment's secrets."""
+    if topology is None:
+        topology = load_topology(args.scenario)
     topology = with_overrides(
         topology,
-        gateways=args.gateways,
-        db_latency=args.db_latency,
+        gateways=getattr(args, "gateways", None),
+        db_latency=getattr(args, "db_latency", None),
         host=getattr(args, "host", None),
         seed=getattr(args, "seed", None),
     )
-    secret = os.environ.get("LABSIM_SECRET")
-    if secret is not None:
-        if len(secret) < 32:
+    for variable, key in (("LABSIM_SECRET", "secret"), ("LABSIM_ADMIN_TOKEN", "admin_token")):
+        value = os.environ.get(variable)
+        if value is None:
+            continue
+        if len(value) < 32:
             raise UsageError(
-                "LABSIM_SECRET must be at least 32 characters long (HS256 wants a 256-bit key)"
+                f"{variable} must be at least 32 characters long (HS256 wants a 256-bit key)"
             )
-        topology = dataclasses.replace(topology, secret=secret)
+        topology = dataclasses.replace(topology, **{key: value})
     return topology
+
+
+def _one_scenario(path: str | None) -> Scenario:
+    if path is None:
+        return Scenario("lab", "", "built-in lab defaults", Topology())
+    scenarios = load_scenarios(path)
+    if len(scenarios) > 1:
+        raise UsageError(
+            f"{path} has {len(scenarios)} variants; run them side by side with: "
+            f"python -m labsim run {path}"
+        )
+    return scenarios[0]
 
 
 def _configure_logging(quiet: bool) -> None:
@@ -266,6 +292,8 @@ def _banner(cluster: Cluster, scenario: str | None) -> str:
             f"Send requests to {cluster.url}, e.g.:",
             f"  curl -s -X POST {cluster.url}/login -H 'Content-Type: application/json' "
             f'-d \'{{"username": "{user.username}", "password": "<password>"}}\'',
+            f"Admin token for the fault API (/admin/faults on every port): "
+            f"{cluster.topology.admin_token}",
             "Press Ctrl-C to stop.",
         ]
     )
@@ -280,30 +308,30 @@ def _run_bench(args: argparse.Namespace) -> int:
         folder = os.path.dirname(os.path.abspath(args.json))
         if not os.path.isdir(folder):
             raise UsageError(f"--json {args.json}: folder {folder} does not exist")
-    topology = topology_from_args(args)
-    _configure_logging(quiet=True)
-    from . import loop
-    from .bench import BenchError, BenchOptions, run_bench
-    from .clock import StalledError
-    from .cluster import ClusterError
-    from .report import render_text, write_json
+    scenario = _one_scenario(args.scenario)
+    if scenario.faults and args.target:
+        raise UsageError(
+            f"{args.scenario} schedules faults, which need the topology in this process; "
+            "drop --target"
+        )
+    topology = topology_from_args(args, scenario.topology)
+    load = scenario.load
+    from .bench import BenchOptions
 
     options = BenchOptions(
-        requests=args.requests,
-        concurrency=args.concurrency,
-        mix=args.mix,
-        clock=args.clock or ("real" if args.target else "virtual"),
+        requests=args.requests or load.requests,
+        concurrency=args.concurrency or load.concurrency,
+        mix=args.mix or dict(load.mix),
+        clock=args.clock or ("real" if args.target else load.clock),
         target=args.target,
         verbose=args.verbose,
         progress=sys.stderr.isatty() and not args.verbose,
     )
-    try:
-        result = loop.run(run_bench(topology, options), virtual=options.clock == "virtual")
-    except (BenchError, ClusterError) as e:
-        raise UsageError(str(e)) from None
-    except StalledError as e:
-        print(f"labsim: error: {e}", file=sys.stderr)
+    result = _bench(topology, options, scenario.faults)
+    if result is None:
         return 1
+    from .report import render_text, write_json
+
     result["scenario"] = args.scenario or result["scenario"]
     print(render_text(result))
     if args.json:
@@ -312,3 +340,61 @@ def _run_bench(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"--json {args.json}: cannot write: {e.strerror}") from None
     return 0 if result["requests"]["failed"] == 0 else 1
+
+
+def _bench(topology: Topology, options: BenchOptions, faults: Sequence[Fault]) -> dict | None:
+    """One bench run; None (after saying why) when the simulation stalled."""
+    _configure_logging(quiet=True)
+    from . import loop
+    from .bench import BenchError, run_bench
+    from .clock import StalledError
+    from .cluster import ClusterError
+
+    try:
+        return loop.run(run_bench(topology, options, faults), virtual=options.clock == "virtual")
+    except (BenchError, ClusterError) as e:
+        raise UsageError(str(e)) from None
+    except StalledError as e:
+        print(f"labsim: error: {e}", file=sys.stderr)
+        return None
+
+
+def _run_scenarios(args: argparse.Namespace) -> int:
+    # Every file is read and checked before anything runs.
+    files = [(path, load_scenarios(path)) for path in args.files]
+    from .bench import BenchOptions
+    from .report import render_checks, render_comparison, render_text
+
+    all_passed = True
+    for path, scenarios in files:
+        results = []
+        for scenario in scenarios:
+            load = scenario.load
+            options = BenchOptions(
+                requests=load.requests,
+                concurrency=load.concurrency,
+                mix=dict(load.mix),
+                clock=load.clock,
+            )
+            result = _bench(topology_from_args(args, scenario.topology), options, scenario.faults)
+            if result is None:
+                return 1
+            result["scenario"] = scenario.title
+            results.append((scenario, result))
+        first = scenarios[0]
+        print(f"== {path}: {first.name}" + (f": {first.description}" if first.description else ""))
+        if len(results) == 1:
+            print(render_text(results[0][1]))
+        else:
+            load = first.load
+            print(
+                f"clock {load.clock}, seed {first.topology.seed}, {load.requests} requests, "
+                f"concurrency {load.concurrency}, variants side by side:"
+            )
+            print(render_comparison([(s.variant or s.name, r) for s, r in results]))
+        checks = [(s.variant or "", e.text, *e.evaluate(r)) for s, r in results for e in s.expect]
+        print("expectations")
+        print(render_checks(checks) if checks else "  (none)")
+        print()
+        all_passed = all_passed and all(passed for _, _, passed, _ in checks)
+    return 0 if all_passed else 1

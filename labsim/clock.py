@@ -37,7 +37,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -58,6 +59,8 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]: ...
+
     def open_exchange(self) -> int | None: ...
 
     def exchange_arrived(self, exchange: int) -> None: ...
@@ -77,6 +80,10 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]:
+        """Raise TimeoutError in the block if it takes longer than `seconds`."""
+        return asyncio.timeout(seconds)
 
     async def run(self, awaitable: Awaitable[T]) -> T:
         return await awaitable
@@ -120,6 +127,35 @@ class VirtualClock:
         heapq.heappush(self._timers, (self._now_ns + round(seconds * _NS), next(self._seq), future))
         self._poke()
         await future
+
+    @asynccontextmanager
+    async def timeout(self, seconds: float) -> AsyncIterator[None]:
+        """Raise TimeoutError in the block if it takes longer than `seconds` simulated."""
+        task = asyncio.current_task()
+        assert task is not None
+        inside, expired = True, False
+
+        def expire(alarm: asyncio.Future[None]) -> None:
+            nonlocal expired
+            # The alarm's callback runs a loop turn after it rings: the block may be over.
+            if inside and not alarm.cancelled():
+                expired = True
+                task.cancel()
+
+        alarm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        alarm.add_done_callback(expire)
+        heapq.heappush(self._timers, (self._now_ns + round(seconds * _NS), next(self._seq), alarm))
+        self._poke()
+        try:
+            yield
+        except asyncio.CancelledError:
+            if expired and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            inside = False
+            if not alarm.done():
+                alarm.cancel()
 
     def open_exchange(self) -> int | None:
         exchange = next(self._exchange_ids)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .balancing import STRATEGIES
 from .latency import MODELS, LatencyModel
 
 GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
@@ -48,10 +49,71 @@ class User:
     role: str = "user"
 
 
+_SHARE = _check(lambda v: 0 <= v <= 100, "must be a percentage from 0 to 100")
+_NOT_NEGATIVE = _check(lambda v: v >= 0, "must be 0 or more")
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """A token bucket per client: `rate` requests a second, bursts of `burst`. 0 = off."""
+
+    rate: float = field(default=0.0, metadata=_NOT_NEGATIVE)
+    burst: int = field(default=0, metadata=_NOT_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class HealthCheckConfig:
+    """Active checks: `GET /health` on each gateway every `interval` seconds. 0 = off."""
+
+    interval: float = field(default=0.0, metadata=_NOT_NEGATIVE)
+    timeout: float = field(default=1.0, metadata=_POSITIVE)
+    unhealthy_threshold: int = field(default=2, metadata=_AT_LEAST_ONE)
+    healthy_threshold: int = field(default=2, metadata=_AT_LEAST_ONE)
+
+
+@dataclass(frozen=True)
+class OutlierConfig:
+    """Passive ejection after `consecutive_failures` errors or 5xx in a row. 0 = off."""
+
+    consecutive_failures: int = field(default=0, metadata=_NOT_NEGATIVE)
+    base_ejection: float = field(default=1.0, metadata=_POSITIVE)
+    max_ejection_percent: float = field(default=50.0, metadata=_SHARE)
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Retry a failed GET once more on another gateway, within a budget. 0 = off."""
+
+    attempts: int = field(default=0, metadata=_NOT_NEGATIVE)
+    budget_percent: float = field(default=20.0, metadata=_SHARE)
+    min_retries: int = field(default=3, metadata=_NOT_NEGATIVE)
+    budget_window: float = field(default=10.0, metadata=_POSITIVE)
+
+
 @dataclass(frozen=True)
 class LoadBalancerConfig:
     port: int = field(default=8000, metadata=_PORT)
     latency: LatencyModel = ONE_MS
+    strategy: str = field(
+        default="round_robin",
+        metadata=_check(lambda s: s in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
+    )
+    weights: tuple[int, ...] = field(
+        default=(),
+        metadata=_check(lambda ws: all(w >= 1 for w in ws), "must all be whole numbers >= 1"),
+    )
+    hash_on: str = field(
+        default="client",
+        metadata=_check(
+            lambda h: h == "client" or (h.startswith("header:") and len(h) > 7),
+            'must be "client" or "header:<Name>"',
+        ),
+    )
+    timeout: float = field(default=30.0, metadata=_POSITIVE)
+    health_check: HealthCheckConfig = HealthCheckConfig()
+    outlier: OutlierConfig = OutlierConfig()
+    retry: RetryConfig = RetryConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
 
 
 @dataclass(frozen=True)
@@ -68,6 +130,8 @@ class GatewayConfig:
     latency: LatencyModel = ONE_MS
     token_ttl: float = field(default=3600.0, metadata=_POSITIVE)
     data_key: str = "my_data"
+    use_cache: bool = True
+    rate_limit: RateLimitConfig = RateLimitConfig()
 
 
 @dataclass(frozen=True)
@@ -76,6 +140,9 @@ class CacheConfig:
     latency: LatencyModel = ONE_MS
     ttl: float = field(default=120.0, metadata=_POSITIVE)
     maxsize: int = field(default=1024, metadata=_AT_LEAST_ONE)
+    coalesce: bool = False
+    stale_while_revalidate: float = field(default=0.0, metadata=_NOT_NEGATIVE)
+    lease_timeout: float = field(default=10.0, metadata=_POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -102,7 +169,8 @@ class MicroserviceConfig:
 
 @dataclass(frozen=True)
 class Topology:
-    """Every component's settings. `secret` signs JWTs and is never read from a file."""
+    """Every component's settings. `secret` signs JWTs and `admin_token` opens the admin
+    API; neither is ever read from a file."""
 
     name: str = "lab"
     description: str = ""
@@ -119,6 +187,7 @@ class Topology:
         metadata=_check(lambda us: len(us) >= 1, "must list at least one user"),
     )
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     def gateway_ids(self) -> list[str]:
         return [f"gateway-{port}" for port in self.gateways.ports]
@@ -136,7 +205,7 @@ class Topology:
         return ports
 
 
-_NOT_FROM_FILE = {"secret"}
+_NOT_FROM_FILE = {"secret", "admin_token"}
 
 
 def load_topology(path: str | Path | None) -> Topology:
@@ -144,7 +213,8 @@ def load_topology(path: str | Path | None) -> Topology:
     if path is None:
         return _validate(Topology(), "defaults")
     data = read_toml(path)
-    return topology_from_dict(data, str(path))
+    # A scenario's load, expectations, faults and variants are read by `scenario.py`.
+    return topology_from_dict(data, str(path), ignore={"load", "expect", "faults", "variants"})
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -166,7 +236,7 @@ def topology_from_dict(
 ) -> Topology:
     """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
     known = {k: v for k, v in data.items() if k not in ignore}
-    topology = _build(Topology, known, source, "", exclude=_NOT_FROM_FILE)
+    topology = build(Topology, known, source, "", exclude=_NOT_FROM_FILE)
     return _validate(topology, source)
 
 
@@ -210,6 +280,19 @@ def _validate(topology: Topology, source: str) -> Topology:
                 f"given to {seen[port]}"
             )
         seen[port] = component
+    weights = topology.load_balancer.weights
+    if weights and len(weights) != len(topology.gateways.ports):
+        raise ConfigError(
+            f"{source}: load_balancer.weights: {len(weights)} weights for "
+            f"{len(topology.gateways.ports)} gateways (give one per gateway, in port order)"
+        )
+    rate_limits = [("load_balancer", topology.load_balancer.rate_limit)]
+    rate_limits.append(("gateways", topology.gateways.rate_limit))
+    for section, limit in rate_limits:
+        if (limit.rate > 0) != (limit.burst > 0):
+            raise ConfigError(
+                f"{source}: {section}.rate_limit: give both rate and burst above 0 (or neither)"
+            )
     names = [u.username for u in topology.users]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: users: a username is listed twice")
@@ -219,7 +302,8 @@ def _validate(topology: Topology, source: str) -> Topology:
 # --- a small typed reader from TOML tables to frozen dataclasses -------------------------
 
 
-def _build(cls: type, data: Any, source: str, where: str, exclude: set[str] = frozenset()) -> Any:
+def build(cls: type, data: Any, source: str, where: str, exclude: set[str] = frozenset()) -> Any:
+    """An instance of dataclass `cls` from a TOML table, every value checked."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {where or 'scenario'}: must be a table")
     hints = typing.get_type_hints(cls)
@@ -247,8 +331,13 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
     if hint is LatencyModel:
         return _latency(value, source, key)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, source, key)
+        return build(hint, value, source, key)
     origin = typing.get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key}: must be a table (got {value!r})")
+        item = typing.get_args(hint)[1]
+        return {k: _convert(item, v, source, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):

@@ -39,11 +39,14 @@ class DownstreamError(Exception):
         message: str,
         status: int = 502,
         headers: dict[str, str] | None = None,
+        *,
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.component = component
         self.status = status
         self.headers = headers or {}
+        self.refused = refused  # no connection was made: the request never left
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ class HttpClient:
                 reply = Reply(resp.status, resp.headers, await resp.read(), component)
         except aiohttp.ClientConnectorError as e:
             reason = e.os_error.strerror or str(e.os_error)
-            raise DownstreamError(component, f"{component} unreachable: {reason}") from None
+            message = f"{component} unreachable: {reason}"
+            raise DownstreamError(component, message, refused=True) from None
         except (TimeoutError, aiohttp.ClientError) as e:
             reason = str(e) or type(e).__name__
             raise DownstreamError(component, f"{component} failed: {reason}") from None

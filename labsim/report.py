@@ -61,18 +61,92 @@ def render_text(result: dict[str, Any]) -> str:
     gateways = ", ".join(f"{g} {n}" for g, n in result["gateways"].items()) or "-"
     worker = result["worker"]
     completed = "unknown" if worker["completed"] is None else worker["completed"]
+    patterns = []
+    if cache.get("coalesced"):
+        patterns.append(f"{cache['coalesced']} coalesced")
+    if cache.get("stale"):
+        patterns.append(f"{cache['stale']} served stale")
     lines += [
         "",
-        f"cache       {cache['hits']} hits, {cache['misses']} misses, hit ratio {ratio}; "
-        f"database calls {db}",
+        f"cache       {cache['hits']} hits, {cache['misses']} misses, hit ratio {ratio}"
+        + "".join(f", {p}" for p in patterns)
+        + f"; database calls {db}",
         f"speedup     cache hit vs miss: measured {measured}, predicted {predicted}",
         f"gateways    {gateways}",
         f"worker      {worker['queued']} tasks queued, {completed} completed",
     ]
+    balancer = {k: v for k, v in result.get("load_balancer", {}).items() if v}
+    if balancer or result.get("rate_limited"):
+        shown = [f"{v} {k.replace('_', ' ')}" for k, v in balancer.items()]
+        if result.get("rate_limited"):
+            shown.append(f"{result['rate_limited']} rate limited (429)")
+        lines.append(f"resilience  {', '.join(shown)}")
     if result["failures"]:
         lines.append("failures")
         for f in result["failures"]:
             lines.append(f"  {f['count']} x {f['endpoint']} -> {f['status']}: {f['error']}")
     else:
         lines.append("failures    none")
+    return "\n".join(lines)
+
+
+def _figure(result: dict[str, Any], path: str) -> Any:
+    value: Any = result
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+# (label, figure path) rows of the side-by-side table of `labsim run`.
+COMPARISON = (
+    ("requests ok", "requests.ok"),
+    ("requests failed", "requests.failed"),
+    ("simulated s", "time.simulated_s"),
+    ("throughput req/s", "throughput_rps"),
+    ("data p50 ms", "endpoints.data.p50_ms"),
+    ("data p99 ms", "endpoints.data.p99_ms"),
+    ("data max ms", "endpoints.data.max_ms"),
+    ("cache hits", "cache.hits"),
+    ("cache misses", "cache.misses"),
+    ("cache hit ratio", "cache.hit_ratio"),
+    ("coalesced", "cache.coalesced"),
+    ("served stale", "cache.stale"),
+    ("database calls", "db_calls"),
+    ("retries", "load_balancer.retries"),
+    ("ejections", "load_balancer.ejections"),
+    ("health ejections", "load_balancer.health_ejections"),
+    ("readmissions", "load_balancer.readmissions"),
+    ("rate limited", "rate_limited"),
+)
+
+
+def render_comparison(results: list[tuple[str, dict[str, Any]]]) -> str:
+    """Variants side by side, one column each, plus requests per gateway."""
+    rows = [("", *(name for name, _ in results))]
+    for label, path in COMPARISON:
+        values = [_figure(r, path) for _, r in results]
+        if all(v in (None, 0) for v in values) and label not in ("requests failed",):
+            continue
+        rows.append((label, *("-" if v is None else f"{v:g}" for v in values)))
+    gateways = sorted({g for _, r in results for g in r["gateways"]})
+    for g in gateways:
+        rows.append((g, *(str(r["gateways"].get(g, 0)) for _, r in results)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    )
+
+
+def render_checks(checks: list[tuple[str, str, bool, float | None]]) -> str:
+    """One line per expectation: PASS or FAIL, what was expected, what was measured."""
+    lines = []
+    for where, text, passed, measured in checks:
+        got = "not measured" if measured is None else f"measured {measured:g}"
+        label = f"{where}: " if where else ""
+        lines.append(f"  {'PASS' if passed else 'FAIL'}  {label}{text}  ({got})")
     return "\n".join(lines)

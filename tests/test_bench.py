@@ -28,7 +28,7 @@ def test_lab_mix_on_the_virtual_clock_is_exactly_the_model():
         "failed": 0,
         "by_status": {"200": 50, "202": 50},
     }
-    assert r["cache"] == {"hits": 40, "misses": 10, "hit_ratio": 0.8}
+    assert r["cache"] == {"hits": 40, "misses": 10, "hit_ratio": 0.8, "coalesced": 0, "stale": 0}
     assert r["db_calls"] == 10
     data = r["endpoints"]["data"]
     # hit: lb 1 + gateway 1 + cache 1 ms; miss: + database 2000 + cache write 1 ms

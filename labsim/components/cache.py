@@ -1,44 +1,96 @@
 """The cache: `GET /cache/<key>` and `POST /cache/<key>`, each entry with its own TTL.
 
 A bounded `cachetools.TLRUCache` whose timer is the shared clock, so entries expire in
-simulated time exactly as they would in real time.
+simulated time exactly as they would in real time. Two patterns can be switched on:
+
+- coalescing: the first caller to miss a key gets a lease (`"lease": true`) and fills
+  it; callers missing the same key meanwhile wait for that fill instead of each going to
+  the database (`"coalesced": true`). A lease not filled in `lease_timeout` passes on.
+- stale-while-revalidate: for `stale_while_revalidate` seconds after expiry an entry is
+  still served (`"stale": true`); the first such caller also gets the lease to refresh it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from cachetools import TLRUCache
 
+from ..config import CacheConfig
+from .answers import JSONError, json_body
 from .context import Context
-from .middleware import JSONError, base_app, json_body
+from .middleware import base_app
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: Any
+    expires_at: float  # fresh until then; stale (if allowed) for a while after
 
 
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
-    default_ttl = ctx.settings.ttl
-    # Values are (value, ttl); the cache asks each entry when it expires.
-    store: TLRUCache[str, tuple[Any, float]] = TLRUCache(
-        maxsize=ctx.settings.maxsize,
-        ttu=lambda _key, entry, now: now + entry[1],
-        timer=ctx.clock.now,
+    settings: CacheConfig = ctx.settings
+    clock, counters = ctx.clock, ctx.metrics.counters
+    grace = settings.stale_while_revalidate
+    store: TLRUCache[str, Entry] = TLRUCache(
+        maxsize=settings.maxsize,
+        ttu=lambda _key, entry, _now: entry.expires_at + grace,
+        timer=clock.now,
     )
+    leases: dict[str, asyncio.Event] = {}  # key -> set when the lease holder fills it
+
+    def answer(value: Any, **flags: bool) -> web.Response:
+        return web.json_response({"value": value, **{k: v for k, v in flags.items() if v}})
+
+    def take_lease(key: str) -> bool:
+        if key in leases:
+            return False
+        leases[key] = asyncio.Event()
+        return True
 
     async def get(request: web.Request) -> web.Response:
-        entry = store.get(request.match_info["key"])
-        ctx.metrics.count("misses" if entry is None else "hits")
-        return web.json_response({"value": None if entry is None else entry[0]})
+        key = request.match_info["key"]
+        entry = store.get(key)
+        if entry is not None and clock.now() < entry.expires_at:
+            counters["hits"] += 1
+            return answer(entry.value)
+        if entry is not None:  # stale, within the grace period
+            counters["stale"] += 1
+            return answer(entry.value, stale=True, lease=take_lease(key))
+        counters["misses"] += 1
+        if not settings.coalesce:
+            return answer(None)
+        while not take_lease(key):
+            filled = leases[key]
+            try:
+                async with clock.timeout(settings.lease_timeout):
+                    await filled.wait()
+            except TimeoutError:
+                leases.pop(key, None)  # the holder never filled it: the lease passes on
+                continue
+            entry = store.get(key)
+            if entry is not None:
+                counters["coalesced"] += 1
+                return answer(entry.value, coalesced=True)
+        return answer(None, lease=True)
 
     async def put(request: web.Request) -> web.Response:
         body = await json_body(request)
         if not isinstance(body, dict) or "value" not in body:
             raise JSONError(400, 'body must be a JSON object with a "value" key')
-        ttl = body.get("ttl", default_ttl)
+        ttl = body.get("ttl", settings.ttl)
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
             raise JSONError(400, f"ttl must be a positive number of seconds (got {ttl!r})")
-        store[request.match_info["key"]] = (body["value"], float(ttl))
-        ctx.metrics.count("sets")
+        key = request.match_info["key"]
+        store[key] = Entry(body["value"], clock.now() + ttl)
+        counters["sets"] += 1
+        filled = leases.pop(key, None)
+        if filled is not None:
+            filled.set()
         return web.json_response({"status": "ok", "expires_in": ttl})
 
     app.router.add_get("/cache/{key}", get)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..clock import Clock
 from ..config import Topology
+from ..faults import Faults
 from ..http import HttpClient
 from ..latency import LatencyModel, component_rng, sampler
 from ..metrics import Metrics
@@ -32,6 +33,7 @@ class Context:
     client: HttpClient
     log: logging.Logger
     metrics: Metrics = field(default_factory=Metrics)
+    faults: Faults = field(default_factory=Faults)
     rng: random.Random = field(init=False)
     service_time: Callable[[], float] = field(init=False)
     new_request_id: Callable[[], str] = field(init=False)

@@ -1,16 +1,22 @@
 """An API gateway: logs users in, then serves `/data` (through the cache), `/longtask`
 (handed to the worker) and `/process` (the microservice).
 
-It reaches the other components only over HTTP, at the URLs in its context.
+It reaches the other components only over HTTP, at the URLs in its context. It can also
+rate limit each client, skip the cache altogether (`use_cache = false`), and refresh a
+stale cache entry in the background when the cache hands it the lease to.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ..auth import Auth, TokenError, token_from_header
+from ..rate_limit import RateLimiter, client_key
+from .answers import JSONError, json_body
 from .context import Context
-from .middleware import JSONError, base_app, json_body
+from .middleware import Handler, base_app
 
 _CHALLENGE = 'Bearer realm="labsim"'
 
@@ -50,16 +56,57 @@ def make_app(ctx: Context) -> web.Application:
 
     async def data(request: web.Request) -> web.Response:
         authenticate(request)
+        if not settings.use_cache:
+            counters["misses"] += 1
+            return web.json_response({"cached": False, "data": await read_database()})
         cache_url = ctx.url("cache", cache_path)
-        value = (await client.request("cache", "GET", cache_url)).json().get("value")
+        looked_up = (await client.request("cache", "GET", cache_url)).json()
+        value = looked_up.get("value")
         if value is not None:
             counters["hits"] += 1
+            if looked_up.get("lease"):  # stale, and ours to refresh: answer now, refresh after
+                refresh = asyncio.create_task(fill_cache(cache_url))
+                refreshing.add(refresh)
+                refresh.add_done_callback(refreshing.discard)
             return web.json_response({"cached": True, "data": value})
         counters["misses"] += 1
+        return web.json_response({"cached": False, "data": await fill_cache(cache_url)})
+
+    async def read_database() -> object:
         reply = await client.request("database", "GET", ctx.url("database", "/db"))
-        value = reply.json().get("message")
+        return reply.json().get("message")
+
+    async def fill_cache(cache_url: str) -> object:
+        value = await read_database()
         await client.request("cache", "POST", cache_url, json_body={"value": value})
-        return web.json_response({"cached": False, "data": value})
+        return value
+
+    refreshing: set[asyncio.Task[object]] = set()
+
+    async def stop_refreshing(app: web.Application) -> None:
+        for task in refreshing:
+            task.cancel()
+        await asyncio.gather(*refreshing, return_exceptions=True)
+
+    limit = settings.rate_limit
+    if limit.rate:
+        limiter = RateLimiter(limit.rate, limit.burst, ctx.clock.now)
+
+        @web.middleware
+        async def rate_limited(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(("/health", "/admin/")):
+                return await handler(request)
+            verdict = limiter.check(client_key(request.headers, request.remote, auth))
+            if not verdict.allowed:
+                counters["rate_limited"] += 1
+                raise JSONError(
+                    429, "rate limit exceeded", headers=verdict.headers, component=ctx.id
+                )
+            response = await handler(request)
+            response.headers.update(verdict.headers)
+            return response
+
+        app.middlewares.append(rate_limited)
 
     async def longtask(request: web.Request) -> web.Response:
         authenticate(request)
@@ -75,6 +122,7 @@ def make_app(ctx: Context) -> web.Application:
         reply = await client.request("microservice", "GET", ctx.url("microservice", "/process"))
         return web.json_response(reply.json(), status=reply.status)
 
+    app.on_shutdown.append(stop_refreshing)
     app.router.add_post("/login", login)
     app.router.add_get("/data", data)
     app.router.add_post("/longtask", longtask)

@@ -11,7 +11,6 @@ the response and the component's own context.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,43 +18,14 @@ from typing import Any
 from aiohttp import web
 
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, DownstreamError, request_id
+from . import admin
+from .answers import JSONError, error_response
 from .context import Context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Routes that report on a component rather than do its work: no injected latency.
 UNTIMED_PREFIXES = ("/health", "/metrics", "/admin/")
-
-
-class JSONError(Exception):
-    """Raise from a handler to answer `{"error": message, **extra}` with `status`."""
-
-    def __init__(
-        self, status: int, error: str, *, headers: dict[str, str] | None = None, **extra: Any
-    ) -> None:
-        super().__init__(error)
-        self.status = status
-        self.body = {"error": error, **extra}
-        self.headers = headers or {}
-
-
-def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status, headers=headers)
-
-
-async def json_body(request: web.Request, *, empty: Any = None) -> Any:
-    """The request's JSON body; `empty` when there is none; 400 when it is not JSON."""
-    raw = await request.read()
-    if not raw.strip():
-        if empty is not None:
-            return empty
-        raise JSONError(400, "request body must be JSON")
-    try:
-        return json.loads(raw)
-    except ValueError as e:
-        raise JSONError(400, f"request body is not valid JSON: {e}") from None
 
 
 def base_app(ctx: Context) -> web.Application:
@@ -68,13 +38,14 @@ def base_app(ctx: Context) -> web.Application:
         )
 
     app.router.add_get("/health", health)
+    admin.add_routes(app, ctx.id, ctx.faults, ctx.topology.admin_token)
     return app
 
 
 def _middleware(ctx: Context) -> Any:
     # One middleware, not one per concern: each aiohttp middleware layer costs a wrapper
     # and a coroutine per request, and four layers cost about 15 % of a hop (measured).
-    clock, log, metrics = ctx.clock, ctx.log, ctx.metrics
+    clock, log, metrics, faults = ctx.clock, ctx.log, ctx.metrics, ctx.faults
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -89,11 +60,12 @@ def _middleware(ctx: Context) -> Any:
             request_id.set(rid)
             start = clock.now()
             try:
-                # 2. The component's service time, on the shared clock.
-                if request.match_info.http_exception is None and not request.path.startswith(
-                    UNTIMED_PREFIXES
-                ):
-                    seconds = ctx.service_time()
+                # 2. The component's service time and injected faults, on the shared clock.
+                if request.match_info.http_exception is None:  # 404 and 405 answer at once
+                    path = request.path
+                    seconds = 0.0 if path.startswith(UNTIMED_PREFIXES) else ctx.service_time()
+                    if faults.active() and not path.startswith("/admin/"):
+                        seconds += await _suffer(ctx, request)  # a down component fails /health
                     if seconds > 0:  # zero costs no trip around the event loop
                         await clock.sleep(seconds)
                 response = await handler(request)
@@ -123,7 +95,30 @@ def _middleware(ctx: Context) -> Any:
     return serve
 
 
+class _Refused(Exception):
+    """An injected fault answers instead of the handler."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+async def _suffer(ctx: Context, request: web.Request) -> float:
+    """Apply the component's faults; the extra seconds of latency to add."""
+    faults = ctx.faults
+    if faults.down:
+        if request.transport is not None:
+            request.transport.close()  # the caller sees the connection drop, no answer
+        raise _Refused(error_response(503, f"{ctx.id} is down", component=ctx.id))
+    if faults.hang:
+        await faults.wait_until_unhung()
+    if faults.error_rate and ctx.rng.random() < faults.error_rate:
+        raise _Refused(error_response(500, f"injected fault in {ctx.id}", component=ctx.id))
+    return max(0.0, faults.latency + ctx.rng.uniform(-faults.jitter, faults.jitter))
+
+
 def _error_response(ctx: Context, request: web.Request, e: Exception) -> web.StreamResponse:
+    if isinstance(e, _Refused):
+        return e.response
     if isinstance(e, JSONError):
         return web.json_response(e.body, status=e.status, headers=e.headers)
     if isinstance(e, DownstreamError):

@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .answers import JSONError, json_body
 from .context import Context
-from .middleware import JSONError, base_app, json_body
+from .middleware import base_app
 
 
 @dataclass
