@@ -34,6 +34,8 @@ class Context:
     log: logging.Logger
     metrics: Metrics = field(default_factory=Metrics)
     faults: Faults = field(default_factory=Faults)
+    # What the component adds to its `GET /health` answer beyond its counters.
+    details: Callable[[], dict[str, Any]] = field(default=lambda: {})
     rng: random.Random = field(init=False)
     service_time: Callable[[], float] = field(init=False)
     new_request_id: Callable[[], str] = field(init=False)

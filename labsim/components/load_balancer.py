@@ -220,6 +220,22 @@ def make_app(ctx: Context) -> web.Application:
             counters["readmissions" if ok else "health_ejections"] += 1
             ctx.log.info("%s: %s is %s", ctx.id, backend.id, "healthy again" if ok else "unhealthy")
 
+    def details() -> dict[str, object]:
+        now = clock.now()
+        return {
+            "gateways": {
+                b.id: {
+                    "available": b.available(now),
+                    "healthy": b.healthy,
+                    "ejected_for": round(max(0.0, b.ejected_until - now), 6),
+                    "ejections": b.ejections,
+                    "in_flight": b.in_flight,
+                }
+                for b in backends
+            }
+        }
+
+    ctx.details = details
     checker: list[asyncio.Task[None]] = []
 
     async def start_checks(app: web.Application) -> None:

@@ -34,7 +34,12 @@ def base_app(ctx: Context) -> web.Application:
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
-            {"status": "ok", "component": ctx.id, "counters": dict(ctx.metrics.counters)}
+            {
+                "status": "ok",
+                "component": ctx.id,
+                "counters": dict(ctx.metrics.counters),
+                **ctx.details(),
+            }
         )
 
     app.router.add_get("/health", health)
