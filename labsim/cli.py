@@ -1,8 +1,8 @@
-"""The command line: `python -m labsim up | bench`.
+"""The command line: `python -m labsim up | bench | run`.
 
 User mistakes (a bad option value, a broken scenario, a port already taken) end as one
 line on stderr naming the bad value, with exit code 2, never a traceback. This is the
-only module that reads the environment (`LABSIM_SECRET`).
+only module that reads the environment (`LABSIM_SECRET`, `LABSIM_ADMIN_TOKEN`).
 """
 
 from __future__ import annotations
@@ -209,9 +209,7 @@ def topology_from_args(args: argparse.Namespace, topology: Topology | None = Non
         if value is None:
             continue
         if len(value) < 32:
-            raise UsageError(
-                f"{variable} must be at least 32 characters long (HS256 wants a 256-bit key)"
-            )
+            raise UsageError(f"{variable} must be at least 32 characters long (got {len(value)})")
         topology = dataclasses.replace(topology, **{key: value})
     return topology
 

@@ -4,18 +4,20 @@ A clock has `now()` (seconds, monotonic) and `async sleep(seconds)`. Injected la
 cache TTLs, worker task durations and the bench's own latency measurements all go
 through it, so swapping the clock swaps the time of the whole topology at once.
 
-Besides time, a clock is told about every HTTP exchange labsim itself makes
-(`open_exchange` ... `close_exchange`). The real clock ignores this. The virtual clock
-needs it, because it shares the process with real sockets.
+Besides time, a clock is told about every HTTP exchange labsim itself makes: the caller
+opens it (`open_exchange`), it is parked while the serving component has it whole or
+while it waits for a free connection in the caller's pool (`exchange_parked`), it moves
+again when the reply is sent or a connection is granted (`exchange_moving`), and the
+caller closes it when it has read the reply (`close_exchange`). The real clock ignores
+all this. The virtual clock needs it, because it shares the process with real sockets.
 
 The virtual clock's guarantee
 -----------------------------
 Simulated time jumps to the earliest pending wake-up only when the system is quiet:
 
 1. no labsim HTTP exchange is in transit: every request labsim sent has been fully read
-   by the component that serves it, and every response a component produced has been
-   fully read by its caller (the client side counts the exchange in, the server side
-   counts it out on arrival and in again when it replies);
+   by the component that serves it (or waits for a pool connection that only other work
+   can free), and every response a component produced has been fully read by its caller;
 2. the event loop has no ready callback left, so every task is waiting for something.
 
 Together these mean every piece of work is parked on the clock (or waiting for work that
@@ -63,9 +65,9 @@ class Clock(Protocol):
 
     def open_exchange(self) -> int | None: ...
 
-    def exchange_arrived(self, exchange: int) -> None: ...
+    def exchange_parked(self, exchange: int) -> None: ...
 
-    def exchange_replying(self, exchange: int) -> None: ...
+    def exchange_moving(self, exchange: int) -> None: ...
 
     def close_exchange(self, exchange: int | None) -> None: ...
 
@@ -91,10 +93,10 @@ class RealClock:
     def open_exchange(self) -> int | None:
         return None
 
-    def exchange_arrived(self, exchange: int) -> None:
+    def exchange_parked(self, exchange: int) -> None:
         pass
 
-    def exchange_replying(self, exchange: int) -> None:
+    def exchange_moving(self, exchange: int) -> None:
         pass
 
     def close_exchange(self, exchange: int | None) -> None:
@@ -115,6 +117,7 @@ class VirtualClock:
         self._in_transit: set[int] = set()
         self._changed: asyncio.Event | None = None
         self._stall_grace = stall_grace
+        self._abandoned = 0  # timers cancelled before they were due, still in the heap
 
     def now(self) -> float:
         return self._now_ns / _NS
@@ -156,6 +159,16 @@ class VirtualClock:
             inside = False
             if not alarm.done():
                 alarm.cancel()
+                self._forget_abandoned()
+
+    def _forget_abandoned(self) -> None:
+        # Most timeouts end long before they are due; without this sweep the heap would
+        # keep one dead entry per request for the whole timeout.
+        self._abandoned += 1
+        if self._abandoned > 1024 and self._abandoned * 2 > len(self._timers):
+            self._timers = [t for t in self._timers if not t[2].done()]
+            heapq.heapify(self._timers)
+            self._abandoned = 0
 
     def open_exchange(self) -> int | None:
         exchange = next(self._exchange_ids)
@@ -163,12 +176,12 @@ class VirtualClock:
         self._in_transit.add(exchange)
         return exchange
 
-    def exchange_arrived(self, exchange: int) -> None:
+    def exchange_parked(self, exchange: int) -> None:
         self._in_transit.discard(exchange)
         self._poke()
 
-    def exchange_replying(self, exchange: int) -> None:
-        # A caller that already gave up will never read this reply: do not wait for it.
+    def exchange_moving(self, exchange: int) -> None:
+        # A caller that already gave up will never read a reply: do not wait for it.
         if exchange in self._open:
             self._in_transit.add(exchange)
 

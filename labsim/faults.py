@@ -7,7 +7,6 @@ cleared). The middleware applies them; `components/admin.py` changes them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,8 @@ class Faults:
     hang: bool = False
 
     def __post_init__(self) -> None:
+        import asyncio  # here, so that checking a scenario file does not load asyncio
+
         self._cleared = asyncio.Event()
         self._cleared.set()
 

@@ -194,3 +194,21 @@ def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
     assert err.endswith("\n") and f"[{'#' * 30}] 40/40" in err
     bench(requests=40)
     assert capsys.readouterr().err == ""
+
+
+def test_more_requests_in_flight_than_a_pool_has_connections():
+    # 100 in flight through pools of 64: requests queued for a connection are parked,
+    # so the virtual clock moves on instead of waiting for them forever.
+    runs = [
+        _without_wall(
+            bench(
+                make_topology({"database": {"latency": 0.5}}),
+                requests=300,
+                concurrency=100,
+                mix={"data": 1},
+            )
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    assert runs[0]["requests"]["ok"] == 300 and runs[0]["db_calls"] == 64

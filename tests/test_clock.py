@@ -62,7 +62,7 @@ async def test_time_does_not_advance_while_an_exchange_is_in_transit():
         for _ in range(50):  # the loop is idle, but a request is "on the wire"
             await asyncio.sleep(0.001)
         assert woke_at == [] and clock.now() == 0
-        clock.exchange_arrived(exchange)  # the server has it now and is parked
+        clock.exchange_parked(exchange)  # the server has it now and is parked
         await task
         clock.close_exchange(exchange)
 
@@ -75,9 +75,9 @@ async def test_a_reply_nobody_waits_for_does_not_hold_time():
 
     async def main() -> float:
         exchange = clock.open_exchange()
-        clock.exchange_arrived(exchange)
+        clock.exchange_parked(exchange)
         clock.close_exchange(exchange)  # the caller gave up
-        clock.exchange_replying(exchange)  # the late reply must not count as in transit
+        clock.exchange_moving(exchange)  # the late reply must not count as in transit
         await clock.sleep(1)
         return clock.now()
 

@@ -93,6 +93,8 @@ def make_app(ctx: Context) -> web.Application:
     limit = settings.rate_limit
     limiter = RateLimiter(limit.rate, limit.burst, clock.now) if limit.rate else None
     auth = Auth(ctx.topology.secret, ctx.topology.users)
+    retrying = settings.retry.attempts > 0
+    sent_to = {b.id: f"to:{b.id}" for b in backends}
     hash_header = settings.hash_on.removeprefix("header:") if settings.hash_on != "client" else None
 
     def failed(backend: Backend) -> None:
@@ -154,7 +156,8 @@ def make_app(ctx: Context) -> web.Application:
             headers.add("X-Forwarded-For", request.remote)
         key = request.headers.get(hash_header, "") if hash_header else (request.remote or "")
         now = clock.now()
-        budget.note_request(now)
+        if retrying:
+            budget.note_request(now)
         tried: list[Backend] = []
         reply: Reply | None = None
         error: DownstreamError | None = None
@@ -166,7 +169,7 @@ def make_app(ctx: Context) -> web.Application:
                 raise JSONError(503, "no healthy gateway", component=ctx.id)
             backend = pick(candidates, key)
             tried.append(backend)
-            counters[f"to:{backend.id}"] += 1
+            counters[sent_to[backend.id]] += 1
             try:
                 reply, error = await forward(backend, request, headers, body), None
             except DownstreamError as e:

@@ -59,7 +59,7 @@ def _middleware(ctx: Context) -> Any:
         exchange = int(header) if header and header.isdigit() else None
         if exchange is not None:
             await request.read()
-            clock.exchange_arrived(exchange)
+            clock.exchange_parked(exchange)
         try:
             rid = request.headers.get(REQUEST_ID_HEADER) or ctx.new_request_id()
             request_id.set(rid)
@@ -95,7 +95,7 @@ def _middleware(ctx: Context) -> Any:
             return response
         finally:
             if exchange is not None:
-                clock.exchange_replying(exchange)
+                clock.exchange_moving(exchange)
 
     return serve
 
