@@ -133,7 +133,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{source}: variants[{i}].name: required, a string")
         extra = variant.pop("expect", [])
-        merged = _merge(data, variant)
+        merged = merge_tables(data, variant)
         merged["expect"] = list(data.get("expect", [])) + (
             extra if isinstance(extra, list) else [extra]
         )
@@ -216,11 +216,12 @@ def _expectation(text: Any, i: int, source: str) -> Expectation:
     return Expectation(text.strip(), keys, op, value)
 
 
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` laid over it: tables merge key by key, anything else replaces."""
     out = copy.deepcopy(base)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_tables(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 from labsim.clock import Clock, RealClock
 from labsim.cluster import Cluster
 from labsim.config import Topology, topology_from_dict
+from labsim.scenario import merge_tables
 
 # The lab's shape with latencies small enough for tests on the real clock.
 FAST: dict[str, Any] = {
@@ -29,18 +29,8 @@ FAST: dict[str, Any] = {
 }
 
 
-def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def make_topology(changes: dict[str, Any] | None = None, base: dict[str, Any] = FAST) -> Topology:
-    return topology_from_dict(merge(base, changes or {}), "test")
+    return topology_from_dict(merge_tables(base, changes or {}), "test")
 
 
 @pytest.fixture

@@ -52,6 +52,11 @@ def _end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP)
 
 
+def _relay(reply: Reply) -> web.Response:
+    """The gateway's answer, as the load balancer's own."""
+    return web.Response(status=reply.status, headers=_end_to_end(reply.headers), body=reply.body)
+
+
 class RetryBudget:
     """Retries may be at most `budget_percent` of recent requests (or `min_retries`)."""
 
@@ -176,9 +181,7 @@ def make_app(ctx: Context) -> web.Application:
                 reply, error = None, e
             if reply is not None and reply.status < 500:
                 backend.consecutive_failures = 0
-                answer = web.Response(
-                    status=reply.status, headers=_end_to_end(reply.headers), body=reply.body
-                )
+                answer = _relay(reply)
                 answer.headers.update(rate_headers)
                 return answer
             failed(backend)
@@ -191,9 +194,7 @@ def make_app(ctx: Context) -> web.Application:
                 break
             counters["retries"] += 1
         if reply is not None:  # the gateway's own 5xx answer passes on unchanged
-            return web.Response(
-                status=reply.status, headers=_end_to_end(reply.headers), body=reply.body
-            )
+            return _relay(reply)
         assert error is not None
         return error_response(error.status, str(error), component=error.component)
 
