@@ -25,7 +25,8 @@ class TokenError(Exception):
 
 
 def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()
+    # surrogatepass: any string a JSON body can carry hashes, even a lone surrogate
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,8 @@ async def _drive(
         if schedule is not None:
             schedule.cancel()
             await asyncio.gather(schedule, return_exceptions=True)
+    if schedule is not None and not schedule.cancelled() and schedule.exception():
+        raise schedule.exception()  # a fault that could not be applied spoils the run
     elapsed = clock.now() - start
     if options.progress:
         print(file=sys.stderr)
@@ -312,20 +314,25 @@ def _result(
         return counted("load-balancer", name)
 
     endpoints = {}
-    for name, stats in tally.endpoints.items():
+    for name in options.mix:  # in the mix's order, whatever order requests finished in
+        stats = tally.endpoints.get(name)
+        if stats is None:
+            continue
         summary = stats.latency.summary() | {"failed": stats.failed}
         if name == "data":
             summary["hits"] = stats.hits.summary()
             summary["misses"] = stats.misses.summary()
         endpoints[name] = summary
     data = tally.endpoints.get("data")
+    # A remote topology's settings are unknown here: no seed, no prediction for it.
+    remote = options.target is not None
     predicted = predicted_latencies(topology)
     total = tally.ok + tally.failed
     looked_up = tally.hits + tally.misses
     return {
-        "scenario": topology.name,
+        "scenario": None if remote else topology.name,
         "clock": options.clock,
-        "seed": topology.seed,
+        "seed": None if remote else topology.seed,
         "target": options.target,
         "concurrency": options.concurrency,
         "mix": options.mix,
@@ -350,7 +357,7 @@ def _result(
             "measured": _ratio(
                 data.misses.mean_ms() if data else None, data.hits.mean_ms() if data else None
             ),
-            "predicted": _ratio(predicted["miss"], predicted["hit"]),
+            "predicted": None if remote else _ratio(predicted["miss"], predicted["hit"]),
         },
         "gateways": dict(sorted(tally.gateways.items())),
         "worker": {"queued": tally.tasks_queued, "completed": counted("worker", "completed")},

@@ -13,10 +13,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 from urllib.parse import urlsplit
 
-from .config import ConfigError, Topology, load_topology, with_overrides
+from .config import LIMIT, ConfigError, Topology, load_topology, with_overrides
 from .load import parse_mix
 from .scenario import Scenario, load_scenarios
 
@@ -46,7 +46,7 @@ def _number(kind: type, minimum: float, what: str) -> Callable[[str], float]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
-        if value < minimum or value != value:  # value != value: NaN
+        if not minimum <= value <= LIMIT:  # also false for NaN
             raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})")
         return value
 
@@ -54,9 +54,9 @@ def _number(kind: type, minimum: float, what: str) -> Callable[[str], float]:
     return parse
 
 
-positive_int = _number(int, 1, "a whole number of at least 1")
-non_negative_int = _number(int, 0, "a whole number of at least 0")
-seconds = _number(float, 0, "a number of seconds, 0 or more")
+positive_int = _number(int, 1, f"a whole number from 1 to {LIMIT:,}")
+non_negative_int = _number(int, 0, f"a whole number from 0 to {LIMIT:,}")
+seconds = _number(float, 0, f"a number of seconds from 0 to {LIMIT:,}")
 
 
 def _add_topology_options(parser: argparse.ArgumentParser) -> None:
@@ -226,8 +226,8 @@ def _one_scenario(path: str | None) -> Scenario:
     return scenarios[0]
 
 
-def _configure_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def _configure_logging(quiet: bool, stream: TextIO = sys.stdout) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
     log = logging.getLogger("labsim")
     log.handlers[:] = [handler]
@@ -302,8 +302,10 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise UsageError(
             "--clock virtual needs the topology in this process; with --target the clock is real"
         )
-    if args.json:
+    if args.json is not None:
         folder = os.path.dirname(os.path.abspath(args.json))
+        if not args.json or os.path.isdir(args.json):
+            raise UsageError(f"--json {args.json!r}: give a file name")
         if not os.path.isdir(folder):
             raise UsageError(f"--json {args.json}: folder {folder} does not exist")
     scenario = _one_scenario(args.scenario)
@@ -342,7 +344,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 def _bench(topology: Topology, options: BenchOptions, faults: Sequence[Fault]) -> dict | None:
     """One bench run; None (after saying why) when the simulation stalled."""
-    _configure_logging(quiet=True)
+    _configure_logging(quiet=True, stream=sys.stderr)  # stdout is for the report
     from . import loop
     from .bench import BenchError, run_bench
     from .clock import StalledError

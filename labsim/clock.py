@@ -191,10 +191,6 @@ class VirtualClock:
             self._in_transit.discard(exchange)
             self._poke()
 
-    @property
-    def in_transit(self) -> int:
-        return len(self._in_transit)
-
     async def run(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` while driving simulated time; raise StalledError on deadlock."""
         if not hasattr(asyncio.get_running_loop(), "_ready"):

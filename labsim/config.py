@@ -8,6 +8,8 @@ This module reads files; it never reads the environment (the CLI does).
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import secrets
 import tomllib
 import types
@@ -33,13 +35,16 @@ TASK_LAB = LatencyModel.fixed(5.0)
 
 
 # `check` metadata: (predicate, problem) applied to the field's value after conversion.
-def _check(predicate: typing.Callable[[Any], bool], problem: str) -> dict[str, Any]:
+def check(predicate: typing.Callable[[Any], bool], problem: str) -> dict[str, Any]:
     return {"check": (predicate, problem)}
 
 
-_PORT = _check(lambda p: 0 <= p <= 65535, "must be a port number from 0 to 65535")
-_POSITIVE = _check(lambda v: v > 0, "must be greater than 0")
-_AT_LEAST_ONE = _check(lambda v: v >= 1, "must be at least 1")
+# The largest number any setting takes: 31 years of seconds, a billion requests.
+LIMIT = 1_000_000_000
+
+_PORT = check(lambda p: 0 <= p <= 65535, "must be a port number from 0 to 65535")
+_POSITIVE = check(lambda v: v > 0, "must be greater than 0")
+AT_LEAST_ONE = check(lambda v: v >= 1, "must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class User:
     role: str = "user"
 
 
-_SHARE = _check(lambda v: 0 <= v <= 100, "must be a percentage from 0 to 100")
-_NOT_NEGATIVE = _check(lambda v: v >= 0, "must be 0 or more")
+_SHARE = check(lambda v: 0 <= v <= 100, "must be a percentage from 0 to 100")
+_NOT_NEGATIVE = check(lambda v: v >= 0, "must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,8 @@ class HealthCheckConfig:
 
     interval: float = field(default=0.0, metadata=_NOT_NEGATIVE)
     timeout: float = field(default=1.0, metadata=_POSITIVE)
-    unhealthy_threshold: int = field(default=2, metadata=_AT_LEAST_ONE)
-    healthy_threshold: int = field(default=2, metadata=_AT_LEAST_ONE)
+    unhealthy_threshold: int = field(default=2, metadata=AT_LEAST_ONE)
+    healthy_threshold: int = field(default=2, metadata=AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -96,15 +101,15 @@ class LoadBalancerConfig:
     latency: LatencyModel = ONE_MS
     strategy: str = field(
         default="round_robin",
-        metadata=_check(lambda s: s in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
+        metadata=check(lambda s: s in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
     )
     weights: tuple[int, ...] = field(
         default=(),
-        metadata=_check(lambda ws: all(w >= 1 for w in ws), "must all be whole numbers >= 1"),
+        metadata=check(lambda ws: all(w >= 1 for w in ws), "must all be whole numbers >= 1"),
     )
     hash_on: str = field(
         default="client",
-        metadata=_check(
+        metadata=check(
             lambda h: h == "client" or (h.startswith("header:") and len(h) > 7),
             'must be "client" or "header:<Name>"',
         ),
@@ -120,7 +125,7 @@ class LoadBalancerConfig:
 class GatewayConfig:
     ports: tuple[int, ...] = field(
         default=(5000, 5003, 5006),
-        metadata=_check(
+        metadata=check(
             lambda ps: (
                 len(ps) >= 1 and len(set(ps)) == len(ps) and all(0 <= p <= 65535 for p in ps)
             ),
@@ -128,8 +133,16 @@ class GatewayConfig:
         ),
     )
     latency: LatencyModel = ONE_MS
-    token_ttl: float = field(default=3600.0, metadata=_POSITIVE)
-    data_key: str = "my_data"
+    token_ttl: float = field(
+        default=3600.0, metadata=check(lambda v: v >= 1, "must be at least 1 second")
+    )
+    data_key: str = field(
+        default="my_data",
+        metadata=check(
+            lambda k: re.fullmatch(r"[A-Za-z0-9_.\-]+", k) is not None,
+            "must be letters, digits, '_', '.' or '-'",
+        ),
+    )
     use_cache: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
 
@@ -139,7 +152,7 @@ class CacheConfig:
     port: int = field(default=5004, metadata=_PORT)
     latency: LatencyModel = ONE_MS
     ttl: float = field(default=120.0, metadata=_POSITIVE)
-    maxsize: int = field(default=1024, metadata=_AT_LEAST_ONE)
+    maxsize: int = field(default=1024, metadata=AT_LEAST_ONE)
     coalesce: bool = False
     stale_while_revalidate: float = field(default=0.0, metadata=_NOT_NEGATIVE)
     lease_timeout: float = field(default=10.0, metadata=_POSITIVE)
@@ -156,9 +169,9 @@ class WorkerConfig:
     port: int = field(default=5005, metadata=_PORT)
     latency: LatencyModel = ONE_MS
     task_duration: LatencyModel = TASK_LAB
-    concurrency: int = field(default=100, metadata=_AT_LEAST_ONE)
-    queue_size: int = field(default=1000, metadata=_AT_LEAST_ONE)
-    history: int = field(default=10_000, metadata=_AT_LEAST_ONE)
+    concurrency: int = field(default=100, metadata=AT_LEAST_ONE)
+    queue_size: int = field(default=1000, metadata=AT_LEAST_ONE)
+    history: int = field(default=10_000, metadata=AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -174,8 +187,11 @@ class Topology:
 
     name: str = "lab"
     description: str = ""
-    host: str = "127.0.0.1"
-    seed: int = 1
+    host: str = field(
+        default="127.0.0.1",
+        metadata=check(lambda h: bool(h.strip()), "must name an address, e.g. 127.0.0.1"),
+    )
+    seed: int = field(default=1, metadata=_NOT_NEGATIVE)
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
     gateways: GatewayConfig = GatewayConfig()
     cache: CacheConfig = CacheConfig()
@@ -184,7 +200,7 @@ class Topology:
     microservice: MicroserviceConfig = MicroserviceConfig()
     users: tuple[User, ...] = field(
         default=(User("user1", "password123", "user"),),
-        metadata=_check(lambda us: len(us) >= 1, "must list at least one user"),
+        metadata=check(lambda us: len(us) >= 1, "must list at least one user"),
     )
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
@@ -272,6 +288,8 @@ def _port_key(topology: Topology, component: str) -> str:
 
 
 def _validate(topology: Topology, source: str) -> Topology:
+    if not topology.host.strip():
+        raise ConfigError(f"{source}: host: must name an address, e.g. 127.0.0.1")
     seen: dict[int, str] = {}
     for component, port in topology.ports().items():
         if port and port in seen:
@@ -349,10 +367,13 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
 
 
 def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and (hint is float or (hint is int and isinstance(value, int))):
+        if not math.isfinite(value) or abs(value) > LIMIT:
+            raise ConfigError(
+                f"{source}: {key}: must be a finite number of at most {LIMIT:,} (got {value!r})"
+            )
+        return hint(value)
     if hint is str and isinstance(value, str):
         return value
     if hint is bool and isinstance(value, bool):
@@ -364,9 +385,10 @@ def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
 def _latency(value: Any, source: str, key: str) -> LatencyModel:
     """A latency is seconds (a number) or a table such as {model = "uniform", low, high}."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
+        seconds = _scalar(float, value, source, key)
+        if seconds < 0:
             raise ConfigError(f"{source}: {key}: latency cannot be negative (got {value!r})")
-        return LatencyModel.fixed(value)
+        return LatencyModel.fixed(seconds)
     if not isinstance(value, dict):
         raise ConfigError(
             f"{source}: {key}: must be seconds or a table like "

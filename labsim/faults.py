@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .config import LIMIT
+
 FIELDS = {"latency": float, "jitter": float, "error_rate": float, "down": bool, "hang": bool}
 
 
@@ -62,8 +64,9 @@ def check_changes(body: Any) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false (got {value!r})")
         else:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{key} must be a number, 0 or more (got {value!r})")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not 0 <= value <= LIMIT:  # also refuses NaN
+                raise ValueError(f"{key} must be a number from 0 to {LIMIT:,} (got {value!r})")
             if key == "error_rate" and value > 1:
                 raise ValueError(f"error_rate must be from 0 to 1 (got {value!r})")
             value = float(value)

@@ -21,16 +21,26 @@ def parse_mix(text: str) -> dict[str, int]:
     mix: dict[str, int] = {}
     for part in text.split(","):
         name, sep, weight = part.strip().partition("=")
-        if name not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {name!r} (known: {', '.join(ENDPOINTS)})")
-        if not sep or not weight.strip().isdigit():
+        if name in mix:
+            raise ValueError(f"endpoint {name!r} is given twice")
+        if name in ENDPOINTS and (not sep or not weight.strip().isdigit()):
             raise ValueError(
                 f"weight of {name!r} must be a whole number, 0 or more (got {weight!r})"
             )
-        mix[name] = int(weight)
-    if not any(mix.values()):
-        raise ValueError(f"at least one weight must be above 0 (got {text!r})")
+        mix[name] = int(weight) if name in ENDPOINTS else 0
+    check_mix(mix)
     return mix
+
+
+def check_mix(mix: dict[str, int]) -> None:
+    """ValueError unless every endpoint is known, no weight is negative and one is above 0."""
+    for name, weight in mix.items():
+        if name not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {name!r} (known: {', '.join(ENDPOINTS)})")
+        if weight < 0:
+            raise ValueError(f"weight of {name!r} must be 0 or more (got {weight})")
+    if not any(mix.values()):
+        raise ValueError("at least one weight must be above 0")
 
 
 def plan(requests: int, mix: dict[str, int]) -> list[tuple[str, int]]:

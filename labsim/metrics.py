@@ -1,4 +1,4 @@
-"""Per-component counters and bounded latency histograms.
+"""Bounded latency histograms, for the bench's report.
 
 Memory stays flat however long a run lasts: a histogram keeps one counter per distinct
 value rounded to four significant digits (relative error under 0.05 %), and the exact
@@ -71,19 +71,3 @@ class Histogram:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-@dataclass
-class Metrics:
-    """What one component counts: requests by route and status, latency, its own figures."""
-
-    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
-    latency: Histogram = field(default_factory=Histogram)
-    counters: Counter[str] = field(default_factory=Counter)
-
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        self.requests[(route, status)] += 1
-        self.latency.add(seconds)
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n

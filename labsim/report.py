@@ -36,10 +36,12 @@ def _table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
 def render_text(result: dict[str, Any]) -> str:
     req, t = result["requests"], result["time"]
     statuses = ", ".join(f"{k}: {v}" for k, v in result["requests"]["by_status"].items())
-    where = f"target {result['target']}" if result["target"] else "in-process topology"
+    if result["target"]:
+        where = f"target {result['target']}"
+    else:
+        where = f"scenario {result['scenario']}, seed {result['seed']}, in-process topology"
     lines = [
-        f"labsim bench: scenario {result['scenario']}, clock {result['clock']}, "
-        f"seed {result['seed']}, {where}",
+        f"labsim bench: clock {result['clock']}, {where}",
         f"requests    {req['total']} total, {req['ok']} ok, {req['failed']} failed  ({statuses})",
         f"time        {t['simulated_s']:.3f} s on the {result['clock']} clock, "
         f"{t['wall_s']:.2f} s wall; throughput {result['throughput_rps'] or 0:.1f} req/s",
@@ -84,16 +86,20 @@ def render_text(result: dict[str, Any]) -> str:
     if result["failures"]:
         lines.append("failures")
         for f in result["failures"]:
-            lines.append(f"  {f['count']} x {f['endpoint']} -> {f['status']}: {f['error']}")
+            status = f["status"] or "no answer"
+            lines.append(f"  {f['count']} x {f['endpoint']} -> {status}: {f['error']}")
     else:
         lines.append("failures    none")
     return "\n".join(lines)
 
 
-def _figure(result: dict[str, Any], path: str) -> Any:
+def figure(result: dict[str, Any], keys: tuple[str, ...]) -> float | None:
+    """The number at `keys` (e.g. ("cache", "hit_ratio")) in a bench result, or None."""
     value: Any = result
-    for key in path.split("."):
+    for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
     return value
 
 
@@ -124,7 +130,7 @@ def render_comparison(results: list[tuple[str, dict[str, Any]]]) -> str:
     """Variants side by side, one column each, plus requests per gateway."""
     rows = [("", *(name for name, _ in results))]
     for label, path in COMPARISON:
-        values = [_figure(r, path) for _, r in results]
+        values = [figure(r, tuple(path.split("."))) for _, r in results]
         if all(v in (None, 0) for v in values) and label not in ("requests failed",):
             continue
         rows.append((label, *("-" if v is None else f"{v:g}" for v in values)))

@@ -8,15 +8,26 @@ one report. Validation happens here, once; every error names the file and the ke
 from __future__ import annotations
 
 import copy
+import math
 import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, Topology, build, read_toml, topology_from_dict
+from .config import (
+    AT_LEAST_ONE,
+    LIMIT,
+    ConfigError,
+    Topology,
+    build,
+    check,
+    read_toml,
+    topology_from_dict,
+)
 from .faults import check_changes
-from .load import ENDPOINTS, LAB_MIX
+from .load import ENDPOINTS, LAB_MIX, check_mix
+from .report import figure
 
 _SCENARIO_KEYS = {"load", "expect", "faults", "variants"}
 _OPERATORS = {
@@ -27,46 +38,29 @@ _OPERATORS = {
     ">": operator.gt,
 }
 _EXPECTATION = re.compile(r"^\s*([A-Za-z0-9_.:\-]+)\s*(<=|>=|==|<|>)\s*(\S+)\s*$")
-# The top-level keys of the bench report that hold figures.
-REPORT_SECTIONS = (
-    "requests",
-    "time",
-    "throughput_rps",
-    "endpoints",
-    "cache",
-    "db_calls",
-    "speedup",
-    "gateways",
-    "worker",
-    "load_balancer",
-    "rate_limited",
-)
 
 
 def _valid_mix(mix: dict[str, int]) -> bool:
-    return (
-        bool(mix) and all(k in ENDPOINTS and v >= 0 for k, v in mix.items()) and any(mix.values())
-    )
+    try:
+        check_mix(mix)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
 class Load:
-    requests: int = field(default=100, metadata={"check": (lambda v: v >= 1, "must be at least 1")})
-    concurrency: int = field(
-        default=10, metadata={"check": (lambda v: v >= 1, "must be at least 1")}
-    )
+    requests: int = field(default=100, metadata=AT_LEAST_ONE)
+    concurrency: int = field(default=10, metadata=AT_LEAST_ONE)
     mix: dict[str, int] = field(
         default_factory=lambda: dict(LAB_MIX),
-        metadata={
-            "check": (
-                _valid_mix,
-                f"must give whole weights, 0 or more, to some of {', '.join(ENDPOINTS)}",
-            )
-        },
+        metadata=check(
+            _valid_mix, f"must give whole weights, 0 or more, to some of {', '.join(ENDPOINTS)}"
+        ),
     )
     clock: str = field(
         default="virtual",
-        metadata={"check": (lambda c: c in ("virtual", "real"), 'must be "virtual" or "real"')},
+        metadata=check(lambda c: c in ("virtual", "real"), 'must be "virtual" or "real"'),
     )
 
 
@@ -89,12 +83,8 @@ class Expectation:
 
     def evaluate(self, result: dict[str, Any]) -> tuple[bool, float | None]:
         """(passed, the measured value); a figure that was not measured fails."""
-        measured: Any = result
-        for key in self.path:
-            if not isinstance(measured, dict) or key not in measured:
-                return False, None
-            measured = measured[key]
-        if isinstance(measured, bool) or not isinstance(measured, int | float):
+        measured = figure(result, self.path)
+        if measured is None:
             return False, None
         return _OPERATORS[self.op](measured, self.value), measured
 
@@ -132,6 +122,10 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         name = variant.pop("name", None)
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{source}: variants[{i}].name: required, a string")
+        if any(s.variant == name for s in scenarios):
+            raise ConfigError(f"{source}: variants[{i}].name: {name!r} is used twice")
+        if "variants" in variant:
+            raise ConfigError(f"{source}: variants[{i}].variants: variants cannot nest")
         extra = variant.pop("expect", [])
         merged = merge_tables(data, variant)
         merged["expect"] = list(data.get("expect", [])) + (
@@ -173,7 +167,7 @@ def _fault(data: Any, i: int, topology: Topology, source: str) -> Fault:
         raise ConfigError(f"{source}: {where}: must be a table")
     data = dict(data)
     at = data.pop("at", None)
-    if isinstance(at, bool) or not isinstance(at, int | float) or at < 0:
+    if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= LIMIT:
         raise ConfigError(f"{source}: {where}.at: required, seconds 0 or more (got {at!r})")
     component = data.pop("component", None)
     known = list(topology.ports())
@@ -206,14 +200,64 @@ def _expectation(text: Any, i: int, source: str) -> Expectation:
     try:
         value = float(number)
     except ValueError:
-        raise ConfigError(f"{source}: {where}: {number!r} is not a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{source}: {where}: {number!r} is not a finite number")
     keys = tuple(path.split("."))
-    if keys[0] not in REPORT_SECTIONS:
-        raise ConfigError(
-            f"{source}: {where}: {keys[0]!r} is not a figure of the report "
-            f"(known: {', '.join(REPORT_SECTIONS)})"
-        )
+    problem = _unknown_figure(keys)
+    if problem:
+        raise ConfigError(f"{source}: {where}: {path!r} is not a figure of the report: {problem}")
     return Expectation(text.strip(), keys, op, value)
+
+
+_STATS = {"count", "failed", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}
+# Figures by section; None: any key (a status, a gateway id); a set: these keys.
+_FIGURES: dict[str, Any] = {
+    "requests": {"total": 0, "ok": 0, "failed": 0, "by_status": None},
+    "time": {"simulated_s": 0, "wall_s": 0},
+    "throughput_rps": 0,
+    "endpoints": "endpoints",
+    "cache": {"hits": 0, "misses": 0, "hit_ratio": 0, "coalesced": 0, "stale": 0},
+    "db_calls": 0,
+    "speedup": {"measured": 0, "predicted": 0},
+    "gateways": None,
+    "worker": {"queued": 0, "completed": 0},
+    "load_balancer": {
+        "retries": 0,
+        "retry_budget_exhausted": 0,
+        "ejections": 0,
+        "health_ejections": 0,
+        "readmissions": 0,
+    },
+    "rate_limited": 0,
+}
+
+
+def _unknown_figure(keys: tuple[str, ...]) -> str | None:
+    """Why `keys` names no figure of the bench report (None when it names one)."""
+    spec: Any = _FIGURES
+    for depth, key in enumerate(keys):
+        if spec == "endpoints":
+            return _unknown_endpoint_figure(keys[depth:])
+        if spec is None:
+            return None if depth == len(keys) - 1 else "too many parts"
+        if not isinstance(spec, dict):
+            return "too many parts"
+        if key not in spec:
+            return f"{key!r} is not one of {', '.join(spec)}"
+        spec = spec[key]
+    return "it names a section, not a number" if spec != 0 else None
+
+
+def _unknown_endpoint_figure(keys: tuple[str, ...]) -> str | None:
+    if not keys or keys[0] not in ENDPOINTS:
+        return f"an endpoint ({', '.join(ENDPOINTS)}) comes after 'endpoints'"
+    rest = keys[1:]
+    if keys[0] == "data" and rest[:1] in (("hits",), ("misses",)):
+        rest = rest[1:]
+    if len(rest) != 1 or rest[0] not in _STATS:
+        return f"then one of {', '.join(sorted(_STATS))}"
+    return None
 
 
 def merge_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -31,8 +31,13 @@ async def test_every_component_has_the_fault_api(cluster, http, component):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "not-even-bearer"}],
-    ids=["none", "wrong", "malformed"],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "not-even-bearer"},
+        {"Authorization": "Bearer é-not-ascii"},
+    ],
+    ids=["none", "wrong", "malformed", "not-ascii"],
 )
 @pytest.mark.parametrize(("method", "path"), [("GET", "/admin/faults"), ("POST", "/admin/reset")])
 async def test_the_fault_api_needs_the_admin_token(cluster, http, headers, method, path):
@@ -48,7 +53,8 @@ async def test_the_fault_api_needs_the_admin_token(cluster, http, headers, metho
         ({}, "body must be a JSON object"),
         ([], "body must be a JSON object"),
         ({"melt": True}, "unknown fault 'melt'"),
-        ({"latency": -1}, "latency must be a number, 0 or more"),
+        ({"latency": -1}, "latency must be a number from 0 to 1,000,000,000"),
+        ({"jitter": 1e12}, "jitter must be a number from 0 to 1,000,000,000"),
         ({"error_rate": 1.5}, "error_rate must be from 0 to 1"),
         ({"down": "yes"}, "down must be true or false"),
     ],

@@ -133,7 +133,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     assert code == 0
     assert "40 hits, 10 misses, hit ratio 0.80; database calls 10" in out
     assert "measured 668.0x, predicted 668.0x" in out
-    assert "clock virtual, seed 1" in out
+    assert "clock virtual, scenario lab, seed 1" in out
     report = json.loads(path.read_text())
     assert set(report) >= JSON_KEYS
     assert set(report["requests"]) == {"total", "ok", "failed", "by_status"}

@@ -98,6 +98,14 @@ def test_latency_tables():
         ({"users": [{"password": "p"}]}, "x.toml: users[0].username: required"),
         ({"secret": "from-a-file"}, "x.toml: secret: unknown key"),
         ({"cache": 3}, "x.toml: cache: must be a table"),
+        ({"database": {"latency": float("inf")}}, "database.latency: must be a finite number"),
+        ({"database": {"latency": 1e300}}, "database.latency: must be a finite number"),
+        ({"load_balancer": {"timeout": float("nan")}}, "load_balancer.timeout: must be a finite"),
+        ({"cache": {"maxsize": 10**12}}, "cache.maxsize: must be a finite number"),
+        ({"host": " "}, "x.toml: host: must name an address"),
+        ({"gateways": {"data_key": "a/b"}}, "gateways.data_key: must be letters, digits"),
+        ({"gateways": {"token_ttl": 0.5}}, "gateways.token_ttl: must be at least 1 second"),
+        ({"seed": -1}, "x.toml: seed: must be 0 or more"),
     ],
 )
 def test_invalid_values_name_the_key(data, message):

@@ -171,3 +171,17 @@ async def test_worker_queue_full_passes_on_as_503(start_cluster, http):
     assert statuses == [202, 202, 503]
     assert last[0] == "1"
     assert last[1]["component"] == "worker" and "queue is full" in last[1]["error"]
+
+
+async def test_odd_credentials_are_401_not_500(cluster, http):
+    body = b'{"username": "\\ud800", "password": "\\udfff"}'  # lone surrogates
+    headers = {"Content-Type": "application/json"}
+    async with http.post(f"{cluster.url}/login", data=body, headers=headers) as resp:
+        assert resp.status == 401
+
+
+async def test_a_body_that_does_not_decode_is_400(cluster, http):
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with http.post(f"{cluster.url}/login", data=b"not gzip", headers=headers) as resp:
+        assert resp.status == 400
+        assert "bad request body" in (await resp.json())["error"]

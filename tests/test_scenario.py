@@ -99,7 +99,15 @@ def test_run_prints_fail_and_exits_1(tmp_path, capsys):
         ("[load]\nspeed = 1\n", "load.speed: unknown key"),
         ("expect = ['cache.hit_ratio is high']\n", "expect[0]: 'cache.hit_ratio is high' is not"),
         ("expect = ['mood > 1']\n", "expect[0]: 'mood' is not a figure of the report"),
-        ("expect = ['db_calls == x']\n", "expect[0]: 'x' is not a number"),
+        ("expect = ['db_calls == x']\n", "expect[0]: 'x' is not a finite number"),
+        ("expect = ['db_calls == nan']\n", "expect[0]: 'nan' is not a finite number"),
+        ("expect = ['cache.hits.x == 1']\n", "'cache.hits.x' is not a figure of the report"),
+        ("expect = ['cache == 1']\n", "it names a section, not a number"),
+        ("expect = ['endpoints.lunch.p50_ms < 1']\n", "an endpoint (data, longtask, process)"),
+        ("expect = ['endpoints.data.p42_ms < 1']\n", "then one of count, failed"),
+        ("[[faults]]\nat = inf\ncomponent = 'cache'\ndown = true\n", "faults[0].at: required"),
+        ("[[variants]]\nname = 'a'\n[[variants]]\nname = 'a'\n", "'a' is used twice"),
+        ("[[variants]]\nname = 'a'\n[[variants.variants]]\nname = 'b'\n", "cannot nest"),
         ("expect = 'db_calls == 1'\n", "expect: must be a list"),
         ("[[faults]]\ncomponent = 'cache'\ndown = true\n", "faults[0].at: required"),
         ("[[faults]]\nat = 1\ncomponent = 'oven'\ndown = true\n", "faults[0].component: unknown"),
@@ -179,3 +187,13 @@ def test_a_resilience_run_is_repeatable():
     first = once()
     assert first == once()
     assert first["endpoints"]["data"]["failed"] == 0
+
+
+def test_a_fault_that_cannot_be_applied_stops_the_run():
+    from labsim.bench import BenchError
+    from labsim.config import Topology
+    from labsim.scenario import Fault
+
+    bad = Fault(0.5, "database", {"latency": -1.0})  # refused by the fault API: 400
+    with pytest.raises(BenchError, match=r"cannot inject the fault at t=0\.5s"):
+        asyncio.run(run_bench(Topology(), BenchOptions(requests=20), [bad]))

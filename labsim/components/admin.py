@@ -21,7 +21,8 @@ def add_routes(app: web.Application, component: str, faults: Faults, token: str)
     def authorize(request: web.Request) -> None:
         given = request.headers.get("Authorization", "")
         scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+        given_token = value.strip().encode("utf-8", "surrogatepass")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given_token, token.encode()):
             raise JSONError(
                 401,
                 "admin token required (Authorization: Bearer <LABSIM_ADMIN_TOKEN>)",

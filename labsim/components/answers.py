@@ -20,6 +20,11 @@ class JSONError(Exception):
         self.headers = headers or {}
 
 
+def too_many_requests(headers: dict[str, str], component: str) -> JSONError:
+    """The 429 a rate limiter answers, with its `Retry-After` and `RateLimit-*` headers."""
+    return JSONError(429, "rate limit exceeded", headers=headers, component=component)
+
+
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> web.Response:

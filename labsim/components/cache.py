@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from cachetools import TLRUCache
 
-from ..config import CacheConfig
+from ..config import LIMIT, CacheConfig
 from .answers import JSONError, json_body
 from .context import Context
 from .middleware import base_app
@@ -34,7 +34,7 @@ class Entry:
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
     settings: CacheConfig = ctx.settings
-    clock, counters = ctx.clock, ctx.metrics.counters
+    clock, counters = ctx.clock, ctx.counters
     grace = settings.stale_while_revalidate
     store: TLRUCache[str, Entry] = TLRUCache(
         maxsize=settings.maxsize,
@@ -70,7 +70,9 @@ def make_app(ctx: Context) -> web.Application:
                 async with clock.timeout(settings.lease_timeout):
                     await filled.wait()
             except TimeoutError:
-                leases.pop(key, None)  # the holder never filled it: the lease passes on
+                # The holder never filled it: the lease passes on, once, to one waiter.
+                if leases.get(key) is filled:
+                    del leases[key]
                 continue
             entry = store.get(key)
             if entry is not None:
@@ -83,8 +85,9 @@ def make_app(ctx: Context) -> web.Application:
         if not isinstance(body, dict) or "value" not in body:
             raise JSONError(400, 'body must be a JSON object with a "value" key')
         ttl = body.get("ttl", settings.ttl)
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
-            raise JSONError(400, f"ttl must be a positive number of seconds (got {ttl!r})")
+        number = isinstance(ttl, int | float) and not isinstance(ttl, bool)
+        if not number or not 0 < ttl <= LIMIT:  # also refuses NaN
+            raise JSONError(400, f"ttl must be seconds, above 0 and at most {LIMIT:,}")
         key = request.match_info["key"]
         store[key] = Entry(body["value"], clock.now() + ttl)
         counters["sets"] += 1

@@ -10,6 +10,7 @@ import itertools
 import logging
 import random
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,6 @@ from ..config import Topology
 from ..faults import Faults
 from ..http import HttpClient
 from ..latency import LatencyModel, component_rng, sampler
-from ..metrics import Metrics
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Context:
     urls: dict[str, str]  # component id -> base URL; filled in as components bind
     client: HttpClient
     log: logging.Logger
-    metrics: Metrics = field(default_factory=Metrics)
+    counters: Counter[str] = field(default_factory=Counter)  # the figures it reports
     faults: Faults = field(default_factory=Faults)
     # What the component adds to its `GET /health` answer beyond its counters.
     details: Callable[[], dict[str, Any]] = field(default=lambda: {})

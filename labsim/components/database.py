@@ -17,7 +17,7 @@ def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
 
     async def read(request: web.Request) -> web.Response:
-        ctx.metrics.count("db_calls")
+        ctx.counters["db_calls"] += 1
         return web.json_response({"message": ANSWER})
 
     app.router.add_get("/db", read)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..auth import Auth, TokenError, token_from_header
 from ..rate_limit import RateLimiter, client_key
-from .answers import JSONError, json_body
+from .answers import JSONError, json_body, too_many_requests
 from .context import Context
 from .middleware import Handler, base_app
 
@@ -23,7 +23,7 @@ _CHALLENGE = 'Bearer realm="labsim"'
 
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
-    settings, client, counters = ctx.settings, ctx.client, ctx.metrics.counters
+    settings, client, counters = ctx.settings, ctx.client, ctx.counters
     auth = Auth(ctx.topology.secret, ctx.topology.users, settings.token_ttl)
     cache_path = f"/cache/{settings.data_key}"
 
@@ -99,9 +99,7 @@ def make_app(ctx: Context) -> web.Application:
             verdict = limiter.check(client_key(request.headers, request.remote, auth))
             if not verdict.allowed:
                 counters["rate_limited"] += 1
-                raise JSONError(
-                    429, "rate limit exceeded", headers=verdict.headers, component=ctx.id
-                )
+                raise too_many_requests(verdict.headers, ctx.id)
             response = await handler(request)
             response.headers.update(verdict.headers)
             return response

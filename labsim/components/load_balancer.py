@@ -23,7 +23,7 @@ from ..balancing import Backend, make_picker
 from ..config import LoadBalancerConfig, RetryConfig
 from ..http import EXCHANGE_HEADER, DownstreamError, Reply
 from ..rate_limit import RateLimiter, client_key
-from .answers import JSONError, error_response
+from .answers import JSONError, error_response, too_many_requests
 from .context import Context
 from .middleware import base_app
 
@@ -89,7 +89,7 @@ class RetryBudget:
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
     settings: LoadBalancerConfig = ctx.settings
-    clock, counters = ctx.clock, ctx.metrics.counters
+    clock, counters = ctx.clock, ctx.counters
     ids = ctx.topology.gateway_ids()
     weights = settings.weights or (1,) * len(ids)
     backends = [Backend(gid, w) for gid, w in zip(ids, weights, strict=True)]
@@ -153,10 +153,9 @@ def make_app(ctx: Context) -> web.Application:
             rate_headers = verdict.headers
             if not verdict.allowed:
                 counters["rate_limited"] += 1
-                raise JSONError(
-                    429, "rate limit exceeded", headers=verdict.headers, component=ctx.id
-                )
+                raise too_many_requests(verdict.headers, ctx.id)
         headers = _end_to_end(request.headers)
+        headers.popall("Content-Encoding", None)  # aiohttp already decoded the body we send
         if request.remote:
             headers.add("X-Forwarded-For", request.remote)
         key = request.headers.get(hash_header, "") if hash_header else (request.remote or "")

@@ -33,7 +33,7 @@ class Task:
 
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
-    settings, clock, counters = ctx.settings, ctx.clock, ctx.metrics.counters
+    settings, clock, counters = ctx.settings, ctx.clock, ctx.counters
     duration = ctx.sampler(settings.task_duration)
     slots = asyncio.Semaphore(settings.concurrency)  # FIFO: tasks start in arrival order
     active: dict[str, Task] = {}
