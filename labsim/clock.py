@@ -22,9 +22,15 @@ Simulated time jumps to the earliest pending wake-up only when the system is qui
 
 Together these mean every piece of work is parked on the clock (or waiting for work that
 is). Time never advances because the kernel was slow to deliver loopback bytes: a busy
-machine makes a run take longer in wall time, never in simulated time. Wake-ups at the
-same simulated time fire in the order their sleeps were taken (a sequence number breaks
-ties, as in SimPy), and time is kept in integer nanoseconds so it never drifts.
+machine makes a run take longer in wall time, never in simulated time.
+
+Order is fixed too, not only time. The kernel delivers bytes from different sockets in
+whatever order it likes, so every request a component receives and every reply a caller
+reads waits at a `barrier` until the system is quiet, and all that arrived at that moment
+go on in the order their exchanges were opened. Wake-ups at the same simulated time fire
+in the order their sleeps were taken (a sequence number breaks ties, as in SimPy), and
+time is kept in integer nanoseconds so it never drifts. So a run depends only on its
+scenario and seed, however busy the machine is.
 
 The event loop's own time is left alone: aiohttp's keep-alive and client timeouts keep
 running on wall time and never fire because of a jump in simulated time.
@@ -46,6 +52,7 @@ from typing import Protocol, TypeVar
 T = TypeVar("T")
 
 _NS = 1_000_000_000
+_BARRIER, _SLEEP = 0, 1
 
 
 class StalledError(RuntimeError):
@@ -62,6 +69,8 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]: ...
+
+    async def barrier(self, exchange: int) -> None: ...
 
     def open_exchange(self) -> int | None: ...
 
@@ -90,6 +99,9 @@ class RealClock:
     async def run(self, awaitable: Awaitable[T]) -> T:
         return await awaitable
 
+    async def barrier(self, exchange: int) -> None:
+        pass  # never called: the real clock opens no exchanges
+
     def open_exchange(self) -> int | None:
         return None
 
@@ -110,7 +122,9 @@ class VirtualClock:
 
     def __init__(self, start: float = 0.0, stall_grace: float = 0.5) -> None:
         self._now_ns = round(start * _NS)
-        self._timers: list[tuple[int, int, asyncio.Future[None]]] = []
+        # (due ns, kind, order, future): barriers before sleeps at the same time, then by
+        # exchange id (barriers) or by when the sleep was taken (sleeps).
+        self._timers: list[tuple[int, int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._exchange_ids = itertools.count(1)
         self._open: set[int] = set()
@@ -127,8 +141,7 @@ class VirtualClock:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self._now_ns + round(seconds * _NS), next(self._seq), future))
-        self._poke()
+        self._push(self._now_ns + round(seconds * _NS), _SLEEP, next(self._seq), future)
         await future
 
     @asynccontextmanager
@@ -147,8 +160,7 @@ class VirtualClock:
 
         alarm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         alarm.add_done_callback(expire)
-        heapq.heappush(self._timers, (self._now_ns + round(seconds * _NS), next(self._seq), alarm))
-        self._poke()
+        self._push(self._now_ns + round(seconds * _NS), _SLEEP, next(self._seq), alarm)
         try:
             yield
         except asyncio.CancelledError:
@@ -166,9 +178,25 @@ class VirtualClock:
         # keep one dead entry per request for the whole timeout.
         self._abandoned += 1
         if self._abandoned > 1024 and self._abandoned * 2 > len(self._timers):
-            self._timers = [t for t in self._timers if not t[2].done()]
+            self._timers = [t for t in self._timers if not t[3].done()]
             heapq.heapify(self._timers)
             self._abandoned = 0
+
+    async def barrier(self, exchange: int) -> None:
+        """Resume once the system is quiet, in exchange order among all that wait now.
+
+        Bytes from different sockets reach the loop in whatever order the kernel delivers
+        them. Every request a component receives and every reply a caller reads passes
+        here, so work that happens at the same simulated time always goes on in the same
+        order: the order its exchanges were opened in.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._push(self._now_ns, _BARRIER, exchange, future)
+        await future
+
+    def _push(self, due: int, kind: int, order: int, future: asyncio.Future[None]) -> None:
+        heapq.heappush(self._timers, (due, kind, order, future))
+        self._poke()
 
     def open_exchange(self) -> int | None:
         exchange = next(self._exchange_ids)
@@ -243,13 +271,13 @@ class VirtualClock:
                     ) from None
 
     def _fire_next(self) -> None:
-        while self._timers and self._timers[0][2].cancelled():
+        while self._timers and self._timers[0][3].cancelled():
             heapq.heappop(self._timers)
         if not self._timers:
             return
         due = self._timers[0][0]
         self._now_ns = max(self._now_ns, due)
         while self._timers and self._timers[0][0] == due:
-            _, _, future = heapq.heappop(self._timers)
+            future = heapq.heappop(self._timers)[3]
             if not future.done():
                 future.set_result(None)

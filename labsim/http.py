@@ -25,10 +25,10 @@ EXCHANGE_HEADER = "X-Labsim-Exchange"
 # The request id of the request being served, set by the middleware of each component.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# Connections per caller. Each hop has its own pool, so the load balancer's requests never
-# wait behind the gateways' (one shared pool let a request wait 6 s in a prototype). Past
-# this many, requests queue in their own caller's pool, first come first served; 64 gave
-# a tighter tail than 512 at concurrency 100 (benchmarks/throughput.py).
+# Connections from one caller to one component. Each hop has its own pool, so the load
+# balancer's requests never wait behind the gateways' (one shared pool let a request wait
+# 6 s in a prototype). Past this many, requests queue for that hop, first come first
+# served; 64 gave a tighter tail than 512 at concurrency 100 (benchmarks/throughput.py).
 POOL_SIZE = 64
 
 
@@ -96,7 +96,10 @@ class HttpClient:
             trace.on_connection_queued_end.append(self._dequeued)
             traces.append(trace)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=pool_size, limit_per_host=0),
+            # A pool per host, not one limit over all: when a connection frees up, aiohttp
+            # picks among hosts with waiters at random (unseeded), which would make
+            # virtual-clock runs differ.
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=pool_size),
             trace_configs=traces,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             auto_decompress=auto_decompress,
@@ -129,6 +132,7 @@ class HttpClient:
         exchange = self._clock.open_exchange()
         if exchange is not None:
             headers[EXCHANGE_HEADER] = str(exchange)
+        failure: DownstreamError | None = None
         try:
             async with self._session.request(
                 method, url, headers=headers, data=data, trace_request_ctx=exchange
@@ -137,12 +141,16 @@ class HttpClient:
         except aiohttp.ClientConnectorError as e:
             reason = e.os_error.strerror or str(e.os_error)
             message = f"{component} unreachable: {reason}"
-            raise DownstreamError(component, message, refused=True) from None
+            failure = DownstreamError(component, message, refused=True)
         except (TimeoutError, aiohttp.ClientError) as e:
             reason = str(e) or type(e).__name__
-            raise DownstreamError(component, f"{component} failed: {reason}") from None
+            failure = DownstreamError(component, f"{component} failed: {reason}")
         finally:
             self._clock.close_exchange(exchange)
+        if exchange is not None:
+            await self._clock.barrier(exchange)  # replies read at one time go on in order
+        if failure is not None:
+            raise failure
         if check and reply.status >= 400:
             raise _refusal(reply)
         return reply

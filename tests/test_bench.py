@@ -197,12 +197,12 @@ def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
 
 
 def test_more_requests_in_flight_than_a_pool_has_connections():
-    # 100 in flight through pools of 64: requests queued for a connection are parked,
-    # so the virtual clock moves on instead of waiting for them forever.
+    # 100 in flight through one gateway, with 64 connections to it: requests queued for a
+    # connection are parked, so the virtual clock moves on instead of waiting forever.
     runs = [
         _without_wall(
             bench(
-                make_topology({"database": {"latency": 0.5}}),
+                make_topology({"database": {"latency": 0.5}, "gateways": {"ports": [5000]}}),
                 requests=300,
                 concurrency=100,
                 mix={"data": 1},

@@ -110,3 +110,19 @@ async def test_real_clock_sleeps_real_time():
     await clock.sleep(0.01)
     assert clock.now() - start >= 0.01
     assert clock.open_exchange() is None
+
+
+async def test_barriers_release_in_exchange_order_whatever_order_they_came_in():
+    clock = VirtualClock()
+    order: list[int] = []
+
+    async def arrive(exchange: int) -> None:
+        await clock.barrier(exchange)
+        order.append(exchange)
+
+    async def main() -> None:
+        await asyncio.gather(*(arrive(n) for n in (5, 3, 9, 1, 7)))
+
+    await clock.run(main())
+    assert order == [1, 3, 5, 7, 9]
+    assert clock.now() == 0  # a barrier takes no time

@@ -62,6 +62,7 @@ def _middleware(ctx: Context) -> Any:
         if exchange is not None:
             await request.read()
             clock.exchange_parked(exchange)
+            await clock.barrier(exchange)  # same-time arrivals go on in a fixed order
         try:
             rid = request.headers.get(REQUEST_ID_HEADER) or ctx.new_request_id()
             request_id.set(rid)
