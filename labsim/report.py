@@ -37,7 +37,7 @@ def render_text(result: dict[str, Any]) -> str:
     req, t = result["requests"], result["time"]
     statuses = ", ".join(f"{k}: {v}" for k, v in result["requests"]["by_status"].items())
     if result["target"]:
-        where = f"target {result['target']}"
+        where = f"target {result['target']} (scenario and seed: the running topology's)"
     else:
         where = f"scenario {result['scenario']}, seed {result['seed']}, in-process topology"
     lines = [

@@ -209,7 +209,9 @@ def test_bench_target_against_a_running_up(tmp_path):
     assert report["requests"]["ok"] == 30
     assert report["cache"]["misses"] >= 1 and report["cache"]["hits"] >= 1
     assert sum(report["gateways"].values()) == 30 and len(report["gateways"]) == 3
-    assert report["db_calls"] is None
+    assert report["db_calls"] is None  # the remote's own figures are not known here
+    assert report["seed"] is None and report["speedup"]["predicted"] is None
+    assert "scenario and seed: the running topology's" in result.stdout
 
 
 def test_bench_target_unreachable_is_one_line_exit_2():
