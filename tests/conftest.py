@@ -103,7 +103,7 @@ port = {cache}
 latency = 0
 [database]
 port = {db}
-latency = 0.02
+latency = 0.2
 [worker]
 port = {worker}
 latency = 0
