@@ -1,4 +1,5 @@
-"""Bounded latency histograms, for the bench's report.
+"""Bounded latency histograms: exact-ish ones for the bench's report, fixed buckets for
+each component's `/metrics`.
 
 Memory stays flat however long a run lasts: a histogram keeps one counter per distinct
 value rounded to four significant digits (relative error under 0.05 %), and the exact
@@ -7,6 +8,7 @@ count, sum, min and max, so means and extremes are exact.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -71,3 +73,29 @@ class Histogram:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+@dataclass
+class Buckets:
+    """Durations counted in fixed buckets (Prometheus `le` semantics), with sum and count."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(init=False)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound
+
+    def add(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+        self.count += 1
+
+    def cumulative(self) -> list[int]:
+        """Counts of durations at or below each bound, then the total count."""
+        out, running = [], 0
+        for n in self.counts:
+            running += n
+            out.append(running)
+        return out

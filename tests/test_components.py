@@ -101,6 +101,7 @@ async def test_cache_ttl_expires_on_the_clock(start_cluster):
         for wait in (29.9, 0.2):
             await clock.sleep(wait)
             seen.append((clock.now(), (await client.request("cache", "GET", url)).json()))
+        await client.request("cache", "POST", url + "2", json_body={"value": "w"})
         return seen
 
     try:
@@ -108,6 +109,7 @@ async def test_cache_ttl_expires_on_the_clock(start_cluster):
     finally:
         await client.close()
     assert seen == [(29.9, {"value": "v"}), (30.1, {"value": None})]
+    assert cluster.counters("cache")["expirations"] == 1  # dropped when the cache next wrote
 
 
 async def test_cache_is_bounded(start_cluster, http):

@@ -13,6 +13,7 @@ simulated time exactly as they would in real time. Two patterns can be switched 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +32,32 @@ class Entry:
     expires_at: float  # fresh until then; stale (if allowed) for a while after
 
 
+class _CountingCache(TLRUCache):
+    """A TLRUCache that counts the entries it drops because they expired."""
+
+    def __init__(self, counters: Counter[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._counters = counters
+
+    def expire(self, time: float | None = None) -> list[tuple[str, Entry]]:
+        expired = super().expire(time)
+        if expired:
+            self._counters["expirations"] += len(expired)
+        return expired
+
+
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
     settings: CacheConfig = ctx.settings
     clock, counters = ctx.clock, ctx.counters
     grace = settings.stale_while_revalidate
-    store: TLRUCache[str, Entry] = TLRUCache(
+    store = _CountingCache(
+        counters,
         maxsize=settings.maxsize,
         ttu=lambda _key, entry, _now: entry.expires_at + grace,
         timer=clock.now,
     )
+    ctx.details = lambda: {"size": len(store)}
     leases: dict[str, asyncio.Event] = {}  # key -> set when the lease holder fills it
 
     def answer(value: Any, **flags: bool) -> web.Response:

@@ -20,6 +20,10 @@ from ..config import Topology
 from ..faults import Faults
 from ..http import HttpClient
 from ..latency import LatencyModel, component_rng, sampler
+from ..metrics import Buckets
+
+# Upper bounds (seconds) of the request duration histogram every component keeps.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Context:
     client: HttpClient
     log: logging.Logger
     counters: Counter[str] = field(default_factory=Counter)  # the figures it reports
+    requests: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status)
+    latency: Buckets = field(default_factory=lambda: Buckets(DURATION_BUCKETS))
     faults: Faults = field(default_factory=Faults)
     # What the component adds to its `GET /health` answer beyond its counters.
     details: Callable[[], dict[str, Any]] = field(default=lambda: {})

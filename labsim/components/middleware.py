@@ -4,7 +4,8 @@ For every request, in order, the middleware
   1. tells the clock when the request has fully arrived (and, last, that the reply leaves),
   2. sleeps the component's service time on the shared clock,
   3. turns every failure into JSON `{"error": ...}` with the right status,
-  4. writes the access log line, and sets `X-Request-Id` and `X-Served-By`.
+  4. counts the request for `/metrics`, writes the access log line, and sets
+     `X-Request-Id` and `X-Served-By`.
 A component module adds only its own routes. This module touches nothing but the request,
 the response and the component's own context.
 """
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from ..exposition import render
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, DownstreamError, request_id
 from . import admin
 from .answers import JSONError, error_response
@@ -27,7 +29,7 @@ from .context import Context
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Routes that report on a component rather than do its work: no injected latency.
-UNTIMED_PREFIXES = ("/health", "/admin/")
+UNTIMED_PREFIXES = ("/health", "/metrics", "/admin/")
 
 
 def base_app(ctx: Context) -> web.Application:
@@ -44,7 +46,11 @@ def base_app(ctx: Context) -> web.Application:
             }
         )
 
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=render(ctx), content_type="text/plain", charset="utf-8")
+
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     admin.add_routes(app, ctx.id, ctx.faults, ctx.topology.admin_token)
     return app
 
@@ -79,8 +85,11 @@ def _middleware(ctx: Context) -> Any:
                 response = await handler(request)
             except Exception as e:  # 3. every failure becomes a JSON answer
                 response = _error_response(ctx, request, e)
-            # 4. The access log, and the headers that let a request be followed.
+            # 4. Metrics, the access log, and the headers that let a request be followed.
             elapsed = clock.now() - start
+            route = request.match_info.route.resource
+            ctx.requests[(route.canonical if route else "unmatched", response.status)] += 1
+            ctx.latency.add(elapsed)
             response.headers[REQUEST_ID_HEADER] = rid
             response.headers.setdefault("X-Served-By", ctx.id)
             if log.isEnabledFor(logging.INFO):

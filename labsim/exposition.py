@@ -1,0 +1,99 @@
+"""One component's figures in the Prometheus text exposition format (version 0.0.4).
+
+Written by hand rather than through `prometheus_client`: that library keeps its metrics
+in registries that live beside the values labsim already counts, so every figure would be
+counted twice; the text format itself is a few lines. Durations are on the shared clock,
+so on the virtual clock they are simulated seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .components.context import Context
+
+_GAUGES = {"queued", "running"}  # counters that go down as well as up
+_PER_GATEWAY = {"to": "requests", "failures": "failures"}  # "to:gateway-5000" and the like
+
+
+def _labels(**labels: Any) -> str:
+    def escape(value: Any) -> str:
+        return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _family(name: str, kind: str, help_text: str, samples: Iterable[str]) -> list[str]:
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
+
+
+def render(ctx: Context) -> str:
+    """The exposition text for `ctx`'s component."""
+    me = {"component": ctx.id}
+    lines = _family(
+        "labsim_http_requests_total",
+        "counter",
+        "Requests served, by route and status.",
+        (
+            f"labsim_http_requests_total{_labels(**me, route=route, status=status)} {n}"
+            for (route, status), n in sorted(ctx.requests.items())
+        ),
+    )
+    latency = ctx.latency
+    buckets = [
+        f"labsim_http_request_duration_seconds_bucket{_labels(**me, le=bound)} {count}"
+        for bound, count in zip((*latency.bounds, "+Inf"), latency.cumulative(), strict=True)
+    ]
+    lines += _family(
+        "labsim_http_request_duration_seconds",
+        "histogram",
+        "Time from a request's arrival to its answer, on the shared clock.",
+        [
+            *buckets,
+            f"labsim_http_request_duration_seconds_sum{_labels(**me)} {latency.total:.9f}",
+            f"labsim_http_request_duration_seconds_count{_labels(**me)} {latency.count}",
+        ],
+    )
+    prefix = f"labsim_{ctx.kind}"
+    per_gateway: dict[str, list[str]] = {}
+    for counter, value in sorted(ctx.counters.items()):
+        key, _, gateway = counter.partition(":")
+        if gateway:
+            name = f"{prefix}_{_PER_GATEWAY.get(key, key)}_total"
+            per_gateway.setdefault(name, []).append(
+                f"{name}{_labels(**me, gateway=gateway)} {value}"
+            )
+        elif counter in _GAUGES:
+            name = f"{prefix}_{counter}"
+            lines += _family(
+                name, "gauge", f"{ctx.kind} {counter} now.", [f"{name}{_labels(**me)} {value}"]
+            )
+        else:
+            name = f"{prefix}_{counter}_total"
+            lines += _family(
+                name,
+                "counter",
+                f"{ctx.kind} {counter.replace('_', ' ')}.",
+                [f"{name}{_labels(**me)} {value}"],
+            )
+    for name, samples in per_gateway.items():
+        lines += _family(name, "counter", "Per gateway.", samples)
+    for name, value in sorted(ctx.details().items()):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            gauge = f"{prefix}_{name}"
+            lines += _family(
+                gauge, "gauge", f"{ctx.kind} {name} now.", [f"{gauge}{_labels(**me)} {value}"]
+            )
+    gateways = ctx.details().get("gateways", {})
+    if gateways:
+        lines += _family(
+            f"{prefix}_gateway_up",
+            "gauge",
+            "1 when the gateway may take traffic (healthy, not ejected).",
+            (
+                f"{prefix}_gateway_up{_labels(**me, gateway=g)} {int(state['available'])}"
+                for g, state in gateways.items()
+            ),
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,97 @@
+"""`GET /metrics` on every component, read back with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from labsim.metrics import Buckets
+
+from .conftest import login
+from .test_components import COMPONENTS
+
+
+async def scrape(http, url: str) -> dict[tuple[str, tuple], float]:
+    async with http.get(f"{url}/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+        text = await resp.text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+async def test_every_component_exposes_metrics(cluster, http, component):
+    samples = await scrape(http, cluster.urls[component])
+    count = value(samples, "labsim_http_request_duration_seconds_count", component=component)
+    inf = value(
+        samples, "labsim_http_request_duration_seconds_bucket", component=component, le="+Inf"
+    )
+    assert count == inf
+
+
+async def test_metrics_move_with_traffic(cluster, http):
+    token = await login(http, cluster.url)
+    for _ in range(5):
+        async with http.get(f"{cluster.url}/data", headers={"Authorization": token}) as resp:
+            assert resp.status == 200
+    async with http.post(f"{cluster.url}/longtask", json={}, headers={"Authorization": token}):
+        pass
+    lb = await scrape(http, cluster.urls["load-balancer"])
+    cache = await scrape(http, cluster.urls["cache"])
+    db = await scrape(http, cluster.urls["database"])
+    worker = await scrape(http, cluster.urls["worker"])
+
+    sent = sum(
+        value(lb, "labsim_load_balancer_requests_total", component="load-balancer", gateway=g)
+        for g in cluster.topology.gateway_ids()
+    )
+    assert sent == 7  # login, five /data, one /longtask
+    assert all(
+        value(lb, "labsim_load_balancer_gateway_up", component="load-balancer", gateway=g) == 1
+        for g in cluster.topology.gateway_ids()
+    )
+    assert value(cache, "labsim_cache_hits_total", component="cache") == 4
+    assert value(cache, "labsim_cache_misses_total", component="cache") == 1
+    assert value(cache, "labsim_cache_size", component="cache") == 1
+    assert value(db, "labsim_database_db_calls_total", component="database") == 1
+    assert (
+        value(db, "labsim_http_requests_total", component="database", route="/db", status="200")
+        == 1
+    )
+    db_seconds = value(db, "labsim_http_request_duration_seconds_sum", component="database")
+    assert db_seconds >= 0.01  # the database's 10 ms
+    assert value(worker, "labsim_worker_submitted_total", component="worker") == 1
+    assert (
+        value(worker, "labsim_worker_queued", component="worker")
+        + value(worker, "labsim_worker_running", component="worker")
+        + value(worker, "labsim_worker_completed_total", component="worker")
+        == 1
+    )
+
+
+async def test_the_load_balancer_reports_an_ejected_gateway(start_cluster, http):
+    cluster = await start_cluster({"load_balancer": {"outlier": {"consecutive_failures": 1}}})
+    await cluster.components["gateway-5000"].runner.cleanup()
+    async with http.get(f"{cluster.url}/anything"):
+        pass
+    lb = await scrape(http, cluster.urls["load-balancer"])
+    labels = {"component": "load-balancer", "gateway": "gateway-5000"}
+    assert value(lb, "labsim_load_balancer_gateway_up", **labels) == 0
+    assert value(lb, "labsim_load_balancer_failures_total", **labels) == 1
+    assert value(lb, "labsim_load_balancer_ejections_total", component="load-balancer") == 1
+
+
+def test_buckets_count_at_or_below_each_bound():
+    buckets = Buckets((0.1, 1.0))
+    for seconds in (0.05, 0.1, 0.5, 2.0):
+        buckets.add(seconds)
+    assert buckets.cumulative() == [2, 3, 4]
+    assert (buckets.count, buckets.total) == (4, pytest.approx(2.65))
