@@ -56,6 +56,10 @@ def render(ctx: Context) -> str:
         ],
     )
     prefix = f"labsim_{ctx.kind}"
+
+    def single(name: str, kind: str, help_text: str, value: float) -> list[str]:
+        return _family(name, kind, help_text, [f"{name}{_labels(**me)} {value}"])
+
     per_gateway: dict[str, list[str]] = {}
     for counter, value in sorted(ctx.counters.items()):
         key, _, gateway = counter.partition(":")
@@ -65,27 +69,17 @@ def render(ctx: Context) -> str:
                 f"{name}{_labels(**me, gateway=gateway)} {value}"
             )
         elif counter in _GAUGES:
-            name = f"{prefix}_{counter}"
-            lines += _family(
-                name, "gauge", f"{ctx.kind} {counter} now.", [f"{name}{_labels(**me)} {value}"]
-            )
+            lines += single(f"{prefix}_{counter}", "gauge", f"{ctx.kind} {counter} now.", value)
         else:
-            name = f"{prefix}_{counter}_total"
-            lines += _family(
-                name,
-                "counter",
-                f"{ctx.kind} {counter.replace('_', ' ')}.",
-                [f"{name}{_labels(**me)} {value}"],
-            )
+            what = f"{ctx.kind} {counter.replace('_', ' ')}."
+            lines += single(f"{prefix}_{counter}_total", "counter", what, value)
     for name, samples in per_gateway.items():
         lines += _family(name, "counter", "Per gateway.", samples)
-    for name, value in sorted(ctx.details().items()):
+    details = ctx.details()
+    for name, value in sorted(details.items()):
         if isinstance(value, int | float) and not isinstance(value, bool):
-            gauge = f"{prefix}_{name}"
-            lines += _family(
-                gauge, "gauge", f"{ctx.kind} {name} now.", [f"{gauge}{_labels(**me)} {value}"]
-            )
-    gateways = ctx.details().get("gateways", {})
+            lines += single(f"{prefix}_{name}", "gauge", f"{ctx.kind} {name} now.", value)
+    gateways = details.get("gateways", {})
     if gateways:
         lines += _family(
             f"{prefix}_gateway_up",
