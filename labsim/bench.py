@@ -23,8 +23,9 @@ from .cluster import Cluster
 from .config import Topology
 from .http import POOL_SIZE, DownstreamError, HttpClient
 from .load import ENDPOINTS, LAB_MIX, plan
-from .metrics import Histogram
+from .metrics import Histogram, distribution
 from .scenario import Fault
+from .timeline import Timeline
 
 # How often (simulated seconds) an in-process virtual run checks that the worker is done.
 _DRAIN_POLL = 0.5
@@ -49,9 +50,20 @@ class BenchOptions:
 @dataclass
 class EndpointStats:
     failed: int = 0
-    latency: Histogram = field(default_factory=Histogram)
+    latency: Histogram = field(default_factory=Histogram)  # every request
+    ok: Histogram = field(default_factory=Histogram)
+    errors: Histogram = field(default_factory=Histogram)  # the failed ones
     hits: Histogram = field(default_factory=Histogram)
     misses: Histogram = field(default_factory=Histogram)
+
+
+@dataclass
+class Observed:
+    """What the run read from the topology's components (in-process runs only)."""
+
+    counters: dict[str, dict[str, int]]
+    statuses: dict[str, dict[str, int]]  # component -> status -> requests served
+    kinds: dict[str, str]
 
 
 @dataclass
@@ -93,30 +105,33 @@ async def run_bench(
     client = HttpClient(clock, pool_size=max(POOL_SIZE, options.concurrency))
     wall_start = time.perf_counter()
     try:
-        tally, elapsed, counters = await clock.run(
-            _drive(client, clock, base, cluster, options, faults)
+        tally, elapsed, observed, timeline = await clock.run(
+            _drive(client, clock, base, topology, cluster, options, faults)
         )
     finally:
         await client.close()
         if cluster is not None:
             await cluster.stop()
     wall = time.perf_counter() - wall_start
-    return _result(topology, options, tally, elapsed, wall, counters)
+    return _result(topology, options, tally, elapsed, wall, observed, timeline)
 
 
 async def _drive(
     client: HttpClient,
     clock: Clock,
     base: str,
+    topology: Topology,
     cluster: Cluster | None,
     options: BenchOptions,
     faults: Sequence[Fault],
-) -> tuple[Tally, float, dict[str, dict[str, int]] | None]:
-    token = await _login(client, base, cluster.topology if cluster else None)
+) -> tuple[Tally, float, Observed | None, Timeline]:
+    token = await _login(client, base, topology)
     tally = Tally()
     sequence = _sequence(plan(options.requests, options.mix))
     show = _printer(options)
     start = clock.now()
+    timeline = Timeline()
+    sampler = asyncio.create_task(_sample(clock, start, tally, cluster, timeline))
 
     async def worker() -> None:
         for number, endpoint in sequence:
@@ -137,13 +152,51 @@ async def _drive(
     elapsed = clock.now() - start
     if options.progress:
         print(file=sys.stderr)
-    if cluster is None:
-        return tally, elapsed, None
-    if isinstance(clock, VirtualClock):
+    if cluster is not None and isinstance(clock, VirtualClock):
         await _drain_worker(clock, cluster)
+    sampler.cancel()
+    (stopped,) = await asyncio.gather(sampler, return_exceptions=True)
+    if not isinstance(stopped, asyncio.CancelledError):
+        raise stopped  # a sampler that failed would leave a hole in the report
+    _take_sample(clock, start, tally, cluster, timeline)
+    if cluster is None:
+        return tally, elapsed, None, timeline
     # Read in-process, not over HTTP: a component the run left down still has its figures.
-    counters = {c: cluster.counters(c) for c in cluster.urls}
-    return tally, elapsed, counters
+    observed = Observed(
+        counters={c: cluster.counters(c) for c in cluster.urls},
+        statuses={c: _statuses(cluster, c) for c in cluster.urls},
+        kinds={c: cluster.components[c].kind for c in cluster.urls},
+    )
+    return tally, elapsed, observed, timeline
+
+
+def _statuses(cluster: Cluster, component_id: str) -> dict[str, int]:
+    served: Counter[str] = Counter()
+    for (_, status), n in cluster.components[component_id].context.requests.items():
+        served[str(status)] += n
+    return dict(sorted(served.items()))
+
+
+async def _sample(
+    clock: Clock, start: float, tally: Tally, cluster: Cluster | None, timeline: Timeline
+) -> None:
+    # A background sleep: the sampler watches the run and must never keep it going.
+    while True:
+        _take_sample(clock, start, tally, cluster, timeline)
+        await clock.sleep(start + timeline.next_at() - clock.now(), background=True)
+
+
+def _take_sample(
+    clock: Clock, start: float, tally: Tally, cluster: Cluster | None, timeline: Timeline
+) -> None:
+    values = {"ok": tally.ok, "failed": tally.failed, "hits": tally.hits, "misses": tally.misses}
+    if cluster is not None:
+        worker = cluster.counters("worker")
+        values |= {
+            "worker_queued": worker.get("queued", 0),
+            "worker_running": worker.get("running", 0),
+        }
+    timeline.add(clock.now() - start, values)
 
 
 async def _apply_faults(
@@ -168,8 +221,9 @@ async def _apply_faults(
             raise BenchError(f"cannot inject the fault at t={fault.at:g}s: {e}") from None
 
 
-async def _login(client: HttpClient, base: str, topology: Topology | None) -> str:
-    user = (topology or Topology()).users[0]
+async def _login(client: HttpClient, base: str, topology: Topology) -> str:
+    # A remote topology's users are the scenario's too: `--scenario` says which they are.
+    user = topology.users[0]
     try:
         reply = await client.request(
             "load-balancer",
@@ -207,12 +261,14 @@ def _record(tally: Tally, endpoint: str, outcome: Outcome, latency: float) -> No
     if status != ENDPOINTS[endpoint][2]:
         tally.failed += 1
         stats.failed += 1
+        stats.errors.add(latency)
         error = outcome.error
         if error is None:
             error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
         tally.failures[(endpoint, status, error)] += 1
         return
     tally.ok += 1
+    stats.ok.add(latency)
     if endpoint == "data":
         cached = isinstance(answer, dict) and answer.get("cached") is True
         (stats.hits if cached else stats.misses).add(latency)
@@ -305,10 +361,11 @@ def _result(
     tally: Tally,
     elapsed: float,
     wall: float,
-    counters: dict[str, dict[str, int]] | None,
+    observed: Observed | None,
+    timeline: Timeline,
 ) -> dict[str, Any]:
     def counted(component: str, name: str) -> int | None:
-        return None if counters is None else counters.get(component, {}).get(name, 0)
+        return None if observed is None else observed.counters.get(component, {}).get(name, 0)
 
     def lb(name: str) -> int | None:
         return counted("load-balancer", name)
@@ -373,4 +430,75 @@ def _result(
             {"endpoint": e, "status": s, "error": err, "count": n}
             for (e, s, err), n in tally.failures.most_common()
         ],
+        # What the HTML report draws.
+        "settings": None if remote else describe_topology(topology),
+        "latency_distribution": distribution(_latency_series(options, tally)),
+        "timeline": timeline.as_dict(),
+        "components": None
+        if observed is None
+        else {
+            c: {"kind": observed.kinds[c], "statuses": observed.statuses[c]}
+            for c in observed.statuses
+        },
+    }
+
+
+def _latency_series(options: BenchOptions, tally: Tally) -> dict[str, Histogram]:
+    series = {}
+    for name in options.mix:
+        stats = tally.endpoints.get(name)
+        if stats is None:
+            continue
+        if name == "data":
+            series |= {"data hit": stats.hits, "data miss": stats.misses}
+        else:
+            series[name] = stats.ok
+        series[f"{name} failed"] = stats.errors
+    return series
+
+
+def describe_topology(topology: Topology) -> dict[str, str]:
+    """The settings a reader needs to make sense of a run, one line of text each."""
+    lb, gateways, cache, worker = (
+        topology.load_balancer,
+        topology.gateways,
+        topology.cache,
+        topology.worker,
+    )
+
+    def switch(on: bool, text: str) -> str:
+        return text if on else "off"
+
+    latency = {
+        "load balancer": lb.latency,
+        "gateways": gateways.latency,
+        "cache": cache.latency,
+        "database": topology.database.latency,
+        "worker": worker.latency,
+        "microservice": topology.microservice.latency,
+    }
+    strategy = lb.strategy + (f" {list(lb.weights)}" if lb.weights else "")
+    rate_limits = [
+        f"{where} {r.rate:g}/s (burst {r.burst})"
+        for where, r in (("load balancer", lb.rate_limit), ("gateways", gateways.rate_limit))
+        if r.rate > 0
+    ]
+    return {
+        "gateways": f"{len(gateways.ports)}, balanced by {strategy}",
+        "service times": ", ".join(f"{k} {v.describe()}" for k, v in latency.items()),
+        "cache": f"TTL {cache.ttl:g} s, up to {cache.maxsize} entries, coalescing "
+        f"{switch(cache.coalesce, 'on')}, stale-while-revalidate "
+        f"{switch(cache.stale_while_revalidate > 0, f'{cache.stale_while_revalidate:g} s')}"
+        + ("" if gateways.use_cache else " (not used by the gateways)"),
+        "worker": f"{worker.concurrency} tasks at once, queue of {worker.queue_size}, "
+        f"tasks take {worker.task_duration.describe()}",
+        "health checks": switch(
+            lb.health_check.interval > 0, f"every {lb.health_check.interval:g} s"
+        ),
+        "outlier ejection": switch(
+            lb.outlier.consecutive_failures > 0,
+            f"after {lb.outlier.consecutive_failures} failures in a row",
+        ),
+        "retries": switch(lb.retry.attempts > 0, f"{lb.retry.attempts}"),
+        "rate limits": ", ".join(rate_limits) or "off",
     }

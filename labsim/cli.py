@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import logging
 import os
 import sys
@@ -100,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="address every component binds to (default: 127.0.0.1)",
     )
     up.add_argument("--quiet", action="store_true", help="no log line per request (default: off)")
+    dashboard = up.add_mutually_exclusive_group()
+    dashboard.add_argument(
+        "--dashboard-port",
+        type=port_number,
+        default=8080,
+        metavar="N",
+        help="port of the live dashboard, on the same address (default: 8080)",
+    )
+    dashboard.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="serve no dashboard (default: serve it)",
+    )
     up.set_defaults(run=_run_up)
 
     bench = commands.add_parser(
@@ -152,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="also write the report as JSON to PATH (default: none)"
     )
     bench.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write the report as one self-contained HTML page with charts to PATH "
+        "(default: none)",
+    )
+    bench.add_argument(
         "--verbose",
         action="store_true",
         help="print one line per request, as the lab's script does (default: off)",
@@ -166,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         "1 when any fails.",
     )
     run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (TOML)")
+    run.add_argument(
+        "--html",
+        metavar="DIR",
+        help="also write an HTML page with charts per scenario file, and index.html, "
+        "into DIR, made if missing (default: none)",
+    )
     run.set_defaults(run=_run_scenarios)
     return parser
 
@@ -235,15 +261,30 @@ def _configure_logging(quiet: bool, stream: TextIO = sys.stdout) -> None:
     log.propagate = False
 
 
+def port_number(text: str) -> int:
+    """A TCP port from 1 to 65535, for argparse."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535 (got {text!r})")
+    return port
+
+
 def _run_up(args: argparse.Namespace) -> int:
     from . import loop
 
     topology = topology_from_args(args)
+    dashboard_port = None if args.no_dashboard else args.dashboard_port
+    for component, port in topology.ports().items():
+        if port == dashboard_port:
+            raise UsageError(f"--dashboard-port {port}: that is {component}'s port; choose another")
     _configure_logging(args.quiet)
-    return loop.run(_serve(topology, args.scenario))
+    return loop.run(_serve(topology, args.scenario, dashboard_port))
 
 
-async def _serve(topology: Topology, scenario: str | None) -> int:
+async def _serve(topology: Topology, scenario: str | None, dashboard_port: int | None) -> int:
     import asyncio
     import signal
 
@@ -255,19 +296,32 @@ async def _serve(topology: Topology, scenario: str | None) -> int:
         await cluster.start()
     except ClusterError as e:
         raise UsageError(str(e)) from None
+    panel = None
+    if dashboard_port is not None:
+        from . import dashboard
+
+        try:
+            panel = await dashboard.serve(cluster, dashboard_port)
+        except ClusterError as e:
+            await cluster.stop()
+            raise UsageError(str(e)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(_banner(cluster, scenario), flush=True)
+    print(_banner(cluster, scenario, panel.url if panel else None), flush=True)
     await stop.wait()
     print("labsim: stopping ...", flush=True)
+    if panel is not None:  # first, so that open pages hear labsim is stopping
+        await panel.stop()
     await cluster.stop()
     print("labsim: stopped", flush=True)
     return 0
 
 
-def _banner(cluster: Cluster, scenario: str | None) -> str:
+def _banner(cluster: Cluster, scenario: str | None, dashboard: str | None = None) -> str:
+    from urllib.parse import quote
+
     rows = [("component", "id", "url", "service time")]
     for c in cluster.components.values():
         latency = c.context.settings.latency.describe()
@@ -292,6 +346,12 @@ def _banner(cluster: Cluster, scenario: str | None) -> str:
             f'-d \'{{"username": "{user.username}", "password": "<password>"}}\'',
             f"Admin token for the fault API (/admin/faults on every port): "
             f"{cluster.topology.admin_token}",
+            *(
+                # In the fragment, which a browser keeps to itself: never in a server's log.
+                [f"Dashboard: {dashboard}/#token={quote(cluster.topology.admin_token, safe='')}"]
+                if dashboard
+                else []
+            ),
             "Press Ctrl-C to stop.",
         ]
     )
@@ -302,12 +362,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise UsageError(
             "--clock virtual needs the topology in this process; with --target the clock is real"
         )
-    if args.json is not None:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if not args.json or os.path.isdir(args.json):
-            raise UsageError(f"--json {args.json!r}: give a file name")
-        if not os.path.isdir(folder):
-            raise UsageError(f"--json {args.json}: folder {folder} does not exist")
+    for option in ("json", "html"):
+        _check_output_file(option, getattr(args, option))
     scenario = _one_scenario(args.scenario)
     if scenario.faults and args.target:
         raise UsageError(
@@ -335,11 +391,35 @@ def _run_bench(args: argparse.Namespace) -> int:
     result["scenario"] = args.scenario or result["scenario"]
     print(render_text(result))
     if args.json:
-        try:
-            write_json(result, args.json)
-        except OSError as e:
-            raise UsageError(f"--json {args.json}: cannot write: {e.strerror}") from None
+        _write("--json", args.json, lambda path: write_json(result, path))
+    if args.html:
+        from .html_report import render_bench
+
+        _write("--html", args.html, lambda path: _write_text(path, render_bench(result)))
     return 0 if result["requests"]["failed"] == 0 else 1
+
+
+def _check_output_file(option: str, path: str | None) -> None:
+    """Fail before the run, not after it, when its output could not be written."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path or os.path.isdir(path):
+        raise UsageError(f"--{option} {path!r}: give a file name")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--{option} {path}: folder {folder} does not exist")
+
+
+def _write(option: str, path: str, write: Callable[[str], None]) -> None:
+    try:
+        write(path)
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write: {e.strerror}") from None
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _bench(topology: Topology, options: BenchOptions, faults: Sequence[Fault]) -> dict | None:
@@ -362,10 +442,13 @@ def _bench(topology: Topology, options: BenchOptions, faults: Sequence[Fault]) -
 def _run_scenarios(args: argparse.Namespace) -> int:
     # Every file is read and checked before anything runs.
     files = [(path, load_scenarios(path)) for path in args.files]
+    if args.html is not None:
+        _make_folder(args.html)
     from .bench import BenchOptions
     from .report import render_checks, render_comparison, render_text
 
     all_passed = True
+    pages: list[tuple[str, str, int, int]] = []
     for path, scenarios in files:
         results = []
         for scenario in scenarios:
@@ -397,4 +480,46 @@ def _run_scenarios(args: argparse.Namespace) -> int:
         print(render_checks(checks) if checks else "  (none)")
         print()
         all_passed = all_passed and all(passed for _, _, passed, _ in checks)
+        if args.html is not None:
+            pages.append(_write_scenario_page(args.html, path, first, results, checks, pages))
+    if args.html is not None:
+        from .html_report import render_index
+
+        index = os.path.join(args.html, "index.html")
+        _write("--html", index, lambda p: _write_text(p, render_index(pages)))
+        print(f"HTML reports: {index}")
     return 0 if all_passed else 1
+
+
+def _make_folder(path: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--html {path}: is a file; give a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--html {path}: cannot make the folder: {e.strerror}") from None
+
+
+def _write_scenario_page(
+    folder: str,
+    path: str,
+    first: Scenario,
+    results: list[tuple[Scenario, dict]],
+    checks: list[tuple[str, str, bool, float | None]],
+    pages: list[tuple[str, str, int, int]],
+) -> tuple[str, str, int, int]:
+    """Write one scenario file's page; (page name, path, passed, checks) for the index."""
+    from .html_report import render_scenario
+
+    stem = os.path.splitext(os.path.basename(path))[0] or "scenario"
+    taken = {page for page, *_ in pages} | {"index.html"}
+    page = f"{stem}.html"
+    for n in itertools.count(2):  # two files of one name from different folders
+        if page not in taken:
+            break
+        page = f"{stem}-{n}.html"
+    named = [(s.variant or s.name, r) for s, r in results]
+    text = render_scenario(path, first.description, named, checks)
+    _write("--html", os.path.join(folder, page), lambda p: _write_text(p, text))
+    passed = sum(ok for _, _, ok, _ in checks)
+    return page, path, passed, len(checks)

@@ -52,7 +52,8 @@ from typing import Protocol, TypeVar
 T = TypeVar("T")
 
 _NS = 1_000_000_000
-_BARRIER, _SLEEP = 0, 1
+# Kinds of heap entries; at the same time, barriers go first and background sleeps last.
+_BARRIER, _SLEEP, _BACKGROUND = 0, 1, 2
 
 
 class StalledError(RuntimeError):
@@ -66,7 +67,7 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float, *, background: bool = False) -> None: ...
 
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]: ...
 
@@ -89,7 +90,7 @@ class RealClock:
     def now(self) -> float:
         return time.monotonic()
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, *, background: bool = False) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]:
@@ -132,16 +133,25 @@ class VirtualClock:
         self._changed: asyncio.Event | None = None
         self._stall_grace = stall_grace
         self._abandoned = 0  # timers cancelled before they were due, still in the heap
+        self._background = 0  # background sleeps in the heap
 
     def now(self) -> float:
         return self._now_ns / _NS
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, *, background: bool = False) -> None:
+        """Wake up `seconds` of simulated time from now.
+
+        A `background` sleep (an observer's, such as the bench's sampler) never keeps
+        time going on its own: when only background sleeps are left, the run has stalled.
+        It wakes after every other sleep due at the same time.
+        """
         if seconds <= 0:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._push(self._now_ns + round(seconds * _NS), _SLEEP, next(self._seq), future)
+        kind = _BACKGROUND if background else _SLEEP
+        self._background += background
+        self._push(self._now_ns + round(seconds * _NS), kind, next(self._seq), future)
         await future
 
     @asynccontextmanager
@@ -180,6 +190,7 @@ class VirtualClock:
         if self._abandoned > 1024 and self._abandoned * 2 > len(self._timers):
             self._timers = [t for t in self._timers if not t[3].done()]
             heapq.heapify(self._timers)
+            self._background = sum(t[1] == _BACKGROUND for t in self._timers)
             self._abandoned = 0
 
     async def barrier(self, exchange: int) -> None:
@@ -256,7 +267,7 @@ class VirtualClock:
                 continue
             if not self._quiet(loop):
                 continue
-            if self._timers:
+            if self._work_asleep():
                 self._fire_next()
                 continue
             # Quiet with nothing asleep: only outside I/O could wake anyone now.
@@ -264,20 +275,29 @@ class VirtualClock:
             try:
                 await asyncio.wait_for(self._changed.wait(), self._stall_grace)
             except TimeoutError:
-                if self._quiet(loop) and not self._timers and not main.done():
+                if self._quiet(loop) and not self._work_asleep() and not main.done():
                     main.cancel(StalledError.__name__)
                     raise StalledError(
                         "virtual clock stalled: every task waits, none on the clock"
                     ) from None
 
+    def _work_asleep(self) -> bool:
+        # Cancelled sleeps count until popped; popping them costs one more turn, no more.
+        return len(self._timers) > self._background
+
+    def _pop(self) -> asyncio.Future[None]:
+        _, kind, _, future = heapq.heappop(self._timers)
+        self._background -= kind == _BACKGROUND
+        return future
+
     def _fire_next(self) -> None:
         while self._timers and self._timers[0][3].cancelled():
-            heapq.heappop(self._timers)
+            self._pop()
         if not self._timers:
             return
         due = self._timers[0][0]
         self._now_ns = max(self._now_ns, due)
         while self._timers and self._timers[0][0] == due:
-            future = heapq.heappop(self._timers)[3]
+            future = self._pop()
             if not future.done():
                 future.set_result(None)

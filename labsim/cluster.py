@@ -99,9 +99,9 @@ class Cluster:
                 await runner.cleanup()
                 await client.close()
                 await self.stop()
-                raise ClusterError(_bind_problem(component_id, host, port, e)) from None
+                raise ClusterError(bind_problem(component_id, host, port, e)) from None
             bound = runner.addresses[0][1]
-            url = f"http://{_url_host(host)}:{bound}"
+            url = f"http://{url_host(host)}:{bound}"
             self.urls[component_id] = url
             self.components[component_id] = Component(component_id, ctx.kind, url, ctx, runner)
 
@@ -135,11 +135,11 @@ class Cluster:
         return dict(self.components[component_id].context.counters)
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _bind_problem(component_id: str, host: str, port: int, e: OSError) -> str:
+def bind_problem(component_id: str, host: str, port: int, e: OSError) -> str:
     if e.errno == errno.EADDRINUSE:
         return f"cannot start {component_id}: port {port} on {host} is already in use"
     if e.errno == errno.EACCES:

@@ -118,9 +118,14 @@ latency = 0
 
 
 class Up:
-    """`python -m labsim up` in a subprocess, waited for until it serves."""
+    """`python -m labsim up` in a subprocess, waited for until it serves.
+
+    Without a dashboard unless `args` ask for one, so that no test needs port 8080 free.
+    """
 
     def __init__(self, *args: str) -> None:
+        if not {"--dashboard-port", "--no-dashboard"} & set(args):
+            args = (*args, "--no-dashboard")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labsim", "up", *args],
             stdout=subprocess.PIPE,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import aiohttp
 import pytest
@@ -100,6 +104,87 @@ def test_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp_path):
             s.bind(("127.0.0.1", port))
 
 
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (Linux: its socket inodes in /proc/net/tcp*)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target.removeprefix("socket:[").rstrip("]"))
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and inode in inodes:  # 0A: LISTEN
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_up_serves_the_dashboard_with_the_token_only_in_the_link(tmp_path):
+    *ports, panel = free_ports(9)
+    up = Up(
+        "--scenario",
+        str(write_scenario(tmp_path / "s.toml", ports)),
+        "--dashboard-port",
+        str(panel),
+    )
+    try:
+        listening = listening_ports(up.proc.pid)
+        banner = "".join(up.banner)
+        token = re.search(r"Admin token for the fault API .*: (\S+)", banner)[1]
+        base = f"http://127.0.0.1:{panel}"
+        with urllib.request.urlopen(f"{base}/") as resp:
+            page = resp.read().decode()
+        action = urllib.request.Request(
+            f"{base}/api/faults/cache",
+            data=b'{"latency": 0}',
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(action) as resp:
+            assert resp.status == 200
+    finally:
+        code, out, err = up.stop()
+    assert listening == {*ports, panel}
+    assert f"Dashboard: {base}/#token={token}\n" in banner
+    assert "<title>labsim dashboard</title>" in page
+    assert code == 0
+    assert "dashboard: cache /admin/faults" in out and "POST /admin/faults 200" in out
+    assert token not in out + err  # the log shows the action, never the token
+
+
+def test_no_dashboard_listens_only_on_the_components_ports(tmp_path):
+    ports = free_ports(8)
+    up = Up("--scenario", str(write_scenario(tmp_path / "s.toml", ports)), "--no-dashboard")
+    try:
+        listening = listening_ports(up.proc.pid)
+    finally:
+        code, out, _ = up.stop()
+    assert listening == set(ports)
+    assert code == 0 and "Dashboard" not in out
+
+
+def test_dashboard_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp_path):
+    *ports, panel = free_ports(9)
+    scenario = write_scenario(tmp_path / "s.toml", ports)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", panel))
+    blocker.listen()
+    try:
+        result = run_cli("up", "--scenario", str(scenario), "--dashboard-port", str(panel))
+    finally:
+        blocker.close()
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"labsim: error: cannot start the dashboard: port {panel} on 127.0.0.1 is already in use\n"
+    )
+    for port in [*ports, panel]:  # every component was stopped again
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -109,6 +194,11 @@ def test_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp_path):
         (["up", "--db-latency", "inf"], "'inf'"),
         (["up", "--db-latency", "nan"], "'nan'"),
         (["up", "--host", ""], "host: must name an address"),
+        (["up", "--dashboard-port", "0"], "--dashboard-port: must be a port number from 1"),
+        (["up", "--dashboard-port", "65536"], "'65536'"),
+        (["up", "--dashboard-port", "web"], "'web'"),
+        (["up", "--dashboard-port", "8000"], "--dashboard-port 8000: that is load-balancer's"),
+        (["up", "--dashboard-port", "9000", "--no-dashboard"], "not allowed with"),
         (["bench", "--requests", "99999999999999999999"], "--requests"),
         (["bench", "--json", ""], "--json ''"),
         (["bench", "--json", "/tmp"], "give a file name"),
@@ -162,7 +252,18 @@ def test_short_secret_is_refused():
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("up", ["--scenario", "--gateways", "--db-latency", "--host", "--quiet"]),
+        (
+            "up",
+            [
+                "--scenario",
+                "--gateways",
+                "--db-latency",
+                "--host",
+                "--quiet",
+                "--dashboard-port",
+                "--no-dashboard",
+            ],
+        ),
         (
             "bench",
             [

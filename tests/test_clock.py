@@ -126,3 +126,36 @@ async def test_barriers_release_in_exchange_order_whatever_order_they_came_in():
     await clock.run(main())
     assert order == [1, 3, 5, 7, 9]
     assert clock.now() == 0  # a barrier takes no time
+
+
+async def test_a_background_sleeper_does_not_keep_a_stalled_run_going():
+    clock = VirtualClock(stall_grace=0.05)
+    wake_ups = []
+
+    async def observer() -> None:
+        while True:
+            wake_ups.append(clock.now())
+            await clock.sleep(1, background=True)
+
+    watching = asyncio.create_task(observer())
+    never = asyncio.get_running_loop().create_future()
+    with pytest.raises(StalledError):
+        await clock.run(never)
+    watching.cancel()
+    assert wake_ups == [0.0]
+
+
+async def test_a_background_sleep_wakes_after_other_sleeps_due_at_once():
+    clock = VirtualClock()
+    order = []
+
+    async def sleeper(name: str, background: bool) -> None:
+        await clock.sleep(1, background=background)
+        order.append(name)
+
+    async def main() -> None:
+        await asyncio.gather(sleeper("observer", True), sleeper("a", False), sleeper("b", False))
+
+    await clock.run(main())
+    assert order == ["a", "b", "observer"]
+    assert clock.now() == 1.0

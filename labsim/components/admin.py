@@ -15,29 +15,31 @@ from ..faults import Faults, check_changes
 from .answers import JSONError, json_body
 
 
+def authorize(request: web.Request, token: str) -> None:
+    """Raise a JSON 401 unless the request has `Authorization: Bearer <token>`."""
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    given_token = value.strip().encode("utf-8", "surrogatepass")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given_token, token.encode()):
+        raise JSONError(
+            401,
+            "admin token required (Authorization: Bearer <LABSIM_ADMIN_TOKEN>)",
+            headers={"WWW-Authenticate": 'Bearer realm="labsim-admin"'},
+        )
+
+
 def add_routes(app: web.Application, component: str, faults: Faults, token: str) -> None:
     """`/admin/faults` and `/admin/reset`, for callers with `Authorization: Bearer <token>`."""
-
-    def authorize(request: web.Request) -> None:
-        given = request.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        given_token = value.strip().encode("utf-8", "surrogatepass")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given_token, token.encode()):
-            raise JSONError(
-                401,
-                "admin token required (Authorization: Bearer <LABSIM_ADMIN_TOKEN>)",
-                headers={"WWW-Authenticate": 'Bearer realm="labsim-admin"'},
-            )
 
     def answer() -> web.Response:
         return web.json_response({"component": component, "faults": faults.as_dict()})
 
     async def show(request: web.Request) -> web.Response:
-        authorize(request)
+        authorize(request, token)
         return answer()
 
     async def change(request: web.Request) -> web.Response:
-        authorize(request)
+        authorize(request, token)
         try:
             faults.update(check_changes(await json_body(request)))
         except ValueError as e:
@@ -45,7 +47,7 @@ def add_routes(app: web.Application, component: str, faults: Faults, token: str)
         return answer()
 
     async def reset(request: web.Request) -> web.Response:
-        authorize(request)
+        authorize(request, token)
         faults.reset()
         return answer()
 

@@ -10,7 +10,7 @@ import itertools
 import logging
 import random
 import secrets
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,9 @@ class Context:
     log: logging.Logger
     counters: Counter[str] = field(default_factory=Counter)  # the figures it reports
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status)
+    # Seconds spent answering each route, summed: the dashboard's mean latency of the work
+    # alone, without the load balancer's health checks that `latency` counts too.
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     latency: Buckets = field(default_factory=lambda: Buckets(DURATION_BUCKETS))
     faults: Faults = field(default_factory=Faults)
     # What the component adds to its `GET /health` answer beyond its counters.

@@ -87,8 +87,10 @@ def _middleware(ctx: Context) -> Any:
                 response = _error_response(ctx, request, e)
             # 4. Metrics, the access log, and the headers that let a request be followed.
             elapsed = clock.now() - start
-            route = request.match_info.route.resource
-            ctx.requests[(route.canonical if route else "unmatched", response.status)] += 1
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource else "unmatched"
+            ctx.requests[(route, response.status)] += 1
+            ctx.seconds[route] += elapsed
             ctx.latency.add(elapsed)
             response.headers[REQUEST_ID_HEADER] = rid
             response.headers.setdefault("X-Served-By", ctx.id)

@@ -1,0 +1,278 @@
+"""The live dashboard of `labsim up`: one page, its event stream, and its buttons.
+
+- `GET /`, `/dashboard.js`, `/dashboard.css`: plain files from `static/`, with no build
+  step and nothing fetched from anywhere else;
+- `GET /api/topology`: the components and the arrows between them;
+- `GET /api/events`: server-sent events, a snapshot of every component each `interval`
+  (see `snapshot.py`), then an `end` event when labsim stops;
+- with the admin token: `POST /api/faults/<component>` and `POST /api/reset/<component>`,
+  passed on to that component's own admin API over HTTP, and `POST /api/bench`, a short
+  bench run through the load balancer.
+
+It reads the cluster in-process and changes it only through HTTP requests, as a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from .bench import BenchError, BenchOptions, run_bench
+from .cluster import Cluster, ClusterError, bind_problem, url_host
+from .components.admin import authorize
+from .components.answers import JSONError, error_response, json_body
+from .http import HttpClient
+from .snapshot import Sampler
+
+log = logging.getLogger("labsim")
+
+INTERVAL = 0.5  # seconds between two snapshots on the event stream
+BENCH_REQUESTS, BENCH_MAX, BENCH_CONCURRENCY = 100, 1000, 10
+_RETRY_MS = 1000  # how soon a page reconnects when the stream drops
+# Seconds the dashboard waits for requests in flight when it stops; a bench run is
+# cancelled first and the event streams end at once, so nothing needs longer.
+_SHUTDOWN_GRACE = 0.25
+
+# The page loads nothing but its own script and style, and talks only to its own origin.
+_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_FILES = {
+    "/": ("dashboard.html", "text/html"),
+    "/dashboard.js": ("dashboard.js", "text/javascript"),
+    "/dashboard.css": ("dashboard.css", "text/css"),
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application:
+    """The dashboard's application for a started `cluster`."""
+    app = web.Application(middlewares=[_json_errors])
+    token = cluster.topology.admin_token
+    client = HttpClient(cluster.clock)
+    stopping = asyncio.Event()
+    benches: set[asyncio.Task[dict[str, Any]]] = set()  # at most one at a time
+
+    def static(name: str, content_type: str) -> Handler:
+        body = resources.files(__package__).joinpath("static", name).read_bytes()
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        if content_type == "text/html":
+            headers |= {"Content-Security-Policy": _POLICY, "Referrer-Policy": "no-referrer"}
+
+        async def send(request: web.Request) -> web.Response:
+            return web.Response(
+                body=body, content_type=content_type, charset="utf-8", headers=headers
+            )
+
+        return send
+
+    async def topology(request: web.Request) -> web.Response:
+        return web.json_response(_describe(cluster) | {"interval_s": interval})
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        sampler = Sampler(cluster)
+        try:
+            await response.write(f"retry: {_RETRY_MS}\n\n".encode())
+            while not stopping.is_set():
+                snapshot = sampler.snapshot() | {"bench": {"running": bool(benches)}}
+                await response.write(_event("snapshot", snapshot))
+                await _wait(stopping, interval)
+            await response.write(_event("end", {"reason": "labsim is stopping"}))
+        except ConnectionResetError:
+            pass  # the page went away
+        return response
+
+    def component_url(request: web.Request) -> tuple[str, str]:
+        component = request.match_info["component"]
+        if component not in cluster.components:
+            known = ", ".join(cluster.components)
+            raise JSONError(404, f"no component {component!r} (known: {known})")
+        return component, cluster.urls[component]
+
+    async def pass_on(request: web.Request, path: str) -> web.Response:
+        authorize(request, token)
+        component, url = component_url(request)
+        body = await request.read()
+        # The component checks the token again: the dashboard has no power of its own.
+        headers = {"Authorization": request.headers["Authorization"]}
+        if body:
+            headers["Content-Type"] = "application/json"
+        reply = await client.request(
+            component, "POST", url + path, headers=headers, data=body, check=False
+        )
+        shown = " ".join(body.decode(errors="replace").split())  # one line in the log
+        log.info("dashboard: %s %s %s -> %d", component, path, shown[:200], reply.status)
+        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
+    async def faults(request: web.Request) -> web.Response:
+        return await pass_on(request, "/admin/faults")
+
+    async def reset(request: web.Request) -> web.Response:
+        return await pass_on(request, "/admin/reset")
+
+    async def bench(request: web.Request) -> web.Response:
+        authorize(request, token)
+        requests = _bench_requests(await json_body(request, empty={}))
+        if benches:
+            raise JSONError(409, "a bench run is already going; wait for its result")
+        options = BenchOptions(
+            requests=requests,
+            concurrency=min(BENCH_CONCURRENCY, requests),
+            clock="real",
+            target=cluster.url,
+        )
+        log.info("dashboard: bench of %d requests through %s", requests, cluster.url)
+        run = asyncio.create_task(run_bench(cluster.topology, options))
+        benches.add(run)
+        try:
+            # Waited for, not awaited: cancelling the run must not look like our own
+            # cancellation.
+            await asyncio.wait({run})
+        finally:
+            benches.discard(run)
+        if run.cancelled():
+            raise JSONError(503, "labsim is stopping; the bench run was cancelled")
+        problem = run.exception()
+        if isinstance(problem, BenchError):
+            raise JSONError(502, str(problem))
+        if problem is not None:
+            raise problem
+        return web.json_response(run.result())
+
+    async def stop(app: web.Application) -> None:
+        stopping.set()
+        for run in benches:
+            run.cancel()
+        await asyncio.gather(*benches, return_exceptions=True)
+
+    async def close(app: web.Application) -> None:
+        await client.close()
+
+    app.on_shutdown.append(stop)
+    app.on_cleanup.append(close)
+    for path, (name, content_type) in _FILES.items():
+        app.router.add_get(path, static(name, content_type))
+    app.router.add_get("/api/topology", topology)
+    app.router.add_get("/api/events", events)
+    app.router.add_post("/api/faults/{component}", faults)
+    app.router.add_post("/api/reset/{component}", reset)
+    app.router.add_post("/api/bench", bench)
+    return app
+
+
+def _describe(cluster: Cluster) -> dict[str, Any]:
+    """The components, and the arrows of the data path between them."""
+    components = []
+    for c in cluster.components.values():
+        settings = c.context.settings
+        service_time = settings.latency.describe()
+        if c.kind == "worker":
+            service_time += f" (tasks: {settings.task_duration.describe()})"
+        components.append({"id": c.id, "kind": c.kind, "url": c.url, "service_time": service_time})
+    by_kind: dict[str, list[str]] = {}
+    for c in components:
+        by_kind.setdefault(c["kind"], []).append(c["id"])
+    gateways = by_kind.get("gateway", [])
+    called = ["database", "worker", "microservice"]
+    if cluster.topology.gateways.use_cache:
+        called.insert(0, "cache")
+    edges = [[lb, g] for lb in by_kind.get("load_balancer", []) for g in gateways]
+    edges += [[g, b] for g in gateways for kind in called for b in by_kind.get(kind, [])]
+    topology = cluster.topology
+    return {
+        "name": topology.name,
+        "description": topology.description,
+        "components": components,
+        "edges": edges,
+        "bench": {"requests": BENCH_REQUESTS, "max": BENCH_MAX},
+    }
+
+
+def _bench_requests(body: Any) -> int:
+    problem = f'body must be {{"requests": N}} with N from 1 to {BENCH_MAX}, or empty'
+    if not isinstance(body, dict) or set(body) - {"requests"}:
+        raise JSONError(400, problem)
+    requests = body.get("requests", BENCH_REQUESTS)
+    if not isinstance(requests, int) or isinstance(requests, bool):
+        raise JSONError(400, f"{problem} (got {requests!r})")
+    if not 1 <= requests <= BENCH_MAX:
+        raise JSONError(400, f"{problem} (got {requests})")
+    return requests
+
+
+def _event(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` have passed, whichever comes first."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except JSONError as e:
+        return web.json_response(e.body, status=e.status, headers=e.headers)
+    except web.HTTPException as e:
+        if e.status == 404:
+            message = f"not found: {request.method} {request.path}"
+        elif e.status == 405:
+            message = f"method {request.method} not allowed on {request.path}"
+        else:
+            message = e.reason.lower()
+        allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
+        return error_response(e.status, message, allow)
+    except Exception as e:
+        log.error("dashboard: unhandled error on %s %s", request.method, request.path, exc_info=e)
+        return error_response(500, "internal error in the dashboard")
+
+
+@dataclass
+class Dashboard:
+    """The dashboard, served on its own port."""
+
+    url: str
+    runner: web.AppRunner
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(cluster: Cluster, port: int, *, interval: float = INTERVAL) -> Dashboard:
+    """Serve the dashboard of a started `cluster` on `port` (0: a free one) of its host.
+
+    A port that cannot be bound raises ClusterError naming it, with nothing left listening.
+    """
+    host = cluster.topology.host
+    runner = web.AppRunner(
+        make_app(cluster, interval=interval),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=_SHUTDOWN_GRACE,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ClusterError(bind_problem("the dashboard", host, port, e)) from None
+    return Dashboard(f"http://{url_host(host)}:{runner.addresses[0][1]}", runner)

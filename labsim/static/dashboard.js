@@ -1,0 +1,448 @@
+// The labsim dashboard: draws the topology, shows the snapshots of /api/events, and sends
+// the admin actions. Plain JavaScript, no library, no build step.
+//
+// The admin token comes in the URL's fragment (#token=...), which a browser never sends to
+// a server; it is kept in this tab's sessionStorage and taken out of the address bar.
+"use strict";
+
+const TOKEN_KEY = "labsim-admin-token";
+const SVG = "http://www.w3.org/2000/svg";
+
+const boxes = new Map(); // component id -> its box element
+let edges = []; // [from, to] component ids
+let previous = null; // the snapshot before the latest one
+let latest = null;
+let benchRunning = false;
+let benchRequests = 100;
+
+// --- small helpers --------------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+function figure(label, field) {
+  return el("div", { class: "figure" }, el("dt", {}, label), el("dd", { "data-field": field }, "–"));
+}
+
+function set(box, field, text) {
+  const node = box.querySelector(`[data-field="${field}"]`);
+  if (node && node.textContent !== text) node.textContent = text;
+}
+
+function count(n) {
+  return n == null ? "–" : Number(n).toLocaleString("en");
+}
+
+function percent(share) {
+  if (share == null) return "–";
+  const p = share * 100;
+  return `${p === 0 || p === 100 || p >= 10 ? p.toFixed(0) : p.toFixed(1)} %`;
+}
+
+function milliseconds(ms) {
+  if (ms == null) return "–";
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)} ms`;
+}
+
+function rate(perSecond) {
+  return perSecond == null ? "–" : `${perSecond >= 100 ? perSecond.toFixed(0) : perSecond.toFixed(1)}/s`;
+}
+
+function say(text, problem = false) {
+  const message = document.getElementById("message");
+  message.textContent = text;
+  message.classList.toggle("problem", problem);
+}
+
+// --- the admin token ------------------------------------------------------------------
+
+function takeTokenFromAddress() {
+  const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  showTokenHint();
+}
+
+function showTokenHint() {
+  const hint = document.getElementById("token-hint");
+  hint.textContent = sessionStorage.getItem(TOKEN_KEY)
+    ? "Buttons use the admin token from the link labsim printed."
+    : "The buttons need the admin token: open the Dashboard link that " +
+      "`python -m labsim up` printed, or paste the token when asked.";
+}
+
+function adminToken() {
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) {
+    token = (window.prompt("Admin token (printed by `python -m labsim up`):") || "").trim();
+    if (!token) return null;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    showTokenHint();
+  }
+  return token;
+}
+
+async function post(path, body) {
+  const token = adminToken();
+  if (!token) {
+    say("No admin token: open the Dashboard link that `python -m labsim up` printed.", true);
+    return null;
+  }
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body === undefined ? "" : JSON.stringify(body),
+    });
+  } catch (error) {
+    say(`labsim did not answer: ${error.message}`, true);
+    return null;
+  }
+  const answer = await response.json().catch(() => ({ error: `status ${response.status}` }));
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showTokenHint();
+    say("The admin token was refused; use the one `python -m labsim up` printed.", true);
+    return null;
+  }
+  if (!response.ok) {
+    say(answer.error || `status ${response.status}`, true);
+    return null;
+  }
+  return answer;
+}
+
+// --- the topology ---------------------------------------------------------------------
+
+function makeBox(component) {
+  const { id, kind } = component;
+  const box = el("article", {
+    class: `box kind-${kind}`,
+    id: `box-${id}`,
+    "data-testid": `box-${id}`,
+    "data-state": "up",
+    "aria-labelledby": `title-${id}`,
+  });
+  const title = el("h3", { id: `title-${id}` }, id);
+  if (kind === "gateway") title.append(" ", el("span", { class: "badge", "data-field": "state" }, "up"));
+  box.append(
+    title,
+    el("p", { class: "where" }, `${component.url} · ${component.service_time}`),
+    el(
+      "dl",
+      { class: "figures" },
+      figure("requests", "requests"),
+      figure("rate", "rate"),
+      figure("5xx", "errors"),
+      figure("latency", "latency"),
+    ),
+  );
+  const extra = el("dl", { class: "extra" });
+  const line = (label, field) => extra.append(el("div", {}, el("dt", {}, label), el("dd", { "data-field": field }, "–")));
+  if (kind === "load_balancer") {
+    line("retries", "retries");
+    line("ejections", "ejections");
+  } else if (kind === "gateway") {
+    line("load balancer", "rotation");
+    line("sent here", "routed");
+  } else if (kind === "cache") {
+    extra.append(
+      el(
+        "div",
+        {},
+        el("dt", {}, "hit ratio"),
+        el("dd", {}, el("meter", { "data-field": "hit-meter", min: "0", max: "1", value: "0", "aria-label": "cache hit ratio" }), " ", el("span", { "data-field": "hit-ratio" }, "–")),
+      ),
+    );
+    line("hits · misses", "lookups");
+    line("entries", "size");
+  } else if (kind === "database") {
+    line("calls", "db-calls");
+    line("added latency", "added-latency");
+  } else if (kind === "worker") {
+    for (const [label, field] of [["running", "running"], ["queued", "queued"]]) {
+      extra.append(
+        el(
+          "div",
+          {},
+          el("dt", {}, label),
+          el("dd", {}, el("meter", { "data-field": `${field}-meter`, min: "0", max: "1", value: "0", "aria-label": `tasks ${label}` }), " ", el("span", { "data-field": field }, "–")),
+        ),
+      );
+    }
+    line("done · rejected", "done");
+  }
+  line("4xx", "client-errors");
+  extra.lastChild.hidden = true; // shown once a client error comes
+  box.append(extra, el("p", { class: "faults", "data-field": "faults", hidden: "" }));
+  if (kind === "gateway") {
+    const down = el("button", { type: "button", "data-testid": `down-${id}` }, "Take down");
+    const up = el("button", { type: "button", "data-testid": `up-${id}` }, "Bring back");
+    down.addEventListener("click", () => setFaults(id, { down: true }, `${id} is down: it closes every connection without an answer.`));
+    up.addEventListener("click", () => setFaults(id, { down: false }, `${id} is back up.`));
+    box.append(el("div", { class: "actions", role: "group", "aria-label": `${id} faults` }, down, up));
+  } else if (kind === "database") {
+    const input = el("input", { type: "number", id: "db-latency", "data-testid": "db-latency", min: "0", max: "60", step: "0.05", value: "0.5", inputmode: "decimal" });
+    const setButton = el("button", { type: "submit", "data-testid": "db-latency-set" }, "Set");
+    const clear = el("button", { type: "button", "data-testid": "db-latency-clear" }, "Clear");
+    const form = el("form", { class: "actions", "aria-label": "database added latency" }, el("label", { for: "db-latency" }, "Add latency (s)"), input, setButton, clear);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const seconds = Number(input.value);
+      if (input.value === "" || !Number.isFinite(seconds) || seconds < 0) {
+        say("Database latency: give a number of seconds, 0 or more.", true);
+        return;
+      }
+      setFaults(id, { latency: seconds }, `The database now adds ${seconds} s to every request.`);
+    });
+    clear.addEventListener("click", () => setFaults(id, { latency: 0 }, "The database adds no latency."));
+    box.append(form);
+  }
+  return box;
+}
+
+async function loadTopology() {
+  const response = await fetch("/api/topology");
+  const topology = await response.json();
+  document.getElementById("topology-name").textContent = topology.name;
+  document.title = `labsim dashboard: ${topology.name}`;
+  benchRequests = topology.bench.requests;
+  document.getElementById("bench").textContent = `Run bench (${benchRequests} requests)`;
+  for (const list of document.querySelectorAll(".boxes")) list.replaceChildren();
+  boxes.clear();
+  const column = { load_balancer: "col-entry", gateway: "col-gateways" };
+  for (const component of topology.components) {
+    const box = makeBox(component);
+    boxes.set(component.id, box);
+    const target = column[component.kind] || "col-backends";
+    document.querySelector(`#${target} .boxes`).append(box);
+  }
+  // The backends in the order of the data path: cache, database, worker, microservice.
+  const order = ["cache", "database", "worker", "microservice"];
+  const backends = document.querySelector("#col-backends .boxes");
+  const sorted = [...backends.children].sort(
+    (a, b) => order.indexOf(a.className.split("kind-")[1]) - order.indexOf(b.className.split("kind-")[1]),
+  );
+  backends.append(...sorted);
+  edges = topology.edges;
+  drawArrows();
+}
+
+// --- the figures ----------------------------------------------------------------------
+
+function describeFaults(faults, kind) {
+  const parts = [];
+  if (faults.down && kind !== "gateway") parts.push("down");
+  if (faults.hang) parts.push("hung");
+  if (faults.latency && kind !== "database") parts.push(`+${faults.latency} s latency`);
+  if (faults.jitter) parts.push(`±${faults.jitter} s jitter`);
+  if (faults.error_rate) parts.push(`${percent(faults.error_rate)} errors`);
+  return parts.length ? `faults: ${parts.join(", ")}` : "";
+}
+
+function rotation(c) {
+  if (!c.in_rotation) {
+    return c.healthy ? `ejected for ${c.ejected_for.toFixed(1)} s` : "out (failed health checks)";
+  }
+  return c.state === "down" ? "still sends here" : "in rotation";
+}
+
+function render(snapshot) {
+  previous = latest;
+  latest = snapshot;
+  for (const [id, c] of Object.entries(snapshot.components)) {
+    const box = boxes.get(id);
+    if (!box) return loadTopology(); // a different topology answers now
+    set(box, "requests", count(c.requests));
+    set(box, "rate", rate(c.rate));
+    set(box, "errors", percent(c.errors));
+    set(box, "latency", milliseconds(c.latency_ms));
+    set(box, "client-errors", percent(c.client_errors));
+    if (c.client_errors) box.querySelector('[data-field="client-errors"]').parentElement.hidden = false;
+    box.classList.toggle("erroring", (c.errors || 0) > 0);
+    const faults = box.querySelector('[data-field="faults"]');
+    const text = describeFaults(c.faults, c.kind);
+    faults.textContent = text;
+    faults.hidden = !text;
+    if (c.kind === "load_balancer") {
+      set(box, "retries", count(c.retries));
+      set(box, "ejections", `${count(c.ejections)} (health checks: ${count(c.health_ejections)})`);
+    } else if (c.kind === "gateway") {
+      box.dataset.state = c.state;
+      box.dataset.rotation = c.in_rotation ? "in" : "out";
+      set(box, "state", { up: "up", down: "down", out: "out of rotation", degraded: "degraded" }[c.state]);
+      set(box, "rotation", rotation(c));
+      set(box, "routed", count(c.routed));
+    } else if (c.kind === "cache") {
+      box.querySelector('[data-field="hit-meter"]').value = c.hit_ratio || 0;
+      set(box, "hit-ratio", percent(c.hit_ratio));
+      set(box, "lookups", `${count(c.hits + c.stale)} · ${count(c.misses)}`);
+      set(box, "size", `${count(c.size)} of ${count(c.maxsize)}`);
+    } else if (c.kind === "database") {
+      set(box, "db-calls", count(c.db_calls));
+      set(box, "added-latency", c.faults.latency ? `${c.faults.latency} s` : "none");
+      box.dataset.state = c.faults.latency ? "degraded" : "up";
+    } else if (c.kind === "worker") {
+      box.querySelector('[data-field="running-meter"]').value = c.running / c.concurrency;
+      box.querySelector('[data-field="queued-meter"]').value = c.queued / c.queue_size;
+      set(box, "running", `${count(c.running)} of ${count(c.concurrency)}`);
+      set(box, "queued", `${count(c.queued)} of ${count(c.queue_size)}`);
+      set(box, "done", `${count(c.completed)} · ${count(c.rejected)}`);
+    }
+    if (c.kind !== "gateway" && c.kind !== "database") box.dataset.state = c.faults.down || c.faults.hang ? "down" : "up";
+  }
+  benchRunning = snapshot.bench.running;
+  document.getElementById("bench").disabled = benchRunning;
+  drawArrows();
+}
+
+// --- the arrows -----------------------------------------------------------------------
+
+function edgeState(from, to) {
+  const now = latest && latest.components;
+  if (!now || !now[from] || !now[to]) return "idle";
+  if (now[to].kind === "gateway") {
+    if (!now[to].in_rotation) return "out";
+    const before = previous && previous.components[to];
+    return before && now[to].routed > before.routed ? "busy" : "idle";
+  }
+  return now[from].rate > 0 && now[to].rate > 0 ? "busy" : "idle";
+}
+
+function drawArrows() {
+  const svg = document.getElementById("arrows");
+  const frame = document.getElementById("diagram").getBoundingClientRect();
+  svg.setAttribute("viewBox", `0 0 ${frame.width} ${frame.height}`);
+  const defs = document.createElementNS(SVG, "defs");
+  for (const state of ["idle", "busy", "out"]) {
+    const marker = document.createElementNS(SVG, "marker");
+    for (const [name, value] of Object.entries({ id: `head-${state}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" })) {
+      marker.setAttribute(name, value);
+    }
+    const head = document.createElementNS(SVG, "path");
+    head.setAttribute("d", "M 0 0 L 10 5 L 0 10 z");
+    head.setAttribute("class", `head ${state}`);
+    marker.append(head);
+    defs.append(marker);
+  }
+  const paths = [defs];
+  for (const [from, to] of edges) {
+    const a = boxes.get(from);
+    const b = boxes.get(to);
+    if (!a || !b || !a.offsetParent || !b.offsetParent) continue;
+    const ra = a.getBoundingClientRect();
+    const rb = b.getBoundingClientRect();
+    const x1 = ra.right - frame.left;
+    const y1 = ra.top + ra.height / 2 - frame.top;
+    const x2 = rb.left - frame.left - 2;
+    const y2 = rb.top + Math.min(rb.height / 2, 40) - frame.top;
+    const bend = (x2 - x1) / 2;
+    const state = edgeState(from, to);
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`);
+    path.setAttribute("class", `edge ${state}`);
+    path.setAttribute("marker-end", `url(#head-${state})`);
+    path.dataset.from = from;
+    path.dataset.to = to;
+    paths.push(path);
+  }
+  svg.replaceChildren(...paths);
+}
+
+// --- the actions ----------------------------------------------------------------------
+
+async function setFaults(component, changes, done) {
+  const answer = await post(`/api/faults/${encodeURIComponent(component)}`, changes);
+  if (answer) say(done);
+}
+
+async function resetAll() {
+  for (const id of boxes.keys()) {
+    if (!(await post(`/api/reset/${encodeURIComponent(id)}`))) return;
+  }
+  say("Every fault is cleared.");
+}
+
+function benchSummary(r) {
+  const lines = [];
+  const total = r.requests.total;
+  const took = r.time && r.time.wall_s != null ? ` in ${r.time.wall_s} s` : "";
+  const throughput = r.throughput_rps != null ? ` (${r.throughput_rps.toFixed(0)} requests/s)` : "";
+  lines.push(`${total} requests: ${r.requests.ok} ok, ${r.requests.failed} failed${took}${throughput}`);
+  const endpoints = Object.entries(r.endpoints || {}).map(
+    ([name, e]) => `/${name} mean ${milliseconds(e.mean_ms)}, p99 ${milliseconds(e.p99_ms)}`,
+  );
+  if (endpoints.length) lines.push(endpoints.join(" · "));
+  if (r.cache && r.cache.hit_ratio != null) lines.push(`cache hit ratio ${percent(r.cache.hit_ratio)}`);
+  const gateways = Object.entries(r.gateways || {}).map(([g, n]) => `${g} ${n}`);
+  if (gateways.length) lines.push(`served by ${gateways.join(", ")}`);
+  for (const f of (r.failures || []).slice(0, 3)) {
+    lines.push(`${f.count} × /${f.endpoint} ${f.status ?? "no answer"}: ${f.error}`);
+  }
+  return lines;
+}
+
+async function runBench() {
+  const button = document.getElementById("bench");
+  const result = document.getElementById("bench-result");
+  button.disabled = true;
+  result.replaceChildren(el("span", {}, `Running ${benchRequests} requests…`));
+  try {
+    const report = await post("/api/bench", { requests: benchRequests });
+    if (!report) {
+      result.replaceChildren(el("span", { class: "problem" }, "No bench run: see the message below."));
+      return;
+    }
+    result.replaceChildren(...benchSummary(report).map((line) => el("span", {}, line)));
+    result.classList.toggle("problem", report.requests.failed > 0);
+  } finally {
+    button.disabled = benchRunning;
+  }
+}
+
+// --- the event stream -----------------------------------------------------------------
+
+function status(text, state) {
+  const node = document.getElementById("status");
+  node.textContent = text;
+  node.className = `status ${state}`;
+}
+
+function listen() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("open", () => status("live", "live"));
+  events.addEventListener("snapshot", (event) => {
+    render(JSON.parse(event.data));
+    // Not in the status itself, a live region: a screen reader would read every tick.
+    document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString("en-GB")}`;
+  });
+  events.addEventListener("end", () => {
+    events.close();
+    status("stopped: labsim is not running (reload once it is up again)", "stopped");
+  });
+  events.addEventListener("error", () => {
+    if (events.readyState !== EventSource.CLOSED) status("reconnecting…", "connecting");
+  });
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  takeTokenFromAddress();
+  document.getElementById("bench").addEventListener("click", runBench);
+  document.getElementById("reset-all").addEventListener("click", resetAll);
+  window.addEventListener("resize", drawArrows);
+  try {
+    await loadTopology();
+  } catch (error) {
+    status(`cannot load the topology: ${error.message}`, "stopped");
+    return;
+  }
+  listen();
+});

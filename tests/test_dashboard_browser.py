@@ -1,0 +1,196 @@
+"""The dashboard end to end: `labsim up` in a subprocess, its page in a headless chromium.
+
+Debian's `chromium`, driven by Playwright for Python (Playwright's own browser download
+does not work everywhere); LABSIM_CHROMIUM names another chromium binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from .conftest import Up, free_ports, write_scenario
+
+CHROMIUM = os.environ.get("LABSIM_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 10_000
+
+# A gateway taken down is out of rotation at once: its first failed GET ejects it and is
+# retried on another gateway, and health checks every 0.1 s keep it out while it is down.
+PATTERNS = """
+[load_balancer.health_check]
+interval = 0.1
+timeout = 0.5
+unhealthy_threshold = 1
+healthy_threshold = 2
+[load_balancer.outlier]
+consecutive_failures = 1
+base_ejection = 1.0
+[load_balancer.retry]
+attempts = 1
+min_retries = 100
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"no chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+            "or set LABSIM_CHROMIUM to a chromium binary",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """(up, load balancer URL, dashboard link, gateway ids) of a running `labsim up`."""
+    *ports, panel = free_ports(9)
+    scenario = write_scenario(tmp_path / "s.toml", ports, PATTERNS)
+    up = Up("--scenario", str(scenario), "--quiet", "--dashboard-port", str(panel))
+    link = next(line.split(" ", 1)[1].strip() for line in up.banner if line.startswith("Dashboard"))
+    yield up, f"http://127.0.0.1:{ports[0]}", link, [f"gateway-{p}" for p in ports[1:4]]
+    if up.proc.poll() is None:
+        up.stop()
+
+
+@pytest.fixture
+def page(browser: Browser):
+    context = browser.new_context()  # a session of its own: no token kept from another test
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+class Client:
+    """A user of the lab: logs in once, then GETs through the load balancer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        answer = self._send("POST", "/login", {"username": "user1", "password": "password123"})
+        self.token = json.loads(answer[2])["token"]
+
+    def _send(self, method: str, path: str, body: dict | None = None) -> tuple[int, str, bytes]:
+        headers = {"Content-Type": "application/json"}
+        if getattr(self, "token", None):
+            headers["Authorization"] = self.token
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, resp.headers["X-Served-By"], resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers["X-Served-By"], e.read()
+
+    def get_data(self, times: int) -> Counter[tuple[int, str]]:
+        """(status, gateway that served it) of each of `times` GET /data."""
+        return Counter(self._send("GET", "/data")[:2] for _ in range(times))
+
+
+def box(page: Page, component: str) -> Locator:
+    return page.get_by_test_id(f"box-{component}")
+
+
+def shown(page: Page, component: str, field: str) -> Locator:
+    return box(page, component).locator(f'[data-field="{field}"]')
+
+
+def number(locator: Locator) -> int:
+    return int(locator.inner_text().replace(",", ""))
+
+
+def test_the_page_follows_traffic_and_the_balancer_routes_around_a_gateway_taken_down(lab, page):
+    up, lb, link, gateways = lab
+    page.goto(link)
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    assert "token" not in page.url  # taken out of the address bar, kept in the session
+    expect(shown(page, "load-balancer", "requests")).to_have_text("0")
+
+    client = Client(lb)  # one login, then GETs
+    assert client.get_data(30) == Counter({(200, g): 10 for g in gateways})
+    expect(shown(page, "load-balancer", "requests")).to_have_text("31")
+    for gateway in gateways:
+        expect(shown(page, gateway, "routed")).to_have_text(re.compile("^1[01]$"))
+    expect(shown(page, "cache", "hit-ratio")).to_have_text("97 %")  # 29 hits of 30
+    expect(shown(page, "database", "db-calls")).to_have_text("1")
+
+    down, *others = gateways[1], gateways[0], gateways[2]
+    page.get_by_test_id(f"down-{down}").click()
+    expect(box(page, down)).to_have_attribute("data-state", "down")
+    expect(page.get_by_test_id("message")).to_have_text(re.compile(f"^{down} is down"))
+    # At once, before the page or the health checks say so: nothing is lost.
+    served = client.get_data(30)
+    assert sum(served.values()) == 30 and {g for _, g in served} <= set(others), served
+    assert {status for status, _ in served} == {200}
+    expect(box(page, down)).to_have_attribute("data-rotation", "out")
+    expect(shown(page, down, "rotation")).to_have_text(re.compile("^out|^ejected"))
+    expect(page.locator(f'#arrows path[data-to="{down}"]')).to_have_class(re.compile(r"\bout\b"))
+    expect(shown(page, "load-balancer", "requests")).to_have_text("61")
+    before = {g: number(shown(page, g, "routed")) for g in gateways}
+
+    assert client.get_data(30) == Counter({(200, g): 15 for g in others})
+    expect(shown(page, "load-balancer", "requests")).to_have_text("91")
+    after = {g: number(shown(page, g, "routed")) for g in gateways}
+    assert after[down] == before[down]
+    assert {g: after[g] - before[g] for g in others} == {g: 15 for g in others}
+
+    page.get_by_test_id(f"up-{down}").click()
+    expect(box(page, down)).to_have_attribute("data-state", "up")
+    expect(box(page, down)).to_have_attribute("data-rotation", "in")
+    assert {g for _, g in client.get_data(6)} == set(gateways)
+
+    # Ctrl-C with the page open: the stream ends, the page says so, labsim exits at once.
+    started = time.monotonic()
+    code, out, err = up.stop()
+    took = time.monotonic() - started
+    assert code == 0 and took < 2, (code, took, err)
+    assert "Traceback" not in out + err
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^stopped"))
+
+
+def test_the_buttons_ask_for_the_token_and_the_bench_button_shows_the_result(lab, page):
+    _, _, link, _ = lab
+    token = link.split("#token=", 1)[1]
+    page.goto(link.split("#", 1)[0])  # no token in the link
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+
+    page.once("dialog", lambda dialog: dialog.accept("not-the-token"))
+    page.get_by_test_id("bench").click()
+    expect(page.get_by_test_id("message")).to_have_text(re.compile("admin token was refused"))
+
+    page.once("dialog", lambda dialog: dialog.accept(token))
+    page.get_by_test_id("bench").click()
+    result = page.get_by_test_id("bench-result")
+    expect(result).to_contain_text("100 requests: 100 ok, 0 failed", timeout=30_000)
+    expect(result).to_contain_text("/data mean")
+    expect(page.get_by_test_id("bench")).to_be_enabled()
+    # The bench's login and its 100 requests went through the load balancer.
+    expect(shown(page, "load-balancer", "requests")).to_have_text("101")
+
+    page.get_by_test_id("db-latency").fill("0.25")
+    page.get_by_test_id("db-latency-set").click()  # the token is kept for the session now
+    expect(shown(page, "database", "added-latency")).to_have_text("0.25 s")
+    expect(box(page, "database")).to_have_attribute("data-state", "degraded")
+    page.get_by_test_id("reset-all").click()
+    expect(shown(page, "database", "added-latency")).to_have_text("none")
