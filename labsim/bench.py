@@ -142,22 +142,22 @@ async def _drive(
         assert cluster is not None, "faults need the topology in this process"
         schedule = asyncio.create_task(_apply_faults(client, clock, cluster, faults, start))
     try:
-        await asyncio.gather(*(worker() for _ in range(min(options.concurrency, options.requests))))
+        try:
+            workers = min(options.concurrency, options.requests)
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            unapplied = await _end(schedule)
+        if unapplied is not None:
+            raise unapplied  # a fault that could not be applied spoils the run
+        elapsed = clock.now() - start
+        if options.progress:
+            print(file=sys.stderr)
+        if cluster is not None and isinstance(clock, VirtualClock):
+            await _drain_worker(clock, cluster)
     finally:
-        if schedule is not None:
-            schedule.cancel()
-            await asyncio.gather(schedule, return_exceptions=True)
-    if schedule is not None and not schedule.cancelled() and schedule.exception():
-        raise schedule.exception()  # a fault that could not be applied spoils the run
-    elapsed = clock.now() - start
-    if options.progress:
-        print(file=sys.stderr)
-    if cluster is not None and isinstance(clock, VirtualClock):
-        await _drain_worker(clock, cluster)
-    sampler.cancel()
-    (stopped,) = await asyncio.gather(sampler, return_exceptions=True)
-    if not isinstance(stopped, asyncio.CancelledError):
-        raise stopped  # a sampler that failed would leave a hole in the report
+        failed = await _end(sampler)
+    if failed is not None:
+        raise failed  # a sampler that failed would leave a hole in the report
     _take_sample(clock, start, tally, cluster, timeline)
     if cluster is None:
         return tally, elapsed, None, timeline
@@ -170,11 +170,23 @@ async def _drive(
     return tally, elapsed, observed, timeline
 
 
+async def _end(task: asyncio.Task[None] | None) -> BaseException | None:
+    """Stop a helper task of the run; what it raised, if it failed before."""
+    if task is None:
+        return None
+    task.cancel()
+    (outcome,) = await asyncio.gather(task, return_exceptions=True)
+    return None if isinstance(outcome, asyncio.CancelledError) else outcome
+
+
 def _statuses(cluster: Cluster, component_id: str) -> dict[str, int]:
+    ctx = cluster.components[component_id].context
     served: Counter[str] = Counter()
-    for (_, status), n in cluster.components[component_id].context.requests.items():
+    for (_, status), n in ctx.requests.items():
         served[str(status)] += n
-    return dict(sorted(served.items()))
+    # Requests that got no answer (down, or the caller gave up first): not statuses.
+    served["dropped"] += sum(ctx.dropped.values())
+    return {status: n for status, n in sorted(served.items()) if n}
 
 
 async def _sample(

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
 from .config import LIMIT, ConfigError, Topology, load_topology, with_overrides
@@ -364,6 +364,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         )
     for option in ("json", "html"):
         _check_output_file(option, getattr(args, option))
+    if args.json and args.html and os.path.abspath(args.json) == os.path.abspath(args.html):
+        raise UsageError(f"--json and --html both name {args.json}; give two files")
     scenario = _one_scenario(args.scenario)
     if scenario.faults and args.target:
         raise UsageError(
@@ -403,11 +405,18 @@ def _check_output_file(option: str, path: str | None) -> None:
     """Fail before the run, not after it, when its output could not be written."""
     if path is None:
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not path or os.path.isdir(path):
+    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
         raise UsageError(f"--{option} {path!r}: give a file name")
+    _check_folder(f"--{option} {path}", os.path.dirname(os.path.abspath(path)))
+
+
+def _check_folder(what: str, folder: str) -> None:
+    if not os.path.exists(folder):
+        raise UsageError(f"{what}: folder {folder} does not exist")
     if not os.path.isdir(folder):
-        raise UsageError(f"--{option} {path}: folder {folder} does not exist")
+        raise UsageError(f"{what}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: no permission to write into folder {folder}")
 
 
 def _write(option: str, path: str, write: Callable[[str], None]) -> None:
@@ -422,7 +431,9 @@ def _write_text(path: str, text: str) -> None:
         f.write(text)
 
 
-def _bench(topology: Topology, options: BenchOptions, faults: Sequence[Fault]) -> dict | None:
+def _bench(
+    topology: Topology, options: BenchOptions, faults: Sequence[Fault]
+) -> dict[str, Any] | None:
     """One bench run; None (after saying why) when the simulation stalled."""
     _configure_logging(quiet=True, stream=sys.stderr)  # stdout is for the report
     from . import loop
@@ -498,13 +509,14 @@ def _make_folder(path: str) -> None:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--html {path}: cannot make the folder: {e.strerror}") from None
+    _check_folder(f"--html {path}", path)
 
 
 def _write_scenario_page(
     folder: str,
     path: str,
     first: Scenario,
-    results: list[tuple[Scenario, dict]],
+    results: list[tuple[Scenario, dict[str, Any]]],
     checks: list[tuple[str, str, bool, float | None]],
     pages: list[tuple[str, str, int, int]],
 ) -> tuple[str, str, int, int]:

@@ -36,7 +36,10 @@ The event loop's own time is left alone: aiohttp's keep-alive and client timeout
 running on wall time and never fire because of a jump in simulated time.
 
 If the system is quiet and nothing sleeps, yet a run is still waiting, no wake-up can
-ever come: `VirtualClock.run` reports that as `StalledError` instead of hanging.
+ever come: `VirtualClock.run` reports that as `StalledError` instead of hanging. A
+`background` sleep (an observer's, such as the bench's sampler) does not count: it wakes
+up while other work is asleep, after everything else due at the same moment, and never
+moves time on by itself, so watching a run changes none of its figures.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class Clock(Protocol):
 
     def close_exchange(self, exchange: int | None) -> None: ...
 
+    def caller_waits(self, exchange: int) -> bool: ...
+
 
 class RealClock:
     """Wall-clock time: `time.monotonic` and `asyncio.sleep`."""
@@ -115,6 +120,9 @@ class RealClock:
     def close_exchange(self, exchange: int | None) -> None:
         pass
 
+    def caller_waits(self, exchange: int) -> bool:
+        return True  # never called: the real clock opens no exchanges
+
 
 class VirtualClock:
     """Simulated time that jumps ahead whenever every piece of work is parked on it."""
@@ -133,7 +141,9 @@ class VirtualClock:
         self._changed: asyncio.Event | None = None
         self._stall_grace = stall_grace
         self._abandoned = 0  # timers cancelled before they were due, still in the heap
-        self._background = 0  # background sleeps in the heap
+        # Sleeps, alarms and barriers in the heap that can still fire: the work asleep.
+        # Background sleeps are left out, so they never keep a stalled run going.
+        self._waiting = 0
 
     def now(self) -> float:
         return self._now_ns / _NS
@@ -150,9 +160,16 @@ class VirtualClock:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         kind = _BACKGROUND if background else _SLEEP
-        self._background += background
         self._push(self._now_ns + round(seconds * _NS), kind, next(self._seq), future)
-        await future
+        await self._wait(future, kind)
+
+    async def _wait(self, future: asyncio.Future[None], kind: int) -> None:
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.cancelled() and kind != _BACKGROUND:
+                self._waiting -= 1  # its task was cancelled: it will never fire
+            raise
 
     @asynccontextmanager
     async def timeout(self, seconds: float) -> AsyncIterator[None]:
@@ -181,6 +198,7 @@ class VirtualClock:
             inside = False
             if not alarm.done():
                 alarm.cancel()
+                self._waiting -= 1
                 self._forget_abandoned()
 
     def _forget_abandoned(self) -> None:
@@ -190,7 +208,6 @@ class VirtualClock:
         if self._abandoned > 1024 and self._abandoned * 2 > len(self._timers):
             self._timers = [t for t in self._timers if not t[3].done()]
             heapq.heapify(self._timers)
-            self._background = sum(t[1] == _BACKGROUND for t in self._timers)
             self._abandoned = 0
 
     async def barrier(self, exchange: int) -> None:
@@ -203,10 +220,11 @@ class VirtualClock:
         """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._push(self._now_ns, _BARRIER, exchange, future)
-        await future
+        await self._wait(future, _BARRIER)
 
     def _push(self, due: int, kind: int, order: int, future: asyncio.Future[None]) -> None:
         heapq.heappush(self._timers, (due, kind, order, future))
+        self._waiting += kind != _BACKGROUND
         self._poke()
 
     def open_exchange(self) -> int | None:
@@ -229,6 +247,14 @@ class VirtualClock:
             self._open.discard(exchange)
             self._in_transit.discard(exchange)
             self._poke()
+
+    def caller_waits(self, exchange: int) -> bool:
+        """Whether the caller still waits for the reply (it has not given up).
+
+        A component asks this rather than its socket: when the kernel tells it of a
+        closed connection is up to the kernel, when the caller gave up is simulated time.
+        """
+        return exchange in self._open
 
     async def run(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` while driving simulated time; raise StalledError on deadlock."""
@@ -282,22 +308,17 @@ class VirtualClock:
                     ) from None
 
     def _work_asleep(self) -> bool:
-        # Cancelled sleeps count until popped; popping them costs one more turn, no more.
-        return len(self._timers) > self._background
-
-    def _pop(self) -> asyncio.Future[None]:
-        _, kind, _, future = heapq.heappop(self._timers)
-        self._background -= kind == _BACKGROUND
-        return future
+        return self._waiting > 0
 
     def _fire_next(self) -> None:
         while self._timers and self._timers[0][3].cancelled():
-            self._pop()
+            heapq.heappop(self._timers)
         if not self._timers:
             return
         due = self._timers[0][0]
         self._now_ns = max(self._now_ns, due)
         while self._timers and self._timers[0][0] == due:
-            future = self._pop()
+            _, kind, _, future = heapq.heappop(self._timers)
             if not future.done():
                 future.set_result(None)
+                self._waiting -= kind != _BACKGROUND

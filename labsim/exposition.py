@@ -34,11 +34,27 @@ def render(ctx: Context) -> str:
     lines = _family(
         "labsim_http_requests_total",
         "counter",
-        "Requests served, by route and status.",
+        "Requests answered, by route and status.",
         (
             f"labsim_http_requests_total{_labels(**me, route=route, status=status)} {n}"
             for (route, status), n in sorted(ctx.requests.items())
         ),
+    )
+    lines += _family(
+        "labsim_http_dropped_total",
+        "counter",
+        "Requests that got no answer, by route and reason: down (the down fault closed the "
+        "connection) or caller_gone (the caller hung up before the answer was ready).",
+        (
+            f"labsim_http_dropped_total{_labels(**me, route=route, reason=reason)} {n}"
+            for (route, reason), n in sorted(ctx.dropped.items())
+        ),
+    )
+    lines += _family(
+        "labsim_http_requests_in_flight",
+        "gauge",
+        "Requests being served now (not /health, /metrics or /admin/).",
+        [f"labsim_http_requests_in_flight{_labels(**me)} {ctx.in_flight}"],
     )
     latency = ctx.latency
     buckets = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from . import __version__, svg
 from .report import COMPARISON, figure
@@ -26,6 +27,7 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: #24743f; font-weight: 600; } .fail { color: #b3261e; font-weight: 600; }
 .chart { width: 100%; height: auto; max-width: 720px; display: block; }
 .chart text { font-size: 11px; fill: #374151; } .chart .grid { stroke: #e5e7eb; }
+.chart line.mark { stroke: #6b7280; stroke-dasharray: 4 3; } .chart text.mark { fill: #6b7280; }
 .note { color: #6b7280; font-style: italic; }
 details > summary { cursor: pointer; font-weight: 600; font-size: 1.15em; margin-top: 1em; }
 footer { margin-top: 3em; color: #6b7280; font-size: 0.85em; }
@@ -164,15 +166,13 @@ def _charts(result: dict[str, Any]) -> list[str]:
     dist = result["latency_distribution"]
     if dist["series"]:
         edges = dist["edges_ms"]
-        bins = [_ms(edge) for edge in edges[:-1]]
         out.append(
-            svg.bars(
+            svg.histogram(
                 "Latency distribution per endpoint",
-                bins,
+                edges,
                 dist["series"],
+                x_title="latency in ms (log-spaced bins)",
                 y_label="requests",
-                x_label="latency in ms (each bin from its label to the next; log-spaced)",
-                stacked=True,
                 colours=_latency_colours(dist["series"]),
             )
         )
@@ -198,10 +198,13 @@ def _charts(result: dict[str, Any]) -> list[str]:
         out.append('<p class="note">No gateway answered.</p>')
 
     timeline = result["timeline"]
-    x_label = f"seconds since the first request ({result['clock']} clock)"
+    x_title = f"seconds since the first request ({result['clock']} clock)"
+    # The timeline may go on after the last request, while the worker finishes its tasks.
+    end = [(result["time"]["simulated_s"], "last request answered")]
 
     def over_time(title: str, series: dict[str, list[int]], y_label: str) -> list[str]:
-        chart = svg.steps(title, timeline["t_s"], series, x_label=x_label, y_label=y_label)
+        xs = timeline["t_s"]
+        chart = svg.steps(title, xs, series, x_title=x_title, y_label=y_label, marks=end)
         return [f"<h3>{title}</h3>", chart]
 
     hits = {"hits so far": timeline["hits"], "misses so far": timeline["misses"]}
@@ -218,7 +221,10 @@ def _charts(result: dict[str, Any]) -> list[str]:
     else:
         tasks = {"waiting": timeline["worker_queued"], "running": timeline["worker_running"]}
         out += over_time("Worker queue over time", tasks, "tasks")
-        out.append(_note("Sampled through the run and until the worker finished its last task."))
+        if result["clock"] == "virtual":
+            out.append(_note("Sampled through the run and until the worker finished its tasks."))
+        else:
+            out.append(_note("Sampled until the last request was answered."))
 
     out.append("<h3>Status codes per component</h3>")
     components = result.get("components")
@@ -237,7 +243,13 @@ def _charts(result: dict[str, Any]) -> list[str]:
                 colours=colours,
             )
         )
-        out.append('<p class="note">Everything each component served, health checks included.</p>')
+        out.append(
+            _note(
+                "Everything each component served, health checks included; dropped: "
+                "requests that got no answer (the component was down, or its caller gave "
+                "up first)."
+            )
+        )
     else:
         by_status = result["requests"]["by_status"]
         out.append(
@@ -260,10 +272,6 @@ def _latency_colours(series: dict[str, Any]) -> dict[str, str]:
     failed = [name for name in series if name.endswith(" failed")]
     colours |= {name: reds[i % len(reds)] for i, name in enumerate(failed)}
     return colours
-
-
-def _ms(value: float) -> str:
-    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
 
 
 def _run(result: dict[str, Any]) -> list[str]:
@@ -336,7 +344,7 @@ def _comparison(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
 def render_index(entries: Sequence[tuple[str, str, int, int]]) -> str:
     """The page linking each scenario's page: (file name, scenario path, passed, checks)."""
     rows = "".join(
-        f'<tr><td><a href="{escape(page)}">{escape(path)}</a></td>'
+        f'<tr><td><a href="{escape(quote(page))}">{escape(path)}</a></td>'
         f'<td class="{"pass" if passed == total else "fail"}">{passed} of {total} passed</td></tr>'
         for page, path, passed, total in entries
     )

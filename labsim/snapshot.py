@@ -1,8 +1,9 @@
 """What the dashboard shows at each tick: every component's figures, read in-process.
 
-A `Sampler` reads each component's context (request counters, time spent, counters,
-faults, details) and turns the change since its previous reading into rates. It only
-reads; nothing here changes a component or talks to one over HTTP.
+A `Sampler` reads each component's context (request counters, time spent, requests
+dropped and in flight, counters, faults, details) and turns the change since its previous
+reading into rates. It only reads; nothing here changes a component or talks to one over
+HTTP.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from .cluster import Cluster
 from .components.context import Context
 from .components.middleware import UNTIMED_PREFIXES
+from .faults import Faults
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,11 @@ class Reading:
     the load balancer's health checks would otherwise keep an idle gateway busy.
     """
 
-    requests: int = 0
+    requests: int = 0  # answered
     client_errors: int = 0  # 4xx
     errors: int = 0  # 5xx
     seconds: float = 0.0
+    dropped: int = 0  # no answer: dropped by the down fault, or the caller had gone
 
 
 def read(ctx: Context) -> Reading:
@@ -36,7 +39,20 @@ def read(ctx: Context) -> Reading:
         if not route.startswith(UNTIMED_PREFIXES):
             by_class[status // 100] += n
     seconds = sum(s for route, s in ctx.seconds.items() if not route.startswith(UNTIMED_PREFIXES))
-    return Reading(sum(by_class.values()), by_class[4], by_class[5], seconds)
+    dropped = sum(
+        n for (route, _), n in ctx.dropped.items() if not route.startswith(UNTIMED_PREFIXES)
+    )
+    return Reading(sum(by_class.values()), by_class[4], by_class[5], seconds, dropped)
+
+
+def state(faults: Faults, in_rotation: bool = True) -> str:
+    """A component's state by its own faults: "down" (down or hung), "degraded" (slower,
+    or failing some requests) or "up"; "out" for a gateway the load balancer skips."""
+    if faults.down or faults.hang:
+        return "down"
+    if not in_rotation:
+        return "out"  # answering, but the load balancer sends it nothing
+    return "degraded" if faults.active() else "up"
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -63,7 +79,9 @@ class Sampler:
             reading = read(ctx)
             figures = _rates(reading, self._last.get(cid), interval)
             figures["kind"] = component.kind
+            figures["in_flight"] = ctx.in_flight
             figures["faults"] = ctx.faults.as_dict()
+            figures["state"] = state(ctx.faults)
             figures |= _extra(ctx, balancer.context if balancer else None, routing.get(cid))
             self._last[cid] = reading
             out[cid] = figures
@@ -81,11 +99,14 @@ def _rates(now: Reading, before: Reading | None, interval: float | None) -> dict
         "errors": None,
         "client_errors": None,
         "latency_ms": None,
+        "dropped": now.dropped,
+        "dropped_rate": None,
     }
     if before is None or not interval:
         return figures
     done = now.requests - before.requests
     figures["rate"] = round(done / interval, 2)
+    figures["dropped_rate"] = round((now.dropped - before.dropped) / interval, 2)
     figures["errors"] = _share(now.errors - before.errors, done)
     figures["client_errors"] = _share(now.client_errors - before.client_errors, done)
     if done:
@@ -104,18 +125,9 @@ def _extra(
             for name in ("retries", "ejections", "health_ejections", "readmissions", "rate_limited")
         }
     if ctx.kind == "gateway":
-        faults = ctx.faults
         available = routing["available"] if routing else True
-        if faults.down or faults.hang:
-            state = "down"
-        elif not available:
-            state = "out"  # answering, but the load balancer sends it nothing
-        elif faults.active():
-            state = "degraded"
-        else:
-            state = "up"
         return {
-            "state": state,
+            "state": state(ctx.faults, available),
             "in_rotation": available,
             "healthy": routing["healthy"] if routing else True,
             "ejected_for": routing["ejected_for"] if routing else 0.0,

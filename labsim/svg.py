@@ -1,7 +1,7 @@
-"""Small inline SVG charts for the HTML report: bars (grouped or stacked) and step lines.
+"""Small inline SVG charts for the HTML report: bars, a histogram and step lines.
 
 Each function takes plain numbers and returns one `<svg>` element as text, sized by its
-viewBox so it scales with the page. Every bar and point carries a `<title>`, which a
+viewBox so it scales with the page. Every bar and line carries a `<title>`, which a
 browser shows on hover, so exact values are one pointer away. No I/O, no dependencies.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from html import escape
 
-WIDTH, HEIGHT = 720, 280
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 30, 56
+WIDTH, PLOT_HEIGHT = 720, 194
+LEFT, RIGHT, TOP = 56, 16, 30
+CHAR_WIDTH = 6.2  # of an 11 px label, near enough to lay labels out
 # No red in it: red means failure (see STATUS_SHADES).
 PALETTE = ("#2f6fb0", "#e08a1e", "#3a9a5b", "#7a5cb0", "#8c6d3f", "#5aa9b5", "#4b5563")
 # Shades per status class, for the first, second, ... status seen of that class.
@@ -46,38 +48,86 @@ def nice_ticks(top: float, count: int = 4) -> list[float]:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.3g}"
+    return f"{value:,.0f}" if value == int(value) or abs(value) >= 100 else f"{value:.3g}"
 
 
-def _frame(ticks: list[float], y_label: str, legend: Sequence[tuple[str, str]]) -> list[str]:
-    """The y axis with its grid, the axis label and the legend along the top."""
-    plot_h = HEIGHT - TOP - BOTTOM
-    out = []
-    for tick in ticks:
-        y = TOP + plot_h - tick / ticks[-1] * plot_h
-        out.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_number(tick)}</text>'
+@dataclass
+class _Chart:
+    """One chart being drawn: its y scale, its x labels' room, and its SVG elements."""
+
+    label: str
+    y_top: float
+    bottom: float = 24  # room under the plot for the x labels (and an x axis title)
+    body: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> float:
+        return TOP + PLOT_HEIGHT
+
+    def y(self, value: float) -> float:
+        return self.base - value / self.y_top * PLOT_HEIGHT
+
+    def add(self, element: str) -> None:
+        self.body.append(element)
+
+    def axes(self, ticks: list[float], y_label: str, legend: Sequence[tuple[str, str]]) -> None:
+        """The y axis with its grid, the axis title and the legend along the top."""
+        for tick in ticks:
+            y = self.y(tick)
+            self.add(
+                f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+                f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_number(tick)}</text>'
+            )
+        middle = TOP + PLOT_HEIGHT / 2
+        self.add(
+            f'<text x="14" y="{middle:.0f}" text-anchor="middle" '
+            f'transform="rotate(-90 14 {middle:.0f})">{escape(y_label)}</text>'
         )
-    out.append(
-        f'<text x="14" y="{TOP + plot_h / 2:.0f}" text-anchor="middle" '
-        f'transform="rotate(-90 14 {TOP + plot_h / 2:.0f})">{escape(y_label)}</text>'
-    )
-    x = LEFT
-    for name, colour in legend:
-        out.append(
-            f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 14}" y="17">{escape(name)}</text>'
+        x = LEFT
+        for name, colour in legend:
+            self.add(
+                f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
+                f'<text x="{x + 14}" y="17">{escape(name)}</text>'
+            )
+            x += 24 + CHAR_WIDTH * len(name)
+
+    def x_labels(self, places: Sequence[tuple[float, str]], room: float) -> None:
+        """Labels under the plot at x positions `room` apart; tilted when they would touch."""
+        widest = max((len(text) for _, text in places), default=0) * CHAR_WIDTH
+        every = max(1, math.ceil(len(places) / 13))  # more than 13 labels would crowd
+        tilt = widest > room * every - 4
+        if tilt:
+            self.bottom = max(self.bottom, 28 + widest * 0.6)  # sin(35°) of the label
+        y = self.base + 14
+        shown = [p for i, p in enumerate(places) if i % every == 0 or i == len(places) - 1]
+        for x, text in shown:
+            turn = f' transform="rotate(-35 {x:.1f} {y:.1f})"' if tilt else ""
+            anchor = "end" if tilt else "middle"
+            self.add(
+                f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{turn}>{escape(text)}</text>'
+            )
+
+    def svg(self, x_title: str = "") -> str:
+        if x_title:
+            self.bottom += 16
+            x, y = LEFT + (WIDTH - LEFT - RIGHT) / 2, self.base + self.bottom - 6
+            self.add(f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="middle">{escape(x_title)}</text>')
+        height = self.base + self.bottom
+        return (
+            f'<svg viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
+            f'aria-label="{escape(self.label)}" class="chart">{"".join(self.body)}</svg>'
         )
-        x += 24 + 7 * len(name)
-    return out
 
 
-def _svg(label: str, body: list[str]) -> str:
+def _bar(x: float, y: float, width: float, height: float, colour: str, title: str) -> str:
     return (
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}" '
-        f'class="chart">{"".join(body)}</svg>'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" '
+        f'fill="{colour}"><title>{escape(title)}</title></rect>'
     )
+
+
+def _colours(series: dict[str, Sequence[float]], given: dict[str, str] | None) -> dict[str, str]:
+    return given or {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
 
 
 def bars(
@@ -86,64 +136,66 @@ def bars(
     series: dict[str, Sequence[float]],
     *,
     y_label: str,
-    x_label: str = "",
     stacked: bool = False,
     colours: dict[str, str] | None = None,
 ) -> str:
     """One group of bars per category, a bar per series (or one stacked bar per category)."""
-    colours = colours or {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
+    colours = _colours(series, colours)
     names = list(series)
     if stacked:
         top = max((sum(series[n][i] for n in names) for i in range(len(categories))), default=0)
     else:
         top = max((v for values in series.values() for v in values), default=0)
     ticks = nice_ticks(top)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    slot = plot_w / max(1, len(categories))
+    chart = _Chart(label, ticks[-1])
+    chart.axes(ticks, y_label, [(n, colours[n]) for n in names])
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(categories))
     per_slot = 1 if stacked else max(1, len(names))
     bar_w = min(48.0, slot * 0.8 / per_slot)
-    body = _frame(ticks, y_label, [(n, colours[n]) for n in names])
-    tilt = len(categories) > 8 or max((len(c) for c in categories), default=0) * 6 > slot
-    label_every = math.ceil(len(categories) / 12)  # more labels than that would overlap
     for i, category in enumerate(categories):
         left = LEFT + i * slot + (slot - bar_w * per_slot) / 2
-        base = TOP + plot_h
+        base = chart.base
         for j, name in enumerate(names):
             value = series[name][i]
             if not value:
                 continue
-            h = value / ticks[-1] * plot_h
+            y = chart.y(value) - (chart.base - base)
             x = left if stacked else left + j * bar_w
-            y = base - h
-            body.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{colours[name]}"><title>{escape(category)}: {escape(name)} '
-                f"{_number(value)}</title></rect>"
-            )
+            title = f"{category}: {name} {_number(value)}"
+            chart.add(_bar(x, y, bar_w, base - y, colours[name], title))
             if stacked:
                 base = y
-        cx, cy = LEFT + (i + 0.5) * slot, TOP + plot_h + 14
-        if i % label_every:
-            continue
-        if tilt:
-            body.append(
-                f'<text x="{cx:.1f}" y="{cy:.1f}" text-anchor="end" '
-                f'transform="rotate(-35 {cx:.1f} {cy:.1f})">{escape(category)}</text>'
-            )
-        else:
-            body.append(
-                f'<text x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle">{escape(category)}</text>'
-            )
-    if x_label:
-        body.append(_x_label(x_label))
-    return _svg(label, body)
+    chart.x_labels([(LEFT + (i + 0.5) * slot, c) for i, c in enumerate(categories)], slot)
+    return chart.svg()
 
 
-def _x_label(text: str) -> str:
-    return (
-        f'<text x="{LEFT + (WIDTH - LEFT - RIGHT) / 2:.0f}" y="{HEIGHT - 6}" '
-        f'text-anchor="middle">{escape(text)}</text>'
-    )
+def histogram(
+    label: str,
+    edges: Sequence[float],
+    series: dict[str, Sequence[int]],
+    *,
+    x_title: str,
+    y_label: str,
+    colours: dict[str, str] | None = None,
+) -> str:
+    """Stacked counts per bin, bins side by side; the x labels are the bins' edges."""
+    colours = _colours(series, colours)
+    bins = len(edges) - 1
+    ticks = nice_ticks(max((sum(v[i] for v in series.values()) for i in range(bins)), default=0))
+    chart = _Chart(label, ticks[-1])
+    chart.axes(ticks, y_label, list(colours.items()))
+    width = (WIDTH - LEFT - RIGHT) / max(1, bins)
+    for i in range(bins):
+        base = chart.base
+        for name, counts in series.items():
+            if not counts[i]:
+                continue
+            y = chart.y(counts[i]) - (chart.base - base)
+            title = f"{_number(edges[i])} to {_number(edges[i + 1])}: {name} {counts[i]}"
+            chart.add(_bar(LEFT + i * width + 0.5, y, width - 1, base - y, colours[name], title))
+            base = y
+    chart.x_labels([(LEFT + i * width, _number(e)) for i, e in enumerate(edges)], width)
+    return chart.svg(x_title)
 
 
 def steps(
@@ -151,34 +203,40 @@ def steps(
     xs: Sequence[float],
     series: dict[str, Sequence[float]],
     *,
-    x_label: str,
+    x_title: str,
     y_label: str,
+    marks: Sequence[tuple[float, str]] = (),
 ) -> str:
-    """Each series as a step line over `xs` (a value holds until the next sample)."""
-    colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
+    """Each series as a step line over `xs` (a value holds until the next sample).
+
+    `marks` are (x, text) vertical lines, such as the moment the last request ended.
+    """
+    colours = _colours(series, None)
     ticks = nice_ticks(max((v for values in series.values() for v in values), default=0))
-    x_ticks = nice_ticks(xs[-1] if xs else 0, 6)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    body = _frame(ticks, y_label, list(colours.items()))
+    x_ticks = nice_ticks(max([*xs, *(x for x, _ in marks)], default=0), 6)
+    chart = _Chart(label, ticks[-1])
+    chart.axes(ticks, y_label, list(colours.items()))
+    plot_w = WIDTH - LEFT - RIGHT
 
-    def at(x: float, y: float) -> str:
-        return f"{LEFT + x / x_ticks[-1] * plot_w:.1f},{TOP + plot_h - y / ticks[-1] * plot_h:.1f}"
+    def x_at(x: float) -> float:
+        return LEFT + x / x_ticks[-1] * plot_w
 
-    for tick in x_ticks:
-        x = LEFT + tick / x_ticks[-1] * plot_w
-        body.append(
-            f'<text x="{x:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle">{_number(tick)}</text>'
+    chart.x_labels([(x_at(t), _number(t)) for t in x_ticks], plot_w / max(1, len(x_ticks) - 1))
+    for x, text in marks:
+        chart.add(
+            f'<line x1="{x_at(x):.1f}" x2="{x_at(x):.1f}" y1="{TOP}" y2="{chart.base}" '
+            f'class="mark"><title>{escape(text)}</title></line>'
+            f'<text x="{x_at(x) + 4:.1f}" y="{TOP + 10}" class="mark">{escape(text)}</text>'
         )
-    body.append(_x_label(x_label))
     for name, values in series.items():
         points = []
         for k, (x, y) in enumerate(zip(xs, values, strict=True)):
             if k:
-                points.append(at(x, values[k - 1]))
-            points.append(at(x, y))
-        body.append(
+                points.append(f"{x_at(x):.1f},{chart.y(values[k - 1]):.1f}")
+            points.append(f"{x_at(x):.1f},{chart.y(y):.1f}")
+        end = _number(values[-1]) if values else 0
+        chart.add(
             f'<polyline points="{" ".join(points)}" fill="none" stroke="{colours[name]}" '
-            f'stroke-width="2"><title>{escape(name)}: {_number(values[-1]) if values else 0} '
-            f"at the end</title></polyline>"
+            f'stroke-width="2"><title>{escape(name)}: {end} at the end</title></polyline>'
         )
-    return _svg(label, body)
+    return chart.svg(x_title)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -70,6 +71,14 @@ async def login(http: aiohttp.ClientSession, url: str) -> str:
     ) as resp:
         assert resp.status == 200
         return (await resp.json())["token"]
+
+
+async def eventually(test: Any, limit: float = 5.0) -> None:
+    """Wait until `test()` holds, looking every few milliseconds, for at most `limit` s."""
+    async with asyncio.timeout(limit):
+        # Polled: what the tests wait on are plain counters, with no event to wait for.
+        while not test():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
 
 
 def free_ports(n: int) -> list[int]:

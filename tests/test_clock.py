@@ -159,3 +159,30 @@ async def test_a_background_sleep_wakes_after_other_sleeps_due_at_once():
     await clock.run(main())
     assert order == ["a", "b", "observer"]
     assert clock.now() == 1.0
+
+
+@pytest.mark.parametrize("ended", ["timeout", "cancelled sleep"])
+async def test_work_that_can_no_longer_fire_does_not_keep_a_background_sleeper_going(ended):
+    clock = VirtualClock(stall_grace=0.05)
+    wake_ups = []
+
+    async def observer() -> None:
+        while True:
+            wake_ups.append(clock.now())
+            await clock.sleep(0.5, background=True)
+
+    async def main() -> None:
+        if ended == "timeout":  # its alarm, due at 30 s, is cancelled when the block ends
+            async with clock.timeout(30):
+                await clock.sleep(1)
+        else:
+            sleeper = asyncio.create_task(clock.sleep(30))
+            await clock.sleep(1)
+            sleeper.cancel()
+        await asyncio.get_running_loop().create_future()  # never done
+
+    watching = asyncio.create_task(observer())
+    with pytest.raises(StalledError):
+        await clock.run(main())
+    watching.cancel()
+    assert clock.now() == 1.0 and wake_ups == [0.0, 0.5, 1.0]

@@ -199,6 +199,81 @@ async def test_gateway_states_follow_faults_and_the_load_balancer(open_dashboard
     await snapshot_where(stream, state("up", True))
 
 
+async def test_a_down_gateway_drops_its_requests_and_is_not_counted_as_serving(
+    open_dashboard, http
+):
+    cluster, client = await open_dashboard()  # no health checks: it stays in rotation
+    stream = events(await client.get("/api/events"))
+    await anext(stream)
+    gateways = cluster.topology.gateway_ids()
+    down = gateways[1]
+    token = await login(http, cluster.urls[gateways[0]])
+    resp = await client.post(f"/api/faults/{down}", json={"down": True}, headers=admin(cluster))
+    assert resp.status == 200
+    statuses = []
+    for _ in range(9):
+        async with http.get(cluster.url + "/data", headers={"Authorization": token}) as resp:
+            statuses.append(resp.status)
+    assert sorted(statuses) == [200] * 6 + [502] * 3  # round robin: one in three dropped
+    seen = []
+    async with asyncio.timeout(5):
+        async for _, data in stream:
+            seen.append((data["components"][down], data["interval_s"]))
+            lb = data["components"]["load-balancer"]
+            if lb["requests"] == 9 and lb["rate"] == 0:
+                break
+    c = data["components"]
+    # Dropped, not served: no requests, no rate, no 5xx of its own; the load balancer's 502s.
+    assert c[down]["state"] == "down" and c[down]["routed"] == 3
+    assert c[down]["requests"] == 0 and c[down]["dropped"] >= 3  # aiohttp may send again
+    assert all(g["rate"] == 0 and g["errors"] is None for g, _ in seen)
+    dropped = sum(g["dropped_rate"] * interval for g, interval in seen)
+    assert dropped == pytest.approx(c[down]["dropped"], abs=0.1)
+    assert [c[g]["requests"] for g in gateways] == [4, 0, 3]  # the login, then 3 /data each
+    assert not [key for key in cluster.components[down].context.requests if key[1] >= 500]
+
+
+async def test_work_in_flight_shows_while_the_database_hangs(open_dashboard, http):
+    cluster, client = await open_dashboard()
+    stream = events(await client.get("/api/events"))
+    await anext(stream)
+    token = await login(http, cluster.url)
+    resp = await client.post("/api/faults/database", json={"hang": True}, headers=admin(cluster))
+    assert resp.status == 200
+    call = asyncio.create_task(http.get(cluster.url + "/data", headers={"Authorization": token}))
+    data = await snapshot_where(stream, lambda c: c["database"]["in_flight"] == 1)
+    c = data["components"]
+    assert c["database"]["state"] == "down" and c["database"]["rate"] == 0
+    assert c["load-balancer"]["in_flight"] == 1 and c["cache"]["in_flight"] == 0
+    assert sorted(c[g]["in_flight"] for g in cluster.topology.gateway_ids()) == [0, 0, 1]
+    resp = await client.post("/api/reset/database", headers=admin(cluster))
+    assert resp.status == 200
+    async with await call as answer:
+        assert answer.status == 200
+    await snapshot_where(stream, lambda c: c["database"]["state"] == "up")
+    await snapshot_where(stream, lambda c: all(x["in_flight"] == 0 for x in c.values()))
+
+
+@pytest.mark.parametrize(
+    ("fault", "state"),
+    [
+        ({"latency": 0.001}, "degraded"),
+        ({"error_rate": 0.5}, "degraded"),
+        ({"down": True}, "down"),
+        ({"hang": True}, "down"),
+    ],
+)
+async def test_every_component_s_state_follows_its_own_faults(open_dashboard, fault, state):
+    cluster, client = await open_dashboard()
+    stream = events(await client.get("/api/events"))
+    first = await anext(stream)
+    assert {c["state"] for c in first[1]["components"].values()} == {"up"}
+    for component in cluster.components:
+        url = f"/api/faults/{component}"
+        assert (await client.post(url, json=fault, headers=admin(cluster))).status == 200
+    await snapshot_where(stream, lambda c: {x["state"] for x in c.values()} == {state})
+
+
 async def test_faults_are_passed_on_to_the_component(open_dashboard):
     cluster, client = await open_dashboard()
     resp = await client.post("/api/faults/database", json={"latency": 0.25}, headers=admin(cluster))

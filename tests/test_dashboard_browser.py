@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +31,7 @@ ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 10_000
+NO_FIGURE = "\u2013"  # what the page shows where there is no figure yet: an en dash
 
 # A gateway taken down is out of rotation at once: its first failed GET ejects it and is
 # retried on another gateway, and health checks every 0.1 s keep it out while it is down.
@@ -62,16 +64,27 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def lab(tmp_path):
+def run_lab(tmp_path, patterns: str):
     """(up, load balancer URL, dashboard link, gateway ids) of a running `labsim up`."""
     *ports, panel = free_ports(9)
-    scenario = write_scenario(tmp_path / "s.toml", ports, PATTERNS)
+    scenario = write_scenario(tmp_path / "s.toml", ports, patterns)
     up = Up("--scenario", str(scenario), "--quiet", "--dashboard-port", str(panel))
     link = next(line.split(" ", 1)[1].strip() for line in up.banner if line.startswith("Dashboard"))
     yield up, f"http://127.0.0.1:{ports[0]}", link, [f"gateway-{p}" for p in ports[1:4]]
     if up.proc.poll() is None:
         up.stop()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """The lab with health checks, ejection and retries (PATTERNS)."""
+    yield from run_lab(tmp_path, PATTERNS)
+
+
+@pytest.fixture
+def plain_lab(tmp_path):
+    """The lab as it comes: the load balancer sends to a gateway whatever its state."""
+    yield from run_lab(tmp_path, "")
 
 
 @pytest.fixture
@@ -120,6 +133,19 @@ def number(locator: Locator) -> int:
     return int(locator.inner_text().replace(",", ""))
 
 
+def admin_post(link: str, path: str, body: dict | None = None) -> int:
+    """POST to the dashboard's API with the token of `link`, as the page does."""
+    base, token = link.split("#token=", 1)
+    request = urllib.request.Request(
+        base.rstrip("/") + path,
+        json.dumps(body).encode() if body is not None else b"",
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.status
+
+
 def test_the_page_follows_traffic_and_the_balancer_routes_around_a_gateway_taken_down(lab, page):
     up, lb, link, gateways = lab
     page.goto(link)
@@ -136,6 +162,7 @@ def test_the_page_follows_traffic_and_the_balancer_routes_around_a_gateway_taken
     expect(shown(page, "database", "db-calls")).to_have_text("1")
 
     down, *others = gateways[1], gateways[0], gateways[2]
+    answered = shown(page, down, "requests").inner_text()
     page.get_by_test_id(f"down-{down}").click()
     expect(box(page, down)).to_have_attribute("data-state", "down")
     expect(page.get_by_test_id("message")).to_have_text(re.compile(f"^{down} is down"))
@@ -147,6 +174,8 @@ def test_the_page_follows_traffic_and_the_balancer_routes_around_a_gateway_taken
     expect(shown(page, down, "rotation")).to_have_text(re.compile("^out|^ejected"))
     expect(page.locator(f'#arrows path[data-to="{down}"]')).to_have_class(re.compile(r"\bout\b"))
     expect(shown(page, "load-balancer", "requests")).to_have_text("61")
+    expect(shown(page, down, "requests")).to_have_text(answered)  # its dropped health checks
+    expect(page.locator(f'#arrows path.edge[data-from="{down}"].busy')).to_have_count(0)
     before = {g: number(shown(page, g, "routed")) for g in gateways}
 
     assert client.get_data(30) == Counter({(200, g): 15 for g in others})
@@ -155,7 +184,10 @@ def test_the_page_follows_traffic_and_the_balancer_routes_around_a_gateway_taken
     assert after[down] == before[down]
     assert {g: after[g] - before[g] for g in others} == {g: 15 for g in others}
 
+    # Bring back clears every fault of the gateway, not only `down`.
+    assert admin_post(link, f"/api/faults/{down}", {"latency": 0.001, "error_rate": 0.5}) == 200
     page.get_by_test_id(f"up-{down}").click()
+    expect(page.get_by_test_id("message")).to_have_text(f"{down} is back up, with no fault left.")
     expect(box(page, down)).to_have_attribute("data-state", "up")
     expect(box(page, down)).to_have_attribute("data-rotation", "in")
     assert {g for _, g in client.get_data(6)} == set(gateways)
@@ -188,9 +220,90 @@ def test_the_buttons_ask_for_the_token_and_the_bench_button_shows_the_result(lab
     # The bench's login and its 100 requests went through the load balancer.
     expect(shown(page, "load-balancer", "requests")).to_have_text("101")
 
-    page.get_by_test_id("db-latency").fill("0.25")
-    page.get_by_test_id("db-latency-set").click()  # the token is kept for the session now
-    expect(shown(page, "database", "added-latency")).to_have_text("0.25 s")
+    latency, set_latency = page.get_by_test_id("db-latency"), page.get_by_test_id("db-latency-set")
+    for seconds in ("0.33", "100"):  # any number the API takes
+        latency.fill(seconds)
+        set_latency.click()  # the token is kept for the session now
+        expect(shown(page, "database", "added-latency")).to_have_text(f"{seconds} s")
     expect(box(page, "database")).to_have_attribute("data-state", "degraded")
+    message = page.get_by_test_id("message")
+    latency.fill("")  # no number at all: the page says so itself
+    set_latency.click()
+    expect(message).to_have_text("Database latency: give a number of seconds.")
+    latency.fill("-1")  # the server refuses it, and the page says why
+    set_latency.click()
+    expect(message).to_have_text(re.compile(r"^latency must be a number from 0 to [\d,]+ \(got -1"))
+    expect(message).to_have_class(re.compile(r"\bproblem\b"))
+    expect(shown(page, "database", "added-latency")).to_have_text("100 s")
     page.get_by_test_id("reset-all").click()
     expect(shown(page, "database", "added-latency")).to_have_text("none")
+    expect(box(page, "database")).to_have_attribute("data-state", "up")
+
+
+def test_a_token_link_pasted_into_an_open_page_is_taken(lab, page):
+    _, _, link, _ = lab
+    page.goto(link.split("#", 1)[0])
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    hint = page.locator("#token-hint")
+    expect(hint).to_contain_text("The buttons need the admin token")
+    page.goto(link)  # only the fragment changes: the page is not loaded again
+    expect(page.get_by_test_id("message")).to_have_text(re.compile("token from the link"))
+    assert "token" not in page.url
+    expect(hint).to_contain_text("Buttons use the admin token from the link")
+    # No prompt: Playwright would dismiss it, and the page would say "No admin token".
+    page.get_by_test_id("db-latency-set").click()
+    expect(shown(page, "database", "added-latency")).to_have_text("0.5 s")
+
+
+def test_a_down_gateway_left_in_rotation_shows_what_it_drops(plain_lab, page):
+    _, lb, link, gateways = plain_lab
+    page.goto(link)
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    client = Client(lb)
+    down = gateways[1]
+    expect(shown(page, down, "dropped")).to_be_hidden()
+    page.get_by_test_id(f"down-{down}").click()
+    expect(page.get_by_test_id("message")).to_have_text(re.compile(f"^{down} is down"))
+    # Round robin goes on sending it one request in three, which it drops: 502s.
+    assert client.get_data(30) == Counter({(200, g): 10 for g in gateways if g != down}) + Counter(
+        {(502, "load-balancer"): 10}
+    )
+    expect(shown(page, down, "dropped")).to_have_text(re.compile(r"^[1-9]\d* \("))
+    expect(shown(page, down, "requests")).to_have_text("0")  # the login went to another
+    expect(shown(page, down, "errors")).to_have_text(NO_FIGURE)  # none answered: no 5xx
+    expect(shown(page, down, "rotation")).to_have_text("still sends here")
+    expect(shown(page, "load-balancer", "errors")).not_to_have_text(NO_FIGURE)  # its 502s
+    # No arrow into or out of it is busy: into it, it says the gateway is down.
+    expect(page.locator(f'#arrows path.edge[data-to="{down}"]')).to_have_class(
+        re.compile(r"\bdown\b")
+    )
+    expect(page.locator(f'#arrows path.edge[data-from="{down}"].busy')).to_have_count(0)
+
+
+def test_work_in_flight_shows_while_the_database_hangs(plain_lab, page):
+    _, lb, link, gateways = plain_lab
+    page.goto(link)
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    client = Client(lb)  # the login calls no database
+    assert admin_post(link, "/api/faults/database", {"hang": True}) == 200
+    answers: list[Counter] = []
+    waiting = threading.Thread(target=lambda: answers.append(client.get_data(1)))
+    waiting.start()  # a cache miss: it waits on the database
+    try:
+        database = box(page, "database")
+        expect(database).to_have_attribute("data-state", "down")
+        expect(database.locator('[data-field="state"]')).to_have_text("hung")
+        expect(shown(page, "database", "in-flight")).to_have_text("1")
+        expect(shown(page, "load-balancer", "in-flight")).to_have_text("1")
+        expect(shown(page, "load-balancer", "rate")).to_have_text("0.0/s")
+        # Waiting counts as work on the way in; the arrows into the database say it is down.
+        expect(page.locator('#arrows path.edge[data-from="load-balancer"].busy')).to_have_count(1)
+        expect(page.locator('#arrows path[data-to="database"].down')).to_have_count(len(gateways))
+        expect(page.locator("#arrows path.edge.busy")).to_have_count(1)
+    finally:
+        page.get_by_test_id("reset-all").click()
+        waiting.join(timeout=10)
+    assert answers and set(answers[0]) <= {(200, g) for g in gateways}, answers
+    expect(shown(page, "database", "in-flight")).to_have_text("0")
+    expect(database).to_have_attribute("data-state", "up")
+    expect(page.locator('#arrows path[data-to="database"].down')).to_have_count(0)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from labsim.exposition import render
 from labsim.metrics import Buckets
 
-from .conftest import login
+from .conftest import eventually, login
 from .test_components import COMPONENTS
 
 
@@ -15,7 +19,10 @@ async def scrape(http, url: str) -> dict[tuple[str, tuple], float]:
     async with http.get(f"{url}/metrics") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
-        text = await resp.text()
+        return parse(await resp.text())
+
+
+def parse(text: str) -> dict[tuple[str, tuple], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -95,3 +102,29 @@ def test_buckets_count_at_or_below_each_bound():
         buckets.add(seconds)
     assert buckets.cumulative() == [2, 3, 4]
     assert (buckets.count, buckets.total) == (4, pytest.approx(2.65))
+
+
+async def test_dropped_requests_and_work_in_flight_are_exposed_apart(cluster, http):
+    db, ctx = cluster.urls["database"], cluster.components["database"].context
+    headers = {"Authorization": f"Bearer {cluster.topology.admin_token}"}
+    async with http.post(f"{db}/admin/faults", json={"down": True}, headers=headers):
+        pass
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        async with http.get(f"{db}/db"):
+            pass
+    async with http.post(f"{db}/admin/faults", json={"down": False, "hang": True}, headers=headers):
+        pass
+    hung = asyncio.create_task(http.get(f"{db}/db"))
+    await eventually(lambda: ctx.in_flight == 1)
+    # Read in-process: a hung component's own /metrics hangs too.
+    samples = parse(render(ctx))
+    me = {"component": "database"}
+    assert value(samples, "labsim_http_dropped_total", **me, route="/db", reason="down") >= 1
+    assert value(samples, "labsim_http_requests_in_flight", **me) == 1
+    assert value(samples, "labsim_http_requests_total", **me, route="/db", status="503") == 0
+    async with http.post(f"{db}/admin/reset", headers=headers):
+        pass
+    (await hung).release()
+    samples = await scrape(http, db)
+    assert value(samples, "labsim_http_requests_in_flight", **me) == 0
+    assert value(samples, "labsim_http_requests_total", **me, route="/db", status="200") == 1

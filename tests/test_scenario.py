@@ -197,3 +197,25 @@ def test_a_fault_that_cannot_be_applied_stops_the_run():
     bad = Fault(0.5, "database", {"latency": -1.0})  # refused by the fault API: 400
     with pytest.raises(BenchError, match=r"cannot inject the fault at t=0\.5s"):
         asyncio.run(run_bench(Topology(), BenchOptions(requests=20), [bad]))
+
+
+async def test_a_run_that_fails_or_is_cancelled_leaves_no_task_behind():
+    from labsim.bench import BenchError
+    from labsim.config import Topology
+    from labsim.scenario import Fault
+
+    def helpers_left() -> list[str]:
+        names = {t.get_coro().__qualname__ for t in asyncio.all_tasks()}
+        return sorted(names & {"_sample", "_apply_faults"})
+
+    bad = Fault(0.5, "database", {"latency": -1.0})
+    with pytest.raises(BenchError):
+        await run_bench(Topology(), BenchOptions(requests=20), [bad])
+    assert helpers_left() == []
+
+    run = asyncio.create_task(run_bench(Topology(), BenchOptions(requests=20, clock="real")))
+    await asyncio.sleep(0.3)  # logged in, waiting for the 2 s database
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert helpers_left() == []

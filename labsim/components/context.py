@@ -42,6 +42,13 @@ class Context:
     # alone, without the load balancer's health checks that `latency` counts too.
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     latency: Buckets = field(default_factory=lambda: Buckets(DURATION_BUCKETS))
+    # Requests that got no answer, by (route, why): "down", the fault closed the
+    # connection; "caller_gone", the caller hung up before the answer was ready. Apart
+    # from `requests`, `seconds` and `latency`, which count only answers.
+    dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Work being served now (not /health, /metrics, /admin/): a plain int, since the
+    # middleware changes it twice for every request.
+    in_flight: int = 0
     faults: Faults = field(default_factory=Faults)
     # What the component adds to its `GET /health` answer beyond its counters.
     details: Callable[[], dict[str, Any]] = field(default=lambda: {})

@@ -4,10 +4,11 @@ For every request, in order, the middleware
   1. tells the clock when the request has fully arrived (and, last, that the reply leaves),
   2. sleeps the component's service time on the shared clock,
   3. turns every failure into JSON `{"error": ...}` with the right status,
-  4. counts the request for `/metrics`, writes the access log line, and sets
+  4. counts the request for `/metrics` (an answer, or a request that got none: dropped
+     by the `down` fault or left by its caller), writes the access log line, and sets
      `X-Request-Id` and `X-Served-By`.
-A component module adds only its own routes. This module touches nothing but the request,
-the response and the component's own context.
+It also keeps the count of work in flight. A component module adds only its own routes.
+This module touches nothing but the request, the response and the component's own context.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from ..clock import Clock
 from ..exposition import render
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, DownstreamError, request_id
 from . import admin
@@ -69,47 +71,76 @@ def _middleware(ctx: Context) -> Any:
             await request.read()
             clock.exchange_parked(exchange)
             await clock.barrier(exchange)  # same-time arrivals go on in a fixed order
+        # Work, not the reporting routes: these take no service time and are not in flight.
+        path = request.path
+        work = not path.startswith(UNTIMED_PREFIXES)
+        if work:
+            ctx.in_flight += 1
         try:
             rid = request.headers.get(REQUEST_ID_HEADER) or ctx.new_request_id()
             request_id.set(rid)
             start = clock.now()
+            gone: str | None = None  # why no answer reaches the caller, if none does
             try:
                 # 2. The component's service time and injected faults, on the shared clock.
                 if request.match_info.http_exception is None:  # 404 and 405 answer at once
-                    path = request.path
-                    seconds = 0.0 if path.startswith(UNTIMED_PREFIXES) else ctx.service_time()
+                    seconds = ctx.service_time() if work else 0.0
                     if faults.active() and not path.startswith("/admin/"):
                         seconds += await _suffer(ctx, request)  # a down component fails /health
                     if seconds > 0:  # zero costs no trip around the event loop
                         await clock.sleep(seconds)
                 response = await handler(request)
+            except _Dropped as e:
+                response, gone = e.response, "down"
             except Exception as e:  # 3. every failure becomes a JSON answer
                 response = _error_response(ctx, request, e)
             # 4. Metrics, the access log, and the headers that let a request be followed.
             elapsed = clock.now() - start
             resource = request.match_info.route.resource
             route = resource.canonical if resource else "unmatched"
-            ctx.requests[(route, response.status)] += 1
-            ctx.seconds[route] += elapsed
-            ctx.latency.add(elapsed)
+            if gone is None and _caller_gone(request, exchange, clock):
+                gone = "caller_gone"  # e.g. a caller that timed out while this one hung
+            if gone is None:
+                ctx.requests[(route, response.status)] += 1
+                ctx.seconds[route] += elapsed
+                ctx.latency.add(elapsed)
+            else:
+                # Not an answer: counted as one, a down gateway looked like the busiest.
+                ctx.dropped[(route, gone)] += 1
             response.headers[REQUEST_ID_HEADER] = rid
             response.headers.setdefault("X-Served-By", ctx.id)
             if log.isEnabledFor(logging.INFO):
                 log.info(
-                    "%-14s %s %s %s %d %.1fms",
+                    "%-14s %s %s %s %s %.1fms",
                     ctx.id,
                     rid,
                     request.method,
                     request.path_qs,
-                    response.status,
+                    response.status if gone is None else _NO_ANSWER[gone],
                     elapsed * 1000,
                 )
             return response
         finally:
+            if work:
+                ctx.in_flight -= 1
             if exchange is not None:
                 clock.exchange_moving(exchange)
 
     return serve
+
+
+def _caller_gone(request: web.Request, exchange: int | None, clock: Clock) -> bool:
+    if exchange is not None:  # on the virtual clock: decided in simulated time
+        return not clock.caller_waits(exchange)
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+# What the access log says instead of a status when no answer reached the caller.
+_NO_ANSWER = {
+    "down": "dropped (down: connection closed, no answer)",
+    "caller_gone": "dropped (caller gone before the answer)",
+}
 
 
 class _Refused(Exception):
@@ -119,13 +150,20 @@ class _Refused(Exception):
         self.response = response
 
 
+class _Dropped(_Refused):
+    """The `down` fault: the connection is closed and nothing answers.
+
+    `response` is only what aiohttp is handed back; it never reaches the caller.
+    """
+
+
 async def _suffer(ctx: Context, request: web.Request) -> float:
     """Apply the component's faults; the extra seconds of latency to add."""
     faults = ctx.faults
     if faults.down:
         if request.transport is not None:
             request.transport.close()  # the caller sees the connection drop, no answer
-        raise _Refused(error_response(503, f"{ctx.id} is down", component=ctx.id))
+        raise _Dropped(error_response(503, f"{ctx.id} is down", component=ctx.id))
     if faults.hang:
         await faults.wait_until_unhung()
     if faults.error_rate and ctx.rng.random() < faults.error_rate:

@@ -2,7 +2,9 @@
 // the admin actions. Plain JavaScript, no library, no build step.
 //
 // The admin token comes in the URL's fragment (#token=...), which a browser never sends to
-// a server; it is kept in this tab's sessionStorage and taken out of the address bar.
+// a server; it is kept in this tab's sessionStorage and taken out of the address bar, on
+// load and whenever the fragment changes (a link pasted into a tab already showing this
+// page only changes the fragment: no reload).
 "use strict";
 
 const TOKEN_KEY = "labsim-admin-token";
@@ -10,8 +12,7 @@ const SVG = "http://www.w3.org/2000/svg";
 
 const boxes = new Map(); // component id -> its box element
 let edges = []; // [from, to] component ids
-let previous = null; // the snapshot before the latest one
-let latest = null;
+let latest = null; // the latest snapshot
 let benchRunning = false;
 let benchRequests = 100;
 
@@ -68,6 +69,7 @@ function takeTokenFromAddress() {
     history.replaceState(null, "", location.pathname + location.search);
   }
   showTokenHint();
+  return Boolean(match);
 }
 
 function showTokenHint() {
@@ -131,8 +133,7 @@ function makeBox(component) {
     "data-state": "up",
     "aria-labelledby": `title-${id}`,
   });
-  const title = el("h3", { id: `title-${id}` }, id);
-  if (kind === "gateway") title.append(" ", el("span", { class: "badge", "data-field": "state" }, "up"));
+  const title = el("h3", { id: `title-${id}` }, id, " ", el("span", { class: "badge", "data-field": "state" }, "up"));
   box.append(
     title,
     el("p", { class: "where" }, `${component.url} · ${component.service_time}`),
@@ -141,6 +142,7 @@ function makeBox(component) {
       { class: "figures" },
       figure("requests", "requests"),
       figure("rate", "rate"),
+      figure("in flight", "in-flight"),
       figure("5xx", "errors"),
       figure("latency", "latency"),
     ),
@@ -182,23 +184,28 @@ function makeBox(component) {
   }
   line("4xx", "client-errors");
   extra.lastChild.hidden = true; // shown once a client error comes
+  line("dropped", "dropped"); // requests that got no answer: down, or the caller gone
+  extra.lastChild.hidden = true;
+  extra.lastChild.classList.add("problem");
   box.append(extra, el("p", { class: "faults", "data-field": "faults", hidden: "" }));
   if (kind === "gateway") {
     const down = el("button", { type: "button", "data-testid": `down-${id}` }, "Take down");
     const up = el("button", { type: "button", "data-testid": `up-${id}` }, "Bring back");
     down.addEventListener("click", () => setFaults(id, { down: true }, `${id} is down: it closes every connection without an answer.`));
-    up.addEventListener("click", () => setFaults(id, { down: false }, `${id} is back up.`));
+    up.addEventListener("click", () => resetFaults(id, `${id} is back up, with no fault left.`));
     box.append(el("div", { class: "actions", role: "group", "aria-label": `${id} faults` }, down, up));
   } else if (kind === "database") {
-    const input = el("input", { type: "number", id: "db-latency", "data-testid": "db-latency", min: "0", max: "60", step: "0.05", value: "0.5", inputmode: "decimal" });
+    // Any number goes to the server, which says what it refuses (`novalidate`: a browser's
+    // own check would only show a tooltip, and refuse values the server takes).
+    const input = el("input", { type: "number", id: "db-latency", "data-testid": "db-latency", min: "0", step: "any", value: "0.5", inputmode: "decimal" });
     const setButton = el("button", { type: "submit", "data-testid": "db-latency-set" }, "Set");
     const clear = el("button", { type: "button", "data-testid": "db-latency-clear" }, "Clear");
-    const form = el("form", { class: "actions", "aria-label": "database added latency" }, el("label", { for: "db-latency" }, "Add latency (s)"), input, setButton, clear);
+    const form = el("form", { class: "actions", "aria-label": "database added latency", novalidate: "" }, el("label", { for: "db-latency" }, "Add latency (s)"), input, setButton, clear);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const seconds = Number(input.value);
-      if (input.value === "" || !Number.isFinite(seconds) || seconds < 0) {
-        say("Database latency: give a number of seconds, 0 or more.", true);
+      if (input.value === "" || !Number.isFinite(seconds)) { // "" is what a number input gives for text
+        say("Database latency: give a number of seconds.", true);
         return;
       }
       setFaults(id, { latency: seconds }, `The database now adds ${seconds} s to every request.`);
@@ -239,9 +246,8 @@ async function loadTopology() {
 // --- the figures ----------------------------------------------------------------------
 
 function describeFaults(faults, kind) {
-  const parts = [];
-  if (faults.down && kind !== "gateway") parts.push("down");
-  if (faults.hang) parts.push("hung");
+  const parts = []; // "down", or "hung" alone, is the badge's
+  if (faults.hang && faults.down) parts.push("hung");
   if (faults.latency && kind !== "database") parts.push(`+${faults.latency} s latency`);
   if (faults.jitter) parts.push(`±${faults.jitter} s jitter`);
   if (faults.error_rate) parts.push(`${percent(faults.error_rate)} errors`);
@@ -255,18 +261,24 @@ function rotation(c) {
   return c.state === "down" ? "still sends here" : "in rotation";
 }
 
+const STATES = { up: "up", down: "down", out: "out of rotation", degraded: "degraded" };
+
 function render(snapshot) {
-  previous = latest;
   latest = snapshot;
   for (const [id, c] of Object.entries(snapshot.components)) {
     const box = boxes.get(id);
     if (!box) return loadTopology(); // a different topology answers now
     set(box, "requests", count(c.requests));
     set(box, "rate", rate(c.rate));
+    set(box, "in-flight", count(c.in_flight));
     set(box, "errors", percent(c.errors));
     set(box, "latency", milliseconds(c.latency_ms));
     set(box, "client-errors", percent(c.client_errors));
     if (c.client_errors) box.querySelector('[data-field="client-errors"]').parentElement.hidden = false;
+    set(box, "dropped", `${count(c.dropped)} (${rate(c.dropped_rate)} now)`);
+    if (c.dropped) box.querySelector('[data-field="dropped"]').parentElement.hidden = false;
+    box.dataset.state = c.state;
+    set(box, "state", c.state === "down" && c.faults.hang && !c.faults.down ? "hung" : STATES[c.state]);
     box.classList.toggle("erroring", (c.errors || 0) > 0);
     const faults = box.querySelector('[data-field="faults"]');
     const text = describeFaults(c.faults, c.kind);
@@ -276,9 +288,7 @@ function render(snapshot) {
       set(box, "retries", count(c.retries));
       set(box, "ejections", `${count(c.ejections)} (health checks: ${count(c.health_ejections)})`);
     } else if (c.kind === "gateway") {
-      box.dataset.state = c.state;
       box.dataset.rotation = c.in_rotation ? "in" : "out";
-      set(box, "state", { up: "up", down: "down", out: "out of rotation", degraded: "degraded" }[c.state]);
       set(box, "rotation", rotation(c));
       set(box, "routed", count(c.routed));
     } else if (c.kind === "cache") {
@@ -289,7 +299,6 @@ function render(snapshot) {
     } else if (c.kind === "database") {
       set(box, "db-calls", count(c.db_calls));
       set(box, "added-latency", c.faults.latency ? `${c.faults.latency} s` : "none");
-      box.dataset.state = c.faults.latency ? "degraded" : "up";
     } else if (c.kind === "worker") {
       box.querySelector('[data-field="running-meter"]').value = c.running / c.concurrency;
       box.querySelector('[data-field="queued-meter"]').value = c.queued / c.queue_size;
@@ -297,7 +306,6 @@ function render(snapshot) {
       set(box, "queued", `${count(c.queued)} of ${count(c.queue_size)}`);
       set(box, "done", `${count(c.completed)} · ${count(c.rejected)}`);
     }
-    if (c.kind !== "gateway" && c.kind !== "database") box.dataset.state = c.faults.down || c.faults.hang ? "down" : "up";
   }
   benchRunning = snapshot.bench.running;
   document.getElementById("bench").disabled = benchRunning;
@@ -306,15 +314,22 @@ function render(snapshot) {
 
 // --- the arrows -----------------------------------------------------------------------
 
+// Working: answering requests, or holding some in flight (a slow database answers none
+// in half a second but is busy all the same). A down or hung component answers nothing.
+function working(c) {
+  return c.state !== "down" && (c.rate > 0 || c.in_flight > 0);
+}
+
+// An arrow is busy when both its ends work, and shows where no answer comes back: into a
+// gateway the load balancer has taken out ("out") or, from a component that is not down
+// itself, into one that is.
 function edgeState(from, to) {
   const now = latest && latest.components;
   if (!now || !now[from] || !now[to]) return "idle";
-  if (now[to].kind === "gateway") {
-    if (!now[to].in_rotation) return "out";
-    const before = previous && previous.components[to];
-    return before && now[to].routed > before.routed ? "busy" : "idle";
-  }
-  return now[from].rate > 0 && now[to].rate > 0 ? "busy" : "idle";
+  if (now[to].kind === "gateway" && !now[to].in_rotation) return "out";
+  if (now[from].state === "down") return "idle";
+  if (now[to].state === "down") return "down";
+  return working(now[from]) && working(now[to]) ? "busy" : "idle";
 }
 
 function drawArrows() {
@@ -322,7 +337,7 @@ function drawArrows() {
   const frame = document.getElementById("diagram").getBoundingClientRect();
   svg.setAttribute("viewBox", `0 0 ${frame.width} ${frame.height}`);
   const defs = document.createElementNS(SVG, "defs");
-  for (const state of ["idle", "busy", "out"]) {
+  for (const state of ["idle", "busy", "out", "down"]) {
     const marker = document.createElementNS(SVG, "marker");
     for (const [name, value] of Object.entries({ id: `head-${state}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" })) {
       marker.setAttribute(name, value);
@@ -361,6 +376,11 @@ function drawArrows() {
 
 async function setFaults(component, changes, done) {
   const answer = await post(`/api/faults/${encodeURIComponent(component)}`, changes);
+  if (answer) say(done);
+}
+
+async function resetFaults(component, done) {
+  const answer = await post(`/api/reset/${encodeURIComponent(component)}`);
   if (answer) say(done);
 }
 
@@ -437,6 +457,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   takeTokenFromAddress();
   document.getElementById("bench").addEventListener("click", runBench);
   document.getElementById("reset-all").addEventListener("click", resetAll);
+  window.addEventListener("hashchange", () => {
+    if (takeTokenFromAddress()) say("The buttons now use the admin token from the link.");
+  });
   window.addEventListener("resize", drawArrows);
   try {
     await loadTopology();
