@@ -86,22 +86,12 @@ class Cluster:
                 client=client,
                 log=log,
             )
-            runner = web.AppRunner(
-                module.make_app(ctx),
-                handle_signals=False,
-                access_log=None,
-                shutdown_timeout=SHUTDOWN_GRACE,
-            )
-            await runner.setup()
             try:
-                await web.TCPSite(runner, host, port).start()
-            except OSError as e:
-                await runner.cleanup()
+                runner, url = await serve_app(module.make_app(ctx), component_id, host, port)
+            except ClusterError:
                 await client.close()
                 await self.stop()
-                raise ClusterError(bind_problem(component_id, host, port, e)) from None
-            bound = runner.addresses[0][1]
-            url = f"http://{url_host(host)}:{bound}"
+                raise
             self.urls[component_id] = url
             self.components[component_id] = Component(component_id, ctx.kind, url, ctx, runner)
 
@@ -135,11 +125,30 @@ class Cluster:
         return dict(self.components[component_id].context.counters)
 
 
-def url_host(host: str) -> str:
+async def serve_app(
+    app: web.Application, name: str, host: str, port: int
+) -> tuple[web.AppRunner, str]:
+    """Serve `app` on `host`:`port` (0: a free port); its runner and its URL.
+
+    A port that cannot be bound raises ClusterError naming `name`, nothing left listening.
+    """
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ClusterError(_bind_problem(name, host, port, e)) from None
+    return runner, f"http://{_url_host(host)}:{runner.addresses[0][1]}"
+
+
+def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def bind_problem(component_id: str, host: str, port: int, e: OSError) -> str:
+def _bind_problem(component_id: str, host: str, port: int, e: OSError) -> str:
     if e.errno == errno.EADDRINUSE:
         return f"cannot start {component_id}: port {port} on {host} is already in use"
     if e.errno == errno.EACCES:

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from .bench import BenchError, BenchOptions, run_bench
-from .cluster import Cluster, ClusterError, bind_problem, url_host
+from .cluster import Cluster, serve_app
 from .components.admin import authorize
 from .components.answers import JSONError, error_response, json_body
 from .http import HttpClient
@@ -36,9 +36,6 @@ log = logging.getLogger("labsim")
 INTERVAL = 0.5  # seconds between two snapshots on the event stream
 BENCH_REQUESTS, BENCH_MAX, BENCH_CONCURRENCY = 100, 1000, 10
 _RETRY_MS = 1000  # how soon a page reconnects when the stream drops
-# Seconds the dashboard waits for requests in flight when it stops; a bench run is
-# cancelled first and the event streams end at once, so nothing needs longer.
-_SHUTDOWN_GRACE = 0.25
 
 # The page loads nothing but its own script and style, and talks only to its own origin.
 _POLICY = (
@@ -262,17 +259,6 @@ async def serve(cluster: Cluster, port: int, *, interval: float = INTERVAL) -> D
 
     A port that cannot be bound raises ClusterError naming it, with nothing left listening.
     """
-    host = cluster.topology.host
-    runner = web.AppRunner(
-        make_app(cluster, interval=interval),
-        handle_signals=False,
-        access_log=None,
-        shutdown_timeout=_SHUTDOWN_GRACE,
-    )
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as e:
-        await runner.cleanup()
-        raise ClusterError(bind_problem("the dashboard", host, port, e)) from None
-    return Dashboard(f"http://{url_host(host)}:{runner.addresses[0][1]}", runner)
+    app = make_app(cluster, interval=interval)
+    runner, url = await serve_app(app, "the dashboard", cluster.topology.host, port)
+    return Dashboard(url, runner)
