@@ -324,10 +324,7 @@ def _banner(cluster: Cluster, scenario: str | None, dashboard: str | None = None
 
     rows = [("component", "id", "url", "service time")]
     for c in cluster.components.values():
-        latency = c.context.settings.latency.describe()
-        if c.kind == "worker":
-            latency += f" (tasks: {c.context.settings.task_duration.describe()})"
-        rows.append((c.kind.replace("_", " "), c.id, c.url, latency))
+        rows.append((c.kind.replace("_", " "), c.id, c.url, c.service_time()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()

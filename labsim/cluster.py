@@ -41,6 +41,14 @@ class Component:
     context: Context
     runner: web.AppRunner
 
+    def service_time(self) -> str:
+        """Its service time in words; a worker's tasks too."""
+        settings = self.context.settings
+        text = settings.latency.describe()
+        if self.kind == "worker":
+            text += f" (tasks: {settings.task_duration.describe()})"
+        return text
+
 
 def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
     """(id, module, settings) for each component, in start order."""

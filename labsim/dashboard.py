@@ -27,7 +27,7 @@ from aiohttp import web
 from .bench import BenchError, BenchOptions, run_bench
 from .cluster import Cluster, serve_app
 from .components.admin import authorize
-from .components.answers import JSONError, error_response, json_body
+from .components.answers import JSONError, answer_for, error_response, json_body
 from .http import HttpClient
 from .snapshot import Sampler
 
@@ -174,10 +174,7 @@ def _describe(cluster: Cluster) -> dict[str, Any]:
     """The components, and the arrows of the data path between them."""
     components = []
     for c in cluster.components.values():
-        settings = c.context.settings
-        service_time = settings.latency.describe()
-        if c.kind == "worker":
-            service_time += f" (tasks: {settings.task_duration.describe()})"
+        service_time = c.service_time()
         components.append({"id": c.id, "kind": c.kind, "url": c.url, "service_time": service_time})
     by_kind: dict[str, list[str]] = {}
     for c in components:
@@ -227,18 +224,10 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except JSONError as e:
-        return web.json_response(e.body, status=e.status, headers=e.headers)
-    except web.HTTPException as e:
-        if e.status == 404:
-            message = f"not found: {request.method} {request.path}"
-        elif e.status == 405:
-            message = f"method {request.method} not allowed on {request.path}"
-        else:
-            message = e.reason.lower()
-        allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
-        return error_response(e.status, message, allow)
     except Exception as e:
+        answer = answer_for(request, e)
+        if answer is not None:
+            return answer
         log.error("dashboard: unhandled error on %s %s", request.method, request.path, exc_info=e)
         return error_response(500, "internal error in the dashboard")
 

@@ -128,16 +128,17 @@ async def test_barriers_release_in_exchange_order_whatever_order_they_came_in():
     assert clock.now() == 0  # a barrier takes no time
 
 
+async def observe(clock: VirtualClock, every: float, wake_ups: list[float]) -> None:
+    """What the bench's sampler does: note the time, sleep in the background, again."""
+    while True:
+        wake_ups.append(clock.now())
+        await clock.sleep(every, background=True)
+
+
 async def test_a_background_sleeper_does_not_keep_a_stalled_run_going():
     clock = VirtualClock(stall_grace=0.05)
     wake_ups = []
-
-    async def observer() -> None:
-        while True:
-            wake_ups.append(clock.now())
-            await clock.sleep(1, background=True)
-
-    watching = asyncio.create_task(observer())
+    watching = asyncio.create_task(observe(clock, 1, wake_ups))
     never = asyncio.get_running_loop().create_future()
     with pytest.raises(StalledError):
         await clock.run(never)
@@ -166,11 +167,6 @@ async def test_work_that_can_no_longer_fire_does_not_keep_a_background_sleeper_g
     clock = VirtualClock(stall_grace=0.05)
     wake_ups = []
 
-    async def observer() -> None:
-        while True:
-            wake_ups.append(clock.now())
-            await clock.sleep(0.5, background=True)
-
     async def main() -> None:
         if ended == "timeout":  # its alarm, due at 30 s, is cancelled when the block ends
             async with clock.timeout(30):
@@ -181,7 +177,7 @@ async def test_work_that_can_no_longer_fire_does_not_keep_a_background_sleeper_g
             sleeper.cancel()
         await asyncio.get_running_loop().create_future()  # never done
 
-    watching = asyncio.create_task(observer())
+    watching = asyncio.create_task(observe(clock, 0.5, wake_ups))
     with pytest.raises(StalledError):
         await clock.run(main())
     watching.cancel()

@@ -309,6 +309,14 @@ async def test_unknown_component_is_404(open_dashboard):
         assert error.startswith("no component 'gateway-1' (known: database, cache,")
 
 
+async def test_a_component_that_cannot_be_reached_is_502(open_dashboard):
+    cluster, client = await open_dashboard()
+    await cluster.components["cache"].runner.cleanup()  # as if its process had died
+    resp = await client.post("/api/faults/cache", json={"down": True}, headers=admin(cluster))
+    assert resp.status == 502
+    assert "cache" in (await resp.json())["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [

@@ -18,14 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestPayloadError
 
 from ..clock import Clock
 from ..exposition import render
-from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, DownstreamError, request_id
+from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
 from . import admin
-from .answers import JSONError, error_response
+from .answers import answer_for, error_response
 from .context import Context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -174,28 +172,8 @@ async def _suffer(ctx: Context, request: web.Request) -> float:
 def _error_response(ctx: Context, request: web.Request, e: Exception) -> web.StreamResponse:
     if isinstance(e, _Refused):
         return e.response
-    if isinstance(e, JSONError):
-        return web.json_response(e.body, status=e.status, headers=e.headers)
-    if isinstance(e, DownstreamError):
-        return error_response(e.status, str(e), e.headers, component=e.component)
-    if isinstance(e, web.HTTPException):
-        if e.status < 400:
-            return e  # a redirect is an answer, not a failure
-        return _http_exception(request, e)
-    if isinstance(e, RequestPayloadError | HttpProcessingError):  # e.g. a body that is not gzip
-        return error_response(400, "bad request body: " + " ".join(str(e).split()))
+    answer = answer_for(request, e)
+    if answer is not None:
+        return answer
     ctx.log.error("%s: unhandled error on %s %s", ctx.id, request.method, request.path, exc_info=e)
     return error_response(500, f"internal error in {ctx.id}", component=ctx.id)
-
-
-def _http_exception(request: web.Request, e: web.HTTPException) -> web.Response:
-    headers = {k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")}
-    if e.status == 404:
-        message = f"not found: {request.method} {request.path}"
-    elif e.status == 405:
-        message = f"method {request.method} not allowed on {request.path}"
-    elif e.status == 413:
-        message = "request body too large"
-    else:
-        message = e.reason.lower()
-    return error_response(e.status, message, headers)

@@ -149,6 +149,16 @@ function makeBox(component) {
   );
   const extra = el("dl", { class: "extra" });
   const line = (label, field) => extra.append(el("div", {}, el("dt", {}, label), el("dd", { "data-field": field }, "–")));
+  // A bar (`<meter>`, data-field `${meter}-meter`) and its figure (data-field `field`).
+  const meterLine = (label, meter, field, aria) =>
+    extra.append(
+      el(
+        "div",
+        {},
+        el("dt", {}, label),
+        el("dd", {}, el("meter", { "data-field": `${meter}-meter`, min: "0", max: "1", value: "0", "aria-label": aria }), " ", el("span", { "data-field": field }, "–")),
+      ),
+    );
   if (kind === "load_balancer") {
     line("retries", "retries");
     line("ejections", "ejections");
@@ -156,30 +166,15 @@ function makeBox(component) {
     line("load balancer", "rotation");
     line("sent here", "routed");
   } else if (kind === "cache") {
-    extra.append(
-      el(
-        "div",
-        {},
-        el("dt", {}, "hit ratio"),
-        el("dd", {}, el("meter", { "data-field": "hit-meter", min: "0", max: "1", value: "0", "aria-label": "cache hit ratio" }), " ", el("span", { "data-field": "hit-ratio" }, "–")),
-      ),
-    );
+    meterLine("hit ratio", "hit", "hit-ratio", "cache hit ratio");
     line("hits · misses", "lookups");
     line("entries", "size");
   } else if (kind === "database") {
     line("calls", "db-calls");
     line("added latency", "added-latency");
   } else if (kind === "worker") {
-    for (const [label, field] of [["running", "running"], ["queued", "queued"]]) {
-      extra.append(
-        el(
-          "div",
-          {},
-          el("dt", {}, label),
-          el("dd", {}, el("meter", { "data-field": `${field}-meter`, min: "0", max: "1", value: "0", "aria-label": `tasks ${label}` }), " ", el("span", { "data-field": field }, "–")),
-        ),
-      );
-    }
+    meterLine("running", "running", "running", "tasks running");
+    meterLine("queued", "queued", "queued", "tasks queued");
     line("done · rejected", "done");
   }
   line("4xx", "client-errors");
