@@ -217,6 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as e:
         print(f"labsim: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error to report. Python's own advice:
+        # point stdout at devnull so that flushing it at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def topology_from_args(args: argparse.Namespace, topology: Topology | None = None) -> Topology:

@@ -321,3 +321,18 @@ def test_bench_target_unreachable_is_one_line_exit_2():
     assert result.returncode == 2
     assert result.stderr.startswith(f"labsim: error: cannot reach http://127.0.0.1:{port}")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    # `python -m labsim bench --verbose | head -1`: the pipe closes under the report.
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "labsim", "bench", "--requests", "200", "--verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bench.stdout.readline()
+    bench.stdout.close()
+    err = bench.stderr.read()
+    assert bench.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
