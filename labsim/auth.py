@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -64,6 +65,8 @@ class Auth:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> dict:
+        if not token.isascii():  # a JWT is base64url and dots; anything else is not one
+            raise TokenError("token is malformed")
         claims = self._verified.get(token)
         if claims is not None:
             if claims["exp"] <= time.time():
@@ -76,7 +79,7 @@ class Auth:
 
     def _decode(self, token: str) -> dict:
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
             )
         except jwt.ExpiredSignatureError:
@@ -89,6 +92,11 @@ class Auth:
             raise TokenError(f"token lacks the {e.claim!r} claim") from None
         except jwt.InvalidTokenError:
             raise TokenError("token is malformed") from None
+        # pyjwt reads a numeric string as a time too; the cache above compares numbers.
+        exp = claims["exp"]
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):
+            raise TokenError("token's 'exp' claim is not a number")
+        return claims
 
 
 def token_from_header(value: str | None) -> str | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +46,9 @@ class BenchOptions:
     clock: str = "virtual"
     target: str | None = None
     verbose: bool = False
-    progress: bool = False
+    progress: str | None = None  # "bar" (a terminal), "lines" (a log), or none
+    timeout: float = 60.0  # seconds each request may take on the real clock; then failed
+    interruptible: bool = False  # Ctrl-C stops the load and reports what finished
 
 
 @dataclass
@@ -66,6 +70,15 @@ class Observed:
     kinds: dict[str, str]
 
 
+# Distinct failures and serving gateways kept apart; a target may answer anything.
+_KINDS = 100
+_OTHER = "(others)"
+
+
+def _count(counter: Counter[Any], key: Any, other: Any) -> None:
+    counter[key if key in counter or len(counter) < _KINDS else other] += 1
+
+
 @dataclass
 class Tally:
     """What the run saw, request by request, in bounded memory."""
@@ -79,6 +92,8 @@ class Tally:
     hits: int = 0
     misses: int = 0
     tasks_queued: int = 0
+    interrupted: bool = False  # Ctrl-C: the report covers what finished
+    cut: int = 0  # requests in flight when the run was stopped, never answered
 
 
 def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
@@ -125,17 +140,21 @@ async def _drive(
     options: BenchOptions,
     faults: Sequence[Fault],
 ) -> tuple[Tally, float, Observed | None, Timeline]:
-    token = await _login(client, base, topology)
+    within = options.timeout if clock.name == "real" else None
+    token = await _login(client, base, topology, within)
     tally = Tally()
     sequence = _sequence(plan(options.requests, options.mix))
     show = _printer(options)
     start = clock.now()
     timeline = Timeline()
     sampler = asyncio.create_task(_sample(clock, start, tally, cluster, timeline))
+    stop = asyncio.Event()  # set by Ctrl-C: send nothing more
 
     async def worker() -> None:
         for number, endpoint in sequence:
-            await _one(client, clock, base, token, number, endpoint, tally, show)
+            if stop.is_set():
+                return
+            await _one(client, clock, base, token, number, endpoint, tally, show, within)
 
     schedule = None
     if faults:
@@ -143,16 +162,22 @@ async def _drive(
         schedule = asyncio.create_task(_apply_faults(client, clock, cluster, faults, start))
     try:
         try:
-            workers = min(options.concurrency, options.requests)
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            count = min(options.concurrency, options.requests)
+            workers = [asyncio.create_task(worker()) for _ in range(count)]
+            with _interrupts(options.interruptible, stop, workers):
+                outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            for outcome in outcomes:
+                if not isinstance(outcome, asyncio.CancelledError | None):
+                    raise outcome  # a bug, not a request that failed: those are tallied
         finally:
             unapplied = await _end(schedule)
         if unapplied is not None:
             raise unapplied  # a fault that could not be applied spoils the run
+        tally.interrupted = stop.is_set()
         elapsed = clock.now() - start
-        if options.progress:
+        if options.progress == "bar":
             print(file=sys.stderr)
-        if cluster is not None and isinstance(clock, VirtualClock):
+        if cluster is not None and isinstance(clock, VirtualClock) and not tally.interrupted:
             await _drain_worker(clock, cluster)
     finally:
         failed = await _end(sampler)
@@ -168,6 +193,51 @@ async def _drive(
         kinds={c: cluster.components[c].kind for c in cluster.urls},
     )
     return tally, elapsed, observed, timeline
+
+
+# Wall seconds that requests in flight get to finish after Ctrl-C.
+INTERRUPT_GRACE = 2.0
+
+
+@contextmanager
+def _interrupts(
+    enabled: bool, stop: asyncio.Event, workers: list[asyncio.Task[None]]
+) -> Iterator[None]:
+    """While inside, Ctrl-C stops the load: nothing more is sent, what is in flight gets
+    INTERRUPT_GRACE seconds to finish, then is cut; a second Ctrl-C cuts it at once."""
+    loop = asyncio.get_running_loop()
+    cutter: list[asyncio.TimerHandle] = []
+
+    def cut() -> None:
+        for worker in workers:
+            worker.cancel()
+
+    def interrupted() -> None:
+        if stop.is_set():
+            cut()
+            return
+        stop.set()
+        in_flight = sum(not w.done() for w in workers)
+        print(
+            f"\nlabsim: interrupted: sending no more; waiting up to {INTERRUPT_GRACE:g} s for "
+            f"{in_flight} request(s) in flight (Ctrl-C again to stop now)",
+            file=sys.stderr,
+            flush=True,
+        )
+        cutter.append(loop.call_later(INTERRUPT_GRACE, cut))
+
+    if enabled:
+        try:
+            loop.add_signal_handler(signal.SIGINT, interrupted)
+        except (NotImplementedError, RuntimeError):  # no signals here (Windows, a thread)
+            enabled = False
+    try:
+        yield
+    finally:
+        if enabled:
+            loop.remove_signal_handler(signal.SIGINT)
+        for handle in cutter:
+            handle.cancel()
 
 
 async def _end(task: asyncio.Task[None] | None) -> BaseException | None:
@@ -233,7 +303,7 @@ async def _apply_faults(
             raise BenchError(f"cannot inject the fault at t={fault.at:g}s: {e}") from None
 
 
-async def _login(client: HttpClient, base: str, topology: Topology) -> str:
+async def _login(client: HttpClient, base: str, topology: Topology, within: float | None) -> str:
     # A remote topology's users are the scenario's too: `--scenario` says which they are.
     user = topology.users[0]
     try:
@@ -243,6 +313,7 @@ async def _login(client: HttpClient, base: str, topology: Topology) -> str:
             f"{base}/login",
             json_body={"username": user.username, "password": user.password},
             check=False,
+            within=within,
         )
     except DownstreamError as e:
         raise BenchError(f"cannot reach {base}: {e}") from None
@@ -250,7 +321,15 @@ async def _login(client: HttpClient, base: str, topology: Topology) -> str:
         raise BenchError(
             f"login at {base}/login failed with status {reply.status}: {reply.body[:200]!r}"
         )
-    return reply.json()["token"]
+    answer = _json_or_text(reply.body)
+    token = answer.get("token") if isinstance(answer, dict) else None
+    # The token goes into a header: it must be one line of visible ASCII.
+    if not isinstance(token, str) or not token.isascii() or not token.isprintable() or not token:
+        raise BenchError(
+            f'login at {base}/login answered 200 but not with {{"token": "..."}}: '
+            f"{reply.body[:200]!r}"
+        )
+    return token
 
 
 @dataclass(frozen=True)
@@ -269,7 +348,7 @@ def _record(tally: Tally, endpoint: str, outcome: Outcome, latency: float) -> No
     status, answer = outcome.status, outcome.answer
     tally.by_status[str(status) if status else "error"] += 1
     if outcome.served_by and outcome.served_by != "load-balancer":  # its own 429s, 502s
-        tally.gateways[outcome.served_by] += 1
+        _count(tally.gateways, outcome.served_by[:100], _OTHER)
     if status != ENDPOINTS[endpoint][2]:
         tally.failed += 1
         stats.failed += 1
@@ -277,7 +356,7 @@ def _record(tally: Tally, endpoint: str, outcome: Outcome, latency: float) -> No
         error = outcome.error
         if error is None:
             error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
-        tally.failures[(endpoint, status, error)] += 1
+        _count(tally.failures, (endpoint, status, error[:200]), (endpoint, status, _OTHER))
         return
     tally.ok += 1
     stats.ok.add(latency)
@@ -299,6 +378,7 @@ async def _one(
     endpoint: str,
     tally: Tally,
     show: Callable[[int, str, int | None, Any], None],
+    within: float | None,
 ) -> None:
     method, path, _, body = ENDPOINTS[endpoint]
     started = clock.now()
@@ -310,12 +390,16 @@ async def _one(
             headers={"Authorization": token},
             json_body=body,
             check=False,
+            within=within,
         )
         outcome = Outcome(
             reply.status, _json_or_text(reply.body), served_by=reply.headers.get("X-Served-By")
         )
     except DownstreamError as e:
         outcome = Outcome(None, None, error=str(e))
+    except asyncio.CancelledError:
+        tally.cut += 1  # Ctrl-C, and it did not finish in time: not answered, not failed
+        raise
     _record(tally, endpoint, outcome, clock.now() - started)
     show(number, endpoint, outcome.status, outcome.error or outcome.answer)
 
@@ -327,18 +411,33 @@ def _json_or_text(body: bytes) -> Any:
         return body.decode(errors="replace")
 
 
+# Wall seconds between two progress lines in a log (not a terminal).
+PROGRESS_EVERY = 5.0
+
+
 def _printer(options: BenchOptions) -> Callable[[int, str, int | None, Any], None]:
     done = itertools.count(1)
-    step = max(1, options.requests // 200)
+    total = options.requests
+    step = max(1, total // 200)
+    began = time.monotonic()  # progress is for the person waiting: wall time
+    next_line = [began + PROGRESS_EVERY]
 
     def show(number: int, endpoint: str, status: int | None, answer: Any) -> None:
         n = next(done)
         if options.verbose:
             print(f"[{endpoint.upper()}] Request {number}: Status {status}, Response: {answer}")
-        if options.progress and (n % step == 0 or n == options.requests):
-            filled = n * 30 // options.requests
+        if options.progress == "bar" and (n % step == 0 or n == total):
+            filled = n * 30 // total
             bar = "#" * filled + "." * (30 - filled)
-            print(f"\r[{bar}] {n}/{options.requests}", end="", file=sys.stderr, flush=True)
+            print(f"\r[{bar}] {n}/{total}", end="", file=sys.stderr, flush=True)
+        elif options.progress == "lines" and n % step == 0 and time.monotonic() >= next_line[0]:
+            next_line[0] = time.monotonic() + PROGRESS_EVERY
+            print(
+                f"labsim: {n:,}/{total:,} requests answered "
+                f"({n * 100 // total}%, {time.monotonic() - began:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return show
 
@@ -411,6 +510,8 @@ def _result(
             "failed": tally.failed,
             "by_status": dict(sorted(tally.by_status.items())),
         },
+        "interrupted": tally.interrupted,
+        "cut_in_flight": tally.cut,
         "time": {"simulated_s": round(elapsed, 6), "wall_s": round(wall, 3)},
         "throughput_rps": round(total / elapsed, 3) if elapsed > 0 else None,
         "endpoints": endpoints,

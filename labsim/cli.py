@@ -17,7 +17,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
-from .config import LIMIT, ConfigError, Topology, load_topology, with_overrides
+from .config import (
+    LIMIT,
+    MAX_CONCURRENCY,
+    ConfigError,
+    Topology,
+    load_topology,
+    with_overrides,
+)
 from .load import parse_mix
 from .scenario import Scenario, load_scenarios
 
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
 # mistyped option is answered at once.
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a program stopped by Ctrl-C (128 + SIGINT)
 
 
 class UsageError(Exception):
@@ -41,13 +49,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _number(kind: type, minimum: float, what: str) -> Callable[[str], float]:
+def _number(
+    kind: type, minimum: float, what: str, maximum: float = LIMIT
+) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
-        if not minimum <= value <= LIMIT:  # also false for NaN
+        if not minimum <= value <= maximum:  # also false for NaN
             raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})")
         return value
 
@@ -56,6 +66,10 @@ def _number(kind: type, minimum: float, what: str) -> Callable[[str], float]:
 
 
 positive_int = _number(int, 1, f"a whole number from 1 to {LIMIT:,}")
+concurrency = _number(
+    int, 1, f"a whole number from 1 to {MAX_CONCURRENCY:,}", maximum=MAX_CONCURRENCY
+)
+timeout_seconds = _number(float, 0.001, f"a number of seconds from 0.001 to {LIMIT:,}")
 non_negative_int = _number(int, 0, f"a whole number from 0 to {LIMIT:,}")
 seconds = _number(float, 0, f"a number of seconds from 0 to {LIMIT:,}")
 
@@ -132,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--concurrency",
-        type=positive_int,
+        type=concurrency,
         metavar="N",
         help="most requests in flight at once (default: the scenario's, 10)",
     )
@@ -161,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="bench a topology already running at URL (e.g. http://127.0.0.1:8000) "
         "instead of starting one (default: start one on free ports)",
+    )
+    bench.add_argument(
+        "--timeout",
+        type=timeout_seconds,
+        default=60.0,
+        metavar="S",
+        help="seconds each request may take on the real clock (connecting: at most 10), "
+        "then it counts as failed (default: 60)",
     )
     bench.add_argument(
         "--json", metavar="PATH", help="also write the report as JSON to PATH (default: none)"
@@ -222,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # point stdout at devnull so that flushing it at exit cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:  # Ctrl-C where no partial report can be made
+        print("\nlabsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def topology_from_args(args: argparse.Namespace, topology: Topology | None = None) -> Topology:
@@ -385,7 +410,9 @@ def _run_bench(args: argparse.Namespace) -> int:
         clock=args.clock or ("real" if args.target else load.clock),
         target=args.target,
         verbose=args.verbose,
-        progress=sys.stderr.isatty() and not args.verbose,
+        progress=_progress(args.verbose),
+        timeout=args.timeout,
+        interruptible=True,
     )
     result = _bench(topology, options, scenario.faults)
     if result is None:
@@ -400,7 +427,15 @@ def _run_bench(args: argparse.Namespace) -> int:
         from .html_report import render_bench
 
         _write("--html", args.html, lambda path: _write_text(path, render_bench(result)))
+    if result["interrupted"]:
+        return EXIT_INTERRUPTED
     return 0 if result["requests"]["failed"] == 0 else 1
+
+
+def _progress(verbose: bool) -> str | None:
+    if verbose:
+        return None  # a line per request says it already
+    return "bar" if sys.stderr.isatty() else "lines"
 
 
 def _check_output_file(option: str, path: str | None) -> None:
@@ -471,10 +506,15 @@ def _run_scenarios(args: argparse.Namespace) -> int:
                 concurrency=load.concurrency,
                 mix=dict(load.mix),
                 clock=load.clock,
+                interruptible=True,
             )
             result = _bench(topology_from_args(args, scenario.topology), options, scenario.faults)
             if result is None:
                 return 1
+            if result["interrupted"]:
+                print(f"== {path}: {scenario.title}: interrupted, partial report:")
+                print(render_text(result))
+                return EXIT_INTERRUPTED
             result["scenario"] = scenario.title
             results.append((scenario, result))
         first = scenarios[0]

@@ -86,6 +86,15 @@ class Clock(Protocol):
 
     def caller_waits(self, exchange: int) -> bool: ...
 
+    def opened(self, header: str | None) -> int | None: ...
+
+
+def _exchange_id(header: str | None) -> int | None:
+    # isdecimal() alone admits other scripts' digits; the length keeps int() cheap.
+    if header and len(header) <= 18 and header.isascii() and header.isdecimal():
+        return int(header)
+    return None
+
 
 class RealClock:
     """Wall-clock time: `time.monotonic` and `asyncio.sleep`."""
@@ -122,6 +131,9 @@ class RealClock:
 
     def caller_waits(self, exchange: int) -> bool:
         return True  # never called: the real clock opens no exchanges
+
+    def opened(self, header: str | None) -> int | None:
+        return None  # an exchange header reaching a real-clock run is nobody's
 
 
 class VirtualClock:
@@ -255,6 +267,14 @@ class VirtualClock:
         closed connection is up to the kernel, when the caller gave up is simulated time.
         """
         return exchange in self._open
+
+    def opened(self, header: str | None) -> int | None:
+        """The exchange an `X-Labsim-Exchange` header names, if this clock opened it.
+
+        Anything else (a client's own header, a stale or malformed id) is ignored.
+        """
+        exchange = _exchange_id(header)
+        return exchange if exchange in self._open else None
 
     async def run(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` while driving simulated time; raise StalledError on deadlock."""

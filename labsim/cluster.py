@@ -9,7 +9,6 @@ and the bench) but keeps the id its configured port gives it (`gateway-5003`).
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 from dataclasses import dataclass
 from types import ModuleType
@@ -22,15 +21,11 @@ from .components import cache, database, gateway, load_balancer, microservice, w
 from .components.context import Context
 from .config import Topology
 from .http import HttpClient
+from .serving import ClusterError, serve_app
+
+__all__ = ["Cluster", "ClusterError", "Component", "serve_app"]
 
 log = logging.getLogger("labsim")
-
-# Seconds a stopping component waits for requests still in flight (wall time).
-SHUTDOWN_GRACE = 0.25
-
-
-class ClusterError(Exception):
-    """A component could not start; the message names it and its port."""
 
 
 @dataclass
@@ -83,7 +78,11 @@ class Cluster:
         host = self.topology.host
         for component_id, module, settings in _plan(self.topology):
             port = 0 if self.ephemeral else ports[component_id]
-            client = HttpClient(self.clock, auto_decompress=module is not load_balancer)
+            client = HttpClient(
+                self.clock,
+                auto_decompress=module is not load_balancer,
+                keepalive=self.topology.limits.head_timeout / 2,
+            )
             ctx = Context(
                 id=component_id,
                 kind=module.__name__.rsplit(".", 1)[-1],
@@ -95,7 +94,9 @@ class Cluster:
                 log=log,
             )
             try:
-                runner, url = await serve_app(module.make_app(ctx), component_id, host, port)
+                runner, url = await serve_app(
+                    module.make_app(ctx), component_id, host, port, self.topology.limits
+                )
             except ClusterError:
                 await client.close()
                 await self.stop()
@@ -131,35 +132,3 @@ class Cluster:
 
     def counters(self, component_id: str) -> dict[str, int]:
         return dict(self.components[component_id].context.counters)
-
-
-async def serve_app(
-    app: web.Application, name: str, host: str, port: int
-) -> tuple[web.AppRunner, str]:
-    """Serve `app` on `host`:`port` (0: a free port); its runner and its URL.
-
-    A port that cannot be bound raises ClusterError naming `name`, nothing left listening.
-    """
-    runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
-    )
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as e:
-        await runner.cleanup()
-        raise ClusterError(_bind_problem(name, host, port, e)) from None
-    return runner, f"http://{_url_host(host)}:{runner.addresses[0][1]}"
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _bind_problem(component_id: str, host: str, port: int, e: OSError) -> str:
-    if e.errno == errno.EADDRINUSE:
-        return f"cannot start {component_id}: port {port} on {host} is already in use"
-    if e.errno == errno.EACCES:
-        return f"cannot start {component_id}: no permission to bind port {port} on {host}"
-    reason = e.strerror or str(e)
-    return f"cannot start {component_id} on {host}:{port}: {reason}"

@@ -43,6 +43,12 @@ def check(predicate: typing.Callable[[Any], bool], problem: str) -> dict[str, An
 LIMIT = 1_000_000_000
 
 _PORT = check(lambda p: 0 <= p <= 65535, "must be a port number from 0 to 65535")
+# Beyond these, memory (one app, pool and counters per gateway; one task per client) or
+# the kernel (file descriptors) gives out before the numbers mean anything.
+MAX_GATEWAYS = 100
+MAX_CONCURRENCY = 10_000
+# A scenario file is read whole before it is parsed: bigger than this is not a scenario.
+MAX_SCENARIO_BYTES = 1024 * 1024
 _POSITIVE = check(lambda v: v > 0, "must be greater than 0")
 AT_LEAST_ONE = check(lambda v: v >= 1, "must be at least 1")
 
@@ -114,7 +120,14 @@ class LoadBalancerConfig:
             'must be "client" or "header:<Name>"',
         ),
     )
-    timeout: float = field(default=30.0, metadata=_POSITIVE)
+    timeout: float = field(default=30.0, metadata=_POSITIVE)  # per try, on the clock
+    # Below aiohttp's 128 at the gateways, with room for the few headers the proxy adds.
+    max_headers: int = field(
+        default=64, metadata=check(lambda v: 1 <= v <= 120, "must be from 1 to 120")
+    )
+    max_header_bytes: int = field(
+        default=16 * 1024, metadata=check(lambda v: v >= 1024, "must be at least 1024 bytes")
+    )
     health_check: HealthCheckConfig = HealthCheckConfig()
     outlier: OutlierConfig = OutlierConfig()
     retry: RetryConfig = RetryConfig()
@@ -127,9 +140,11 @@ class GatewayConfig:
         default=(5000, 5003, 5006),
         metadata=check(
             lambda ps: (
-                len(ps) >= 1 and len(set(ps)) == len(ps) and all(0 <= p <= 65535 for p in ps)
+                1 <= len(ps) <= MAX_GATEWAYS
+                and len(set(ps)) == len(ps)
+                and all(0 <= p <= 65535 for p in ps)
             ),
-            "must list at least one port, each from 0 to 65535, none twice",
+            f"must list 1 to {MAX_GATEWAYS} ports, each from 0 to 65535, none twice",
         ),
     )
     latency: LatencyModel = ONE_MS
@@ -152,16 +167,22 @@ class CacheConfig:
     port: int = field(default=5004, metadata=_PORT)
     latency: LatencyModel = ONE_MS
     ttl: float = field(default=120.0, metadata=_POSITIVE)
+    max_ttl: float = field(default=86_400.0, metadata=_POSITIVE)
     maxsize: int = field(default=1024, metadata=AT_LEAST_ONE)
+    max_bytes: int = field(
+        default=16 * 1024 * 1024, metadata=check(lambda v: v >= 1024, "must be at least 1024")
+    )
     coalesce: bool = False
     stale_while_revalidate: float = field(default=0.0, metadata=_NOT_NEGATIVE)
     lease_timeout: float = field(default=10.0, metadata=_POSITIVE)
+    timeout: float = field(default=15.0, metadata=_POSITIVE)  # a gateway's wait for it
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
     port: int = field(default=5002, metadata=_PORT)
     latency: LatencyModel = DB_LAB
+    timeout: float = field(default=10.0, metadata=_POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -172,12 +193,40 @@ class WorkerConfig:
     concurrency: int = field(default=100, metadata=AT_LEAST_ONE)
     queue_size: int = field(default=1000, metadata=AT_LEAST_ONE)
     history: int = field(default=10_000, metadata=AT_LEAST_ONE)
+    timeout: float = field(default=5.0, metadata=_POSITIVE)
 
 
 @dataclass(frozen=True)
 class MicroserviceConfig:
     port: int = field(default=5001, metadata=_PORT)
     latency: LatencyModel = ONE_MS
+    timeout: float = field(default=5.0, metadata=_POSITIVE)
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """What any client may send to any component, and how long it may take to send it.
+
+    The socket-level times (`head_timeout`, `body_timeout`) are wall time on both clocks:
+    they guard real connections, which the virtual clock does not simulate.
+    """
+
+    max_body: int = field(
+        default=64 * 1024,
+        metadata=check(lambda v: 1024 <= v <= 16 * 1024 * 1024, "must be 1024 to 16777216 bytes"),
+    )
+    max_json_depth: int = field(
+        default=32, metadata=check(lambda v: 1 <= v <= 500, "must be from 1 to 500")
+    )
+    head_timeout: float = field(
+        default=10.0, metadata=check(lambda v: 0.1 <= v <= 3600, "must be 0.1 to 3600 seconds")
+    )
+    body_timeout: float = field(
+        default=10.0, metadata=check(lambda v: 0.1 <= v <= 3600, "must be 0.1 to 3600 seconds")
+    )
+    max_connections: int = field(
+        default=1000, metadata=check(lambda v: 8 <= v <= 100_000, "must be from 8 to 100000")
+    )
 
 
 @dataclass(frozen=True)
@@ -198,9 +247,10 @@ class Topology:
     database: DatabaseConfig = DatabaseConfig()
     worker: WorkerConfig = WorkerConfig()
     microservice: MicroserviceConfig = MicroserviceConfig()
+    limits: LimitsConfig = LimitsConfig()
     users: tuple[User, ...] = field(
         default=(User("user1", "password123", "user"),),
-        metadata=check(lambda us: len(us) >= 1, "must list at least one user"),
+        metadata=check(lambda us: 1 <= len(us) <= 1000, "must list 1 to 1000 users"),
     )
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
@@ -236,15 +286,21 @@ def load_topology(path: str | Path | None) -> Topology:
 def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            raw = f.read(MAX_SCENARIO_BYTES + 1)  # never more: the path may be /dev/zero
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such scenario file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a scenario file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_SCENARIO_BYTES:,} bytes: not a scenario file")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 def topology_from_dict(
@@ -266,7 +322,15 @@ def with_overrides(
 ) -> Topology:
     """Apply the CLI's overrides (already checked for type and sign by argparse)."""
     if gateways is not None:
+        if gateways > MAX_GATEWAYS:
+            raise ConfigError(f"--gateways {gateways}: at most {MAX_GATEWAYS}")
         first = topology.gateways.ports[0]
+        last = first + GATEWAY_PORT_STEP * (gateways - 1)
+        if first and last > 65535:
+            raise ConfigError(
+                f"--gateways {gateways}: the ports from {first}, {GATEWAY_PORT_STEP} apart, "
+                f"would end at {last}, past 65535"
+            )
         ports = tuple(first + GATEWAY_PORT_STEP * i if first else 0 for i in range(gateways))
         topology = dataclasses.replace(
             topology, gateways=dataclasses.replace(topology.gateways, ports=ports)
@@ -311,6 +375,16 @@ def _validate(topology: Topology, source: str) -> Topology:
             raise ConfigError(
                 f"{source}: {section}.rate_limit: give both rate and burst above 0 (or neither)"
             )
+    cache = topology.cache
+    if cache.ttl > cache.max_ttl:
+        raise ConfigError(
+            f"{source}: cache.ttl: {cache.ttl:g} is above cache.max_ttl ({cache.max_ttl:g})"
+        )
+    if cache.coalesce and cache.lease_timeout >= cache.timeout:
+        raise ConfigError(
+            f"{source}: cache.lease_timeout: {cache.lease_timeout:g} s must be below "
+            f"cache.timeout ({cache.timeout:g} s), or coalesced callers time out first"
+        )
     names = [u.username for u in topology.users]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: users: a username is listed twice")
@@ -417,7 +491,16 @@ def _latency(value: Any, source: str, key: str) -> LatencyModel:
         params.append((name, number))
     if model == "uniform" and params[0][1] > params[1][1]:
         raise ConfigError(f"{source}: {key}: low must not exceed high")
-    return LatencyModel(model, tuple(params))
+    latency = LatencyModel(model, tuple(params))
+    try:
+        mean = latency.mean()
+    except OverflowError:  # lognormal: median * exp(sigma**2 / 2)
+        mean = math.inf
+    if not mean <= LIMIT:
+        raise ConfigError(
+            f"{source}: {key}: the model's mean is more than {LIMIT:,} seconds (got {value!r})"
+        )
+    return latency
 
 
 def _join(where: str, key: str) -> str:

@@ -26,8 +26,16 @@ from aiohttp import web
 
 from .bench import BenchError, BenchOptions, run_bench
 from .cluster import Cluster, serve_app
-from .components.admin import authorize
-from .components.answers import JSONError, answer_for, error_response, json_body
+from .components.admin import authorize, check_host
+from .components.answers import (
+    LIMITS,
+    JSONError,
+    answer_for,
+    check_json_type,
+    error_response,
+    json_body,
+    read_body,
+)
 from .http import HttpClient
 from .snapshot import Sampler
 
@@ -53,7 +61,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application:
     """The dashboard's application for a started `cluster`."""
-    app = web.Application(middlewares=[_json_errors])
+    limits = cluster.topology.limits
+    app = web.Application(
+        middlewares=[_json_errors, _same_host(cluster.topology.host)],
+        client_max_size=limits.max_body,
+    )
+    app[LIMITS] = limits
     token = cluster.topology.admin_token
     client = HttpClient(cluster.clock)
     stopping = asyncio.Event()
@@ -102,10 +115,11 @@ def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application
     async def pass_on(request: web.Request, path: str) -> web.Response:
         authorize(request, token)
         component, url = component_url(request)
-        body = await request.read()
+        body = await read_body(request)
         # The component checks the token again: the dashboard has no power of its own.
         headers = {"Authorization": request.headers["Authorization"]}
-        if body:
+        if body.strip():
+            check_json_type(request)
             headers["Content-Type"] = "application/json"
         reply = await client.request(
             component, "POST", url + path, headers=headers, data=body, check=False
@@ -232,6 +246,15 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return error_response(500, "internal error in the dashboard")
 
 
+def _same_host(bound: str) -> Any:
+    @web.middleware
+    async def same_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        check_host(request, bound)  # a DNS-rebinding page must not read the topology
+        return await handler(request)
+
+    return same_host
+
+
 @dataclass
 class Dashboard:
     """The dashboard, served on its own port."""
@@ -249,5 +272,6 @@ async def serve(cluster: Cluster, port: int, *, interval: float = INTERVAL) -> D
     A port that cannot be bound raises ClusterError naming it, with nothing left listening.
     """
     app = make_app(cluster, interval=interval)
-    runner, url = await serve_app(app, "the dashboard", cluster.topology.host, port)
+    topology = cluster.topology
+    runner, url = await serve_app(app, "the dashboard", topology.host, port, topology.limits)
     return Dashboard(url, runner)

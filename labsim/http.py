@@ -30,6 +30,11 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # 6 s in a prototype). Past this many, requests queue for that hop, first come first
 # served; 64 gave a tighter tail than 512 at concurrency 100 (benchmarks/throughput.py).
 POOL_SIZE = 64
+# Seconds an idle pooled connection is kept: half a labsim server's default head timeout
+# (10 s), past which the server closes an idle connection. Inside a cluster, half its own.
+KEEPALIVE = 5.0
+CONNECT_TIMEOUT = 10.0
+MAX_REPLY = 16 * 1024 * 1024  # bytes of one reply body; more is a failed call
 
 
 class DownstreamError(Exception):
@@ -65,6 +70,14 @@ class Reply:
             message = f"{self.component} sent a reply that is not JSON"
             raise DownstreamError(self.component, message) from None
 
+    def object(self) -> dict[str, Any]:
+        """The reply's JSON object; a DownstreamError naming the component if it is none."""
+        answer = self.json()
+        if not isinstance(answer, dict):
+            message = f"{self.component} sent a reply that is not a JSON object"
+            raise DownstreamError(self.component, message)
+        return answer
+
 
 def _refusal(reply: Reply) -> DownstreamError:
     try:
@@ -80,11 +93,34 @@ def _refusal(reply: Reply) -> DownstreamError:
     return DownstreamError(reply.component, message)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _read(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole reply body, at most MAX_REPLY bytes: a server may be anything."""
+    length = resp.content_length
+    if length is not None and length <= MAX_REPLY:
+        return await resp.read()  # labsim's own components always say how long
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_REPLY:
+            raise _TooLarge
+    return bytes(body)
+
+
 class HttpClient:
     """Requests from one caller, on its own connection pool."""
 
     def __init__(
-        self, clock: Clock, *, auto_decompress: bool = True, pool_size: int = POOL_SIZE
+        self,
+        clock: Clock,
+        *,
+        auto_decompress: bool = True,
+        pool_size: int = POOL_SIZE,
+        keepalive: float = KEEPALIVE,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self._clock = clock
         traces = []
@@ -99,9 +135,13 @@ class HttpClient:
             # A pool per host, not one limit over all: when a connection frees up, aiohttp
             # picks among hosts with waiters at random (unseeded), which would make
             # virtual-clock runs differ.
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=pool_size),
+            # An idle connection is closed before the server's head timeout would close
+            # it, so a request never goes out on a connection the server is dropping.
+            connector=aiohttp.TCPConnector(
+                limit=0, limit_per_host=pool_size, keepalive_timeout=keepalive
+            ),
             trace_configs=traces,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
             auto_decompress=auto_decompress,
             skip_auto_headers=("User-Agent",),
         )
@@ -116,12 +156,33 @@ class HttpClient:
         data: bytes | None = None,
         json_body: Any = None,
         check: bool = True,
+        within: float | None = None,
     ) -> Reply:
         """Send one request to `component` at `url` and read the whole reply.
 
         With `check`, an error status from `component` raises DownstreamError: a 503
         (overloaded, with its `Retry-After`) passes on as 503, anything else becomes 502.
+        With `within` (seconds on the clock), no reply in time is a 504 naming `component`.
         """
+        if within is None:
+            return await self._request(component, method, url, headers, data, json_body, check)
+        try:
+            async with self._clock.timeout(within):
+                return await self._request(component, method, url, headers, data, json_body, check)
+        except TimeoutError:
+            message = f"{component} did not answer within {within:g}s"
+            raise DownstreamError(component, message, 504) from None
+
+    async def _request(
+        self,
+        component: str,
+        method: str,
+        url: str,
+        headers: dict[str, str] | CIMultiDict[str] | None,
+        data: bytes | None,
+        json_body: Any,
+        check: bool,
+    ) -> Reply:
         headers = CIMultiDict(headers or {})
         rid = request_id.get()
         if rid and REQUEST_ID_HEADER not in headers:
@@ -137,7 +198,10 @@ class HttpClient:
             async with self._session.request(
                 method, url, headers=headers, data=data, trace_request_ctx=exchange
             ) as resp:
-                reply = Reply(resp.status, resp.headers, await resp.read(), component)
+                reply = Reply(resp.status, resp.headers, await _read(resp), component)
+        except _TooLarge:
+            message = f"{component} sent a reply larger than {MAX_REPLY:,} bytes"
+            failure = DownstreamError(component, message)
         except aiohttp.ClientConnectorError as e:
             reason = e.os_error.strerror or str(e.os_error)
             message = f"{component} unreachable: {reason}"

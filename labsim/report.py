@@ -33,6 +33,16 @@ def _table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
     ]
 
 
+def _interrupted(result: dict[str, Any]) -> list[str]:
+    if not result.get("interrupted"):
+        return []
+    cut = result["cut_in_flight"]
+    return [
+        "INTERRUPTED partial report: the requests answered before Ctrl-C"
+        + (f"; {cut} in flight were cut" if cut else "")
+    ]
+
+
 def render_text(result: dict[str, Any]) -> str:
     req, t = result["requests"], result["time"]
     statuses = ", ".join(f"{k}: {v}" for k, v in result["requests"]["by_status"].items())
@@ -42,6 +52,7 @@ def render_text(result: dict[str, Any]) -> str:
         where = f"scenario {result['scenario']}, seed {result['seed']}, in-process topology"
     lines = [
         f"labsim bench: clock {result['clock']}, {where}",
+        *_interrupted(result),
         f"requests    {req['total']} total, {req['ok']} ok, {req['failed']} failed  ({statuses})",
         f"time        {t['simulated_s']:.3f} s on the {result['clock']} clock, "
         f"{t['wall_s']:.2f} s wall; throughput {result['throughput_rps'] or 0:.1f} req/s",

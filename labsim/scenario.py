@@ -18,6 +18,7 @@ from typing import Any
 from .config import (
     AT_LEAST_ONE,
     LIMIT,
+    MAX_CONCURRENCY,
     ConfigError,
     Topology,
     build,
@@ -51,7 +52,12 @@ def _valid_mix(mix: dict[str, int]) -> bool:
 @dataclass(frozen=True)
 class Load:
     requests: int = field(default=100, metadata=AT_LEAST_ONE)
-    concurrency: int = field(default=10, metadata=AT_LEAST_ONE)
+    concurrency: int = field(
+        default=10,
+        metadata=check(
+            lambda c: 1 <= c <= MAX_CONCURRENCY, f"must be from 1 to {MAX_CONCURRENCY:,}"
+        ),
+    )
     mix: dict[str, int] = field(
         default_factory=lambda: dict(LAB_MIX),
         metadata=check(

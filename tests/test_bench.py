@@ -191,11 +191,22 @@ def test_cli_overrides_reach_the_bench(capsys):
 
 
 def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
-    bench(requests=40, progress=True)
+    bench(requests=40, progress="bar")
     err = capsys.readouterr().err
     assert err.endswith("\n") and f"[{'#' * 30}] 40/40" in err
     bench(requests=40)
     assert capsys.readouterr().err == ""
+
+
+def test_a_long_run_in_a_log_shows_progress_lines(capsys, monkeypatch):
+    import labsim.bench
+
+    monkeypatch.setattr(labsim.bench, "PROGRESS_EVERY", 0.0)  # a line at every step
+    bench(requests=400, progress="lines")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("labsim: 2/400 requests answered (0%, ")
+    assert lines[-1].startswith("labsim: 400/400 requests answered (100%, ")
+    assert len(lines) == 200 and "\r" not in "".join(lines)
 
 
 def test_more_requests_in_flight_than_a_pool_has_connections():

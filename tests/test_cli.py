@@ -141,7 +141,7 @@ def test_up_serves_the_dashboard_with_the_token_only_in_the_link(tmp_path):
         action = urllib.request.Request(
             f"{base}/api/faults/cache",
             data=b'{"latency": 0}',
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(action) as resp:
             assert resp.status == 200
@@ -208,6 +208,10 @@ def test_dashboard_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp
         (["bench", "--requests", "-5"], "--requests"),
         (["bench", "--requests", "abc"], "'abc'"),
         (["bench", "--concurrency", "0"], "--concurrency"),
+        (["bench", "--concurrency", "100000"], "from 1 to 10,000 (got '100000')"),
+        (["bench", "--gateways", "1000000000"], "--gateways 1000000000: at most 100"),
+        (["bench", "--timeout", "0"], "--timeout"),
+        (["bench", "--scenario", "/dev/zero"], "/dev/zero: larger than 1,048,576 bytes"),
         (["bench", "--clock", "sundial"], "'sundial'"),
         (["bench", "--mix", "data=1,lunch=2"], "'lunch'"),
         (["bench", "--mix", "data=x"], "'x'"),

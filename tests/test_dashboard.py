@@ -329,7 +329,8 @@ async def test_a_component_that_cannot_be_reached_is_502(open_dashboard):
 )
 async def test_bad_fault_values_are_400(open_dashboard, body, problem):
     cluster, client = await open_dashboard()
-    resp = await client.post("/api/faults/database", data=body, headers=admin(cluster))
+    headers = admin(cluster) | {"Content-Type": "application/json"}
+    resp = await client.post("/api/faults/database", data=body, headers=headers)
     assert resp.status == 400
     assert problem in (await resp.json())["error"]
 
@@ -378,7 +379,8 @@ async def test_bench_logs_in_as_the_scenario_s_user(open_dashboard):
 )
 async def test_bad_bench_requests_are_400(open_dashboard, body):
     cluster, client = await open_dashboard()
-    resp = await client.post("/api/bench", data=body, headers=admin(cluster))
+    headers = admin(cluster) | {"Content-Type": "application/json"}
+    resp = await client.post("/api/bench", data=body, headers=headers)
     assert resp.status == 400
     error = (await resp.json())["error"]
     assert "requests" in error or "not valid JSON" in error

@@ -119,7 +119,7 @@ def test_run_prints_fail_and_exits_1(tmp_path, capsys):
         ("variants = 3\n", "variants: must be a list of tables"),
         ("[[variants]]\nname = 'x'\ncache = { ttl = -1 }\n", "(variant 'x'): cache.ttl: must be"),
         ("[database]\nlatency = -1\n", "database.latency: latency cannot be negative"),
-        ("[gateways]\nports = []\n", "gateways.ports: must list at least one port"),
+        ("[gateways]\nports = []\n", "gateways.ports: must list 1 to 100 ports"),
         ("[load_balancer]\nstrategy = 'fastest'\n", "load_balancer.strategy: must be one of"),
         ("[load_balancer]\nweights = [1, 2]\n", "load_balancer.weights: 2 weights for 3 gateways"),
         ("[load_balancer]\nweights = [1, 0, 1]\n", "load_balancer.weights: must all be"),

@@ -5,13 +5,16 @@ Used by every component's middleware and by the dashboard, so both answer alike.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from ..config import LimitsConfig
 from ..http import DownstreamError
 
 
@@ -66,14 +69,69 @@ def _http_exception(request: web.Request, e: web.HTTPException) -> web.Response:
     return error_response(e.status, message, headers)
 
 
+# Every app that reads bodies (each component's and the dashboard's) carries its limits.
+LIMITS = web.AppKey("limits", LimitsConfig)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body, within the app's size limit (413) and time limit (408)."""
+    limits = request.app[LIMITS]
+    try:
+        # Wall time, on either clock: a slow sender is a real socket, not simulated work.
+        async with asyncio.timeout(limits.body_timeout):
+            return await request.read()
+    except TimeoutError:
+        raise JSONError(408, f"request body not received within {limits.body_timeout:g}s") from None
+
+
 async def json_body(request: web.Request, *, empty: Any = None) -> Any:
-    """The request's JSON body; `empty` when there is none; 400 when it is not JSON."""
-    raw = await request.read()
+    """The request's JSON body; `empty` when there is none.
+
+    A body must come as `Content-Type: application/json` (415 otherwise: a page on another
+    site can send text/plain without asking, but not JSON), be JSON (400), and nest no
+    deeper than the app's limit (400), which also keeps the parser's recursion bounded.
+    """
+    raw = await read_body(request)
     if not raw.strip():
         if empty is not None:
             return empty
         raise JSONError(400, "request body must be JSON")
+    check_json_type(request)
+    depth = request.app[LIMITS].max_json_depth
+    if json_depth(raw, depth) > depth:
+        raise JSONError(400, f"request body nests deeper than {depth} levels")
     try:
         return json.loads(raw)
     except ValueError as e:
         raise JSONError(400, f"request body is not valid JSON: {e}") from None
+
+
+def check_json_type(request: web.Request) -> None:
+    """415 unless the request says its body is JSON."""
+    if request.content_type != "application/json":
+        given = request.headers.get("Content-Type", "none")
+        raise JSONError(
+            415,
+            f"request body must be sent as Content-Type: application/json (got {given[:100]})",
+        )
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes, limit: int) -> int:
+    """How deep `raw`'s arrays and objects nest (strings skipped), counted up to past `limit`."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # the usual body: no need to look closer
+        return 0
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRING.sub(b"", raw)):
+        if bracket in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest

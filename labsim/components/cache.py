@@ -13,6 +13,7 @@ simulated time exactly as they would in real time. Two patterns can be switched 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from aiohttp import web
 from cachetools import TLRUCache
 
-from ..config import LIMIT, CacheConfig
+from ..config import CacheConfig
 from .answers import JSONError, json_body
 from .context import Context
 from .middleware import base_app
@@ -28,8 +29,19 @@ from .middleware import base_app
 
 @dataclass(frozen=True)
 class Entry:
-    value: Any
+    # The value as compact JSON: what a client sent costs its size in bytes, never the
+    # tens of times more that parsed Python objects can cost (a list of empty lists).
+    value: bytes
     expires_at: float  # fresh until then; stale (if allowed) for a while after
+
+    def size(self) -> int:
+        return len(self.value) + _ENTRY_OVERHEAD
+
+
+MAX_KEY = 256  # characters in a key
+
+# Bytes an entry costs besides its value (the entry, its key, the cache's bookkeeping).
+_ENTRY_OVERHEAD = 256
 
 
 class _CountingCache(TLRUCache):
@@ -51,17 +63,21 @@ def make_app(ctx: Context) -> web.Application:
     settings: CacheConfig = ctx.settings
     clock, counters = ctx.clock, ctx.counters
     grace = settings.stale_while_revalidate
+    # Bounded in bytes by cachetools itself (`getsizeof`), and in entries below.
     store = _CountingCache(
         counters,
-        maxsize=settings.maxsize,
+        maxsize=settings.max_bytes,
+        getsizeof=Entry.size,
         ttu=lambda _key, entry, _now: entry.expires_at + grace,
         timer=clock.now,
     )
-    ctx.details = lambda: {"size": len(store)}
+    ctx.details = lambda: {"size": len(store), "bytes": store.currsize}
     leases: dict[str, asyncio.Event] = {}  # key -> set when the lease holder fills it
 
-    def answer(value: Any, **flags: bool) -> web.Response:
-        return web.json_response({"value": value, **{k: v for k, v in flags.items() if v}})
+    def answer(value: bytes | None, **flags: bool) -> web.Response:
+        shown = "".join(f', "{k}": true' for k, v in flags.items() if v)
+        body = b'{"value": ' + (b"null" if value is None else value) + shown.encode() + b"}"
+        return web.Response(body=body, content_type="application/json")
 
     def take_lease(key: str) -> bool:
         if key in leases:
@@ -103,10 +119,19 @@ def make_app(ctx: Context) -> web.Application:
             raise JSONError(400, 'body must be a JSON object with a "value" key')
         ttl = body.get("ttl", settings.ttl)
         number = isinstance(ttl, int | float) and not isinstance(ttl, bool)
-        if not number or not 0 < ttl <= LIMIT:  # also refuses NaN
-            raise JSONError(400, f"ttl must be seconds, above 0 and at most {LIMIT:,}")
+        if not number or not 0 < ttl <= settings.max_ttl:  # also refuses NaN
+            raise JSONError(400, f"ttl must be seconds, above 0 and at most {settings.max_ttl:g}")
         key = request.match_info["key"]
-        store[key] = Entry(body["value"], clock.now() + ttl)
+        if len(key) > MAX_KEY:
+            raise JSONError(400, f"cache key longer than {MAX_KEY} characters")
+        value = json.dumps(body["value"], separators=(",", ":")).encode()
+        entry = Entry(value, clock.now() + ttl)
+        if entry.size() > settings.max_bytes:
+            raise JSONError(413, f"value too large for the cache ({len(value):,} bytes)")
+        if key not in store:
+            while len(store) >= settings.maxsize:
+                store.popitem()  # the least recently used goes, as when bytes run out
+        store[key] = entry
         counters["sets"] += 1
         filled = leases.pop(key, None)
         if filled is not None:

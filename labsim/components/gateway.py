@@ -13,6 +13,7 @@ import asyncio
 from aiohttp import web
 
 from ..auth import Auth, TokenError, token_from_header
+from ..http import DownstreamError, Reply
 from ..rate_limit import RateLimiter, client_key
 from .answers import JSONError, json_body, too_many_requests
 from .context import Context
@@ -59,29 +60,52 @@ def make_app(ctx: Context) -> web.Application:
         if not settings.use_cache:
             counters["misses"] += 1
             return web.json_response({"cached": False, "data": await read_database()})
-        cache_url = ctx.url("cache", cache_path)
-        looked_up = (await client.request("cache", "GET", cache_url)).json()
+        looked_up = (await call("cache", "GET", cache_path)).object()
         value = looked_up.get("value")
         if value is not None:
             counters["hits"] += 1
             if looked_up.get("lease"):  # stale, and ours to refresh: answer now, refresh after
-                refresh = asyncio.create_task(fill_cache(cache_url))
+                refresh = asyncio.create_task(refresh_cache(cache_path))
                 refreshing.add(refresh)
                 refresh.add_done_callback(refreshing.discard)
             return web.json_response({"cached": True, "data": value})
         counters["misses"] += 1
-        return web.json_response({"cached": False, "data": await fill_cache(cache_url)})
+        return web.json_response({"cached": False, "data": await fill_cache(cache_path)})
+
+    topology = ctx.topology
+    # How long a gateway waits for each component it calls, on the clock: then a 504
+    # that names the one that did not answer.
+    waits = {
+        "cache": topology.cache.timeout,
+        "database": topology.database.timeout,
+        "worker": topology.worker.timeout,
+        "microservice": topology.microservice.timeout,
+    }
+
+    async def call(component: str, method: str, path: str, body: object = None) -> Reply:
+        return await client.request(
+            component,
+            method,
+            ctx.url(component, path),
+            json_body=body,
+            within=waits[component],
+        )
 
     async def read_database() -> object:
-        reply = await client.request("database", "GET", ctx.url("database", "/db"))
-        return reply.json().get("message")
+        return (await call("database", "GET", "/db")).object().get("message")
 
-    async def fill_cache(cache_url: str) -> object:
+    async def fill_cache(cache_path: str) -> object:
         value = await read_database()
-        await client.request("cache", "POST", cache_url, json_body={"value": value})
+        await call("cache", "POST", cache_path, {"value": value})
         return value
 
-    refreshing: set[asyncio.Task[object]] = set()
+    async def refresh_cache(cache_path: str) -> None:
+        try:
+            await fill_cache(cache_path)
+        except DownstreamError as e:  # nobody waits for this answer: the log is its reader
+            ctx.log.warning("%s: background refresh of %s failed: %s", ctx.id, cache_path, e)
+
+    refreshing: set[asyncio.Task[None]] = set()
 
     async def stop_refreshing(app: web.Application) -> None:
         for task in refreshing:
@@ -109,15 +133,12 @@ def make_app(ctx: Context) -> web.Application:
     async def longtask(request: web.Request) -> web.Response:
         authenticate(request)
         payload = await json_body(request, empty={})
-        reply = await client.request(
-            "worker", "POST", ctx.url("worker", "/task"), json_body=payload
-        )
-        task_id = reply.json().get("task_id")
+        task_id = (await call("worker", "POST", "/task", payload)).object().get("task_id")
         return web.json_response({"status": "Task queued", "task_id": task_id}, status=202)
 
     async def process(request: web.Request) -> web.Response:
         authenticate(request)
-        reply = await client.request("microservice", "GET", ctx.url("microservice", "/process"))
+        reply = await call("microservice", "GET", "/process")
         return web.json_response(reply.json(), status=reply.status)
 
     app.on_shutdown.append(stop_refreshing)

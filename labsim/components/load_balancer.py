@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -23,7 +23,7 @@ from ..balancing import Backend, make_picker
 from ..config import LoadBalancerConfig, RetryConfig
 from ..http import EXCHANGE_HEADER, DownstreamError, Reply
 from ..rate_limit import RateLimiter, client_key
-from .answers import JSONError, error_response, too_many_requests
+from .answers import JSONError, error_response, read_body, too_many_requests
 from .context import Context
 from .middleware import base_app
 
@@ -86,6 +86,23 @@ class RetryBudget:
         return True
 
 
+def _header_limits(settings: LoadBalancerConfig) -> Callable[[web.Request], None]:
+    most, most_bytes = settings.max_headers, settings.max_header_bytes
+
+    def check_headers(request: web.Request) -> None:
+        """431 for more headers than the gateways may be sent, counting what we add."""
+        raw = request.raw_headers
+        if len(raw) > most:
+            raise JSONError(431, f"too many request headers ({len(raw)}; at most {most})")
+        size = sum(len(name) + len(value) for name, value in raw)
+        if size > most_bytes:
+            raise JSONError(
+                431, f"request headers too large ({size:,} bytes; at most {most_bytes:,})"
+            )
+
+    return check_headers
+
+
 def make_app(ctx: Context) -> web.Application:
     app = base_app(ctx)
     settings: LoadBalancerConfig = ctx.settings
@@ -99,6 +116,7 @@ def make_app(ctx: Context) -> web.Application:
     limiter = RateLimiter(limit.rate, limit.burst, clock.now) if limit.rate else None
     auth = Auth(ctx.topology.secret, ctx.topology.users)
     retrying = settings.retry.attempts > 0
+    check_headers = _header_limits(settings)
     sent_to = {b.id: f"to:{b.id}" for b in backends}
     hash_header = settings.hash_on.removeprefix("header:") if settings.hash_on != "client" else None
 
@@ -124,29 +142,49 @@ def make_app(ctx: Context) -> web.Application:
             backend.ejections,
         )
 
+    # The requests each gateway is answering now, so that a health check that finds it
+    # unhealthy can cut them short (and the retry policy send them elsewhere) instead of
+    # leaving them to wait out the per-try timeout.
+    forwarding: dict[str, set[asyncio.Task[object]]] = {b.id: set() for b in backends}
+    cut: set[asyncio.Task[object]] = set()
+
     async def forward(
         backend: Backend, request: web.Request, headers: CIMultiDict[str], body: bytes
     ) -> Reply:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks = forwarding[backend.id]
+        tasks.add(task)
         backend.in_flight += 1
         try:
-            async with clock.timeout(settings.timeout):
-                return await ctx.client.request(
-                    backend.id,
-                    request.method,
-                    ctx.url(backend.id, request.path_qs),
-                    headers=headers,
-                    data=body,
-                    check=False,
-                )
-        except TimeoutError:
-            raise DownstreamError(
-                backend.id, f"{backend.id} did not answer within {settings.timeout:g}s", 504
-            ) from None
+            return await ctx.client.request(
+                backend.id,
+                request.method,
+                ctx.url(backend.id, request.path_qs),
+                headers=headers,
+                data=body,
+                check=False,
+                within=settings.timeout,
+            )
+        except asyncio.CancelledError:
+            if task not in cut:
+                raise
+            cut.discard(task)
+            task.uncancel()
+            message = f"{backend.id} failed its health check while answering"
+            raise DownstreamError(backend.id, message, 502) from None
         finally:
+            tasks.discard(task)
             backend.in_flight -= 1
 
+    def cut_short(backend: Backend) -> None:
+        for task in forwarding[backend.id]:
+            cut.add(task)
+            task.cancel()
+
     async def proxy(request: web.Request) -> web.Response:
-        body = await request.read()
+        check_headers(request)
+        body = await read_body(request)
         rate_headers = {}
         if limiter is not None:
             verdict = limiter.check(client_key(request.headers, request.remote, auth))
@@ -220,6 +258,8 @@ def make_app(ctx: Context) -> web.Application:
         threshold = check.healthy_threshold if ok else check.unhealthy_threshold
         if backend.health_streak >= threshold:
             backend.healthy, backend.health_streak = ok, 0
+            if not ok:
+                cut_short(backend)
             counters["readmissions" if ok else "health_ejections"] += 1
             ctx.log.info("%s: %s is %s", ctx.id, backend.id, "healthy again" if ok else "unhealthy")
 

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..clock import Clock
 from ..exposition import render
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
 from . import admin
-from .answers import answer_for, error_response
+from .answers import LIMITS, answer_for, error_response
 from .context import Context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,7 +36,9 @@ UNTIMED_PREFIXES = ("/health", "/metrics", "/admin/")
 
 def base_app(ctx: Context) -> web.Application:
     """An application with the shared middleware and `GET /health`."""
-    app = web.Application(middlewares=[_middleware(ctx)])
+    limits = ctx.topology.limits
+    app = web.Application(middlewares=[_middleware(ctx)], client_max_size=limits.max_body)
+    app[LIMITS] = limits
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
@@ -51,7 +55,7 @@ def base_app(ctx: Context) -> web.Application:
 
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    admin.add_routes(app, ctx.id, ctx.faults, ctx.topology.admin_token)
+    admin.add_routes(app, ctx.id, ctx.faults, ctx.topology.admin_token, ctx.topology.host)
     return app
 
 
@@ -63,10 +67,11 @@ def _middleware(ctx: Context) -> Any:
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
         # 1. The exchange has arrived, body included: the virtual clock may count it out.
-        header = request.headers.get(EXCHANGE_HEADER)
-        exchange = int(header) if header and header.isdigit() else None
+        exchange = clock.opened(request.headers.get(EXCHANGE_HEADER))
         if exchange is not None:
-            await request.read()
+            # On an error, the handler reads the body again and answers it.
+            with suppress(web.HTTPException, RequestPayloadError):
+                await request.read()
             clock.exchange_parked(exchange)
             await clock.barrier(exchange)  # same-time arrivals go on in a fixed order
         # Work, not the reporting routes: these take no service time and are not in flight.

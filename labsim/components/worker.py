@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +24,9 @@ from .middleware import base_app
 @dataclass
 class Task:
     task_id: str
-    payload: Any
+    # What the client sent, as compact JSON, kept only while the task is queued or
+    # running: the history keeps states and times, never bodies.
+    payload: bytes | None
     submitted_at: float
     state: str = "queued"
     started_at: float | None = None
@@ -51,7 +53,8 @@ def make_app(ctx: Context) -> web.Application:
                 headers={"Retry-After": "1"},
                 component=ctx.id,
             )
-        task = Task(f"task-{next(ids)}", payload, clock.now())
+        compact = json.dumps(payload, separators=(",", ":")).encode()
+        task = Task(f"task-{next(ids)}", compact, clock.now())
         active[task.task_id] = task
         counters["submitted"] += 1
         counters["queued"] += 1
@@ -78,7 +81,7 @@ def make_app(ctx: Context) -> web.Application:
                 await clock.sleep(duration())
             finally:
                 counters["running"] -= 1
-        task.state, task.finished_at = "done", clock.now()
+        task.state, task.finished_at, task.payload = "done", clock.now(), None
         counters["completed"] += 1
         del active[task.task_id]
         finished[task.task_id] = task
