@@ -19,9 +19,6 @@ Each measurement starts its own `python -m labsim up` (real clock, free ports on
 3. A hung database (`POST database/admin/faults {"hang": true}`): how long a cache-miss
    `GET /data` through the load balancer waits, and its status and body.
 
-Settings the lab may not know yet (`limits.head_timeout`, `database.timeout`) are left
-out, and the report says so, when `up` refuses them as unknown keys.
-
     python benchmarks/reliability.py [--quick] [--json PATH] [--set KEY=VALUE ...]
 """
 
@@ -72,9 +69,13 @@ SMALL_BODY = 65_000  # bytes: just under 64 KiB, should be accepted
 HALF_HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\n"
 PHASES = ("held", "reconnecting")  # the slow clients' two phases
 # Scenario settings: hop latencies stay the lab's (1 ms); the database answers in 0.2 s
-# (under its 1 s timeout below), a worker task takes 50 ms. OPTIONAL may be unknown yet.
-SETTINGS: dict[str, Any] = {"database.latency": 0.2, "worker.task_duration": 0.05}
-OPTIONAL: dict[str, Any] = {"limits.head_timeout": 2.0, "database.timeout": 1.0}
+# (under its 1 s timeout), a worker task takes 50 ms.
+SETTINGS: dict[str, Any] = {
+    "database.latency": 0.2,
+    "worker.task_duration": 0.05,
+    "limits.head_timeout": 2.0,
+    "database.timeout": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,10 @@ class Scenario:
     """The scenario's settings; `write` puts them, with fresh ports, in a TOML file."""
 
     def __init__(self, user: dict[str, Any]) -> None:
-        self.user = dict(user)  # --set: refusing one of these is an error
-        self.optional = {k: v for k, v in OPTIONAL.items() if k not in user}
-        self.refused: dict[str, str] = {}  # key -> why it was left out
+        self.user = dict(user)  # --set
 
     def settings(self) -> dict[str, Any]:
-        return {**SETTINGS, **self.optional, **self.user}
+        return {**SETTINGS, **self.user}
 
     def value(self, key: str) -> Any:
         return self.settings().get(key)
@@ -170,17 +169,6 @@ class Scenario:
             lines += ["", f"[{section}]"] + [f"{k} = {toml_value(v)}" for k, v in keys.items()]
         path.write_text("\n".join(lines) + "\n")
 
-    def drop_refused(self, error: str) -> bool:
-        """Leave out the optional keys `up`'s error calls unknown; False if none was."""
-        dropped = False
-        for key in list(self.optional):
-            section = key.rpartition(".")[0]
-            if f": {key}: unknown key" in error or f": {section}: unknown key" in error:
-                del self.optional[key]
-                self.refused[key] = "unknown key in this labsim: left out"
-                dropped = True
-        return dropped
-
 
 # Every `up` this script started, killed at exit if something skipped its `stop`.
 _RUNNING: set[subprocess.Popen[bytes]] = set()
@@ -192,10 +180,6 @@ def _kill_leftovers() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-class Refused(Exception):
-    """`up` exited at start; the message is its stderr."""
 
 
 class Lab:
@@ -220,7 +204,6 @@ class Lab:
         )
         _RUNNING.add(self.proc)
         self.pid = self.proc.pid
-        self.returncode: int | None = None
 
     async def started(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -228,7 +211,8 @@ class Lab:
             if b"Press Ctrl-C" in self._read(self.out):
                 return
             if self.proc.poll() is not None:
-                raise Refused(self._read(self.err).decode(errors="replace").strip())
+                error = self._read(self.err).decode(errors="replace").strip()
+                raise RuntimeError(f"up did not start (exit {self.proc.returncode}): {error}")
             await asyncio.sleep(0.05)
         raise RuntimeError(f"up did not start within {START_TIMEOUT:g} s")
 
@@ -248,7 +232,7 @@ class Lab:
                         f"  up (pid {self.pid}) still running {STOP_TIMEOUT:g} s after SIGINT: kill"
                     )
                     self.proc.kill()
-            self.returncode = self.proc.wait(STOP_TIMEOUT)
+            self.proc.wait(STOP_TIMEOUT)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -280,26 +264,13 @@ def _status_kb(pid: int, field: str) -> int:
 
 @contextlib.asynccontextmanager
 async def lab(scenario: Scenario, workdir: Path, token: str, name: str) -> AsyncIterator[Lab]:
-    """A started `up`; unknown optional settings are left out and `up` is started again."""
-    for _ in range(len(OPTIONAL) + 1):
-        running = Lab(scenario, workdir, token, name)
-        try:
-            await running.started()
-        except Refused as e:
-            await running.stop()
-            if running.returncode == 2 and scenario.drop_refused(str(e)):
-                log(f"  up refused the scenario ({e}); starting again without that key")
-                continue
-            raise RuntimeError(f"up did not start (exit {running.returncode}): {e}") from None
-        except BaseException:
-            await running.stop()
-            raise
-        try:
-            yield running
-        finally:
-            await running.stop()
-        return
-    raise RuntimeError("up kept refusing the scenario")
+    """A started `up`, stopped on the way out."""
+    running = Lab(scenario, workdir, token, name)
+    try:
+        await running.started()
+        yield running
+    finally:
+        await running.stop()
 
 
 def session(limit: int = 100, timeout: float = REQUEST_TIMEOUT) -> aiohttp.ClientSession:
@@ -448,8 +419,8 @@ async def normal_client(base: str, token: str, concurrency: int, duration: float
     }
 
 
-def _round(x: float | None, digits: int = 2) -> float | None:
-    return None if x is None else round(x, digits)
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
 
 
 class SlowClients:
@@ -672,6 +643,22 @@ async def measure_slow_clients(plan: Plan, scenario: Scenario, workdir: Path, to
 # 3. A hung database ---------------------------------------------------------------------
 
 
+async def timed_get_data(
+    http: aiohttp.ClientSession, base: str, user_token: str
+) -> tuple[int | str, str, float]:
+    """`GET /data`, waiting at most HANG_CLIENT_TIMEOUT s: (status, body, seconds waited)."""
+    t0 = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=HANG_CLIENT_TIMEOUT)
+    try:
+        async with http.get(
+            f"{base}/data", headers={"Authorization": user_token}, timeout=timeout
+        ) as resp:
+            status, body = resp.status, (await resp.read()).decode(errors="replace")
+    except (aiohttp.ClientError, TimeoutError) as e:
+        status, body = outcome(e), f"no answer ({e!r})"
+    return status, body[:300], round(time.perf_counter() - t0, 2)
+
+
 async def measure_hung_database(scenario: Scenario, workdir: Path, token: str) -> dict:
     log("3. a hung database ...")
     admin = {"Authorization": f"Bearer {token}"}
@@ -685,35 +672,18 @@ async def measure_hung_database(scenario: Scenario, workdir: Path, token: str) -
             if r.status != 200:
                 raise RuntimeError(f"POST /admin/faults answered {r.status}: {await r.text()}")
         try:
-            t0 = time.perf_counter()
-            timeout = aiohttp.ClientTimeout(total=HANG_CLIENT_TIMEOUT)
-            try:
-                async with http.get(
-                    f"{up.lb}/data", headers={"Authorization": user_token}, timeout=timeout
-                ) as resp:
-                    body = (await resp.read()).decode(errors="replace")
-                    result.update(status=resp.status, body=body[:300])
-            except (aiohttp.ClientError, TimeoutError) as e:
-                result.update(status=outcome(e), body=f"no answer ({e!r})"[:300])
-            result["waited_s"] = round(time.perf_counter() - t0, 2)
+            result["status"], result["body"], result["waited_s"] = await timed_get_data(
+                http, up.lb, user_token
+            )
             log(f"  GET /data: {result['status']} after {result['waited_s']} s: {result['body']}")
         finally:
             async with http.post(f"{up.database}/admin/reset", headers=admin) as r:
                 result["reset_status"] = r.status
         # Back to normal: the same read, now answered by the database.
-        t0 = time.perf_counter()
-        timeout = aiohttp.ClientTimeout(total=HANG_CLIENT_TIMEOUT)
-        try:
-            async with http.get(
-                f"{up.lb}/data", headers={"Authorization": user_token}, timeout=timeout
-            ) as resp:
-                await resp.read()
-                result["after_reset"] = {"status": resp.status}
-        except (aiohttp.ClientError, TimeoutError) as e:
-            result["after_reset"] = {"status": outcome(e)}
-        result["after_reset"]["waited_s"] = round(time.perf_counter() - t0, 2)
+        status, _body, waited = await timed_get_data(http, up.lb, user_token)
+        result["after_reset"] = {"status": status, "waited_s": waited}
         log(f"  after reset: {result['after_reset']}")
-    result["names_database"] = "database" in str(result.get("body", "")).lower()
+    result["names_database"] = "database" in result["body"].lower()
     return result
 
 
@@ -742,10 +712,8 @@ def checks(report: dict, scenario: Scenario) -> list[tuple[str, str, bool]]:
             )
     slow = report.get("slow_clients")
     if slow and "skipped" not in slow:
-        head = scenario.value("limits.head_timeout") or 10.0
+        head = scenario.value("limits.head_timeout")
         for phase in PHASES:
-            if phase not in slow:
-                continue
             f, facts = slow[phase], slow[f"slow_{phase}"]
             rows.append(
                 (
@@ -764,7 +732,7 @@ def checks(report: dict, scenario: Scenario) -> list[tuple[str, str, bool]]:
             )
     hung = report.get("hung_database")
     if hung:
-        limit = (scenario.value("database.timeout") or 10.0) + 1
+        limit = scenario.value("database.timeout") + 1
         rows.append(
             (
                 f"hung database: 504 naming it within {limit:g} s",
@@ -814,8 +782,6 @@ def render(report: dict, scenario: Scenario) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for phase in ("before", *PHASES):
-            if phase not in slow:
-                continue
             f = slow[phase]
             held = slow.get(f"slow_{phase}", {}).get("held_during")
             held_text = f"{_fmt(held['mean'])} ({_fmt(held['min'])})" if held else "0"
@@ -827,9 +793,7 @@ def render(report: dict, scenario: Scenario) -> str:
             )
         lines.append("")
         for phase in PHASES:
-            facts = slow.get(f"slow_{phase}")
-            if not facts:
-                continue
+            facts = slow[f"slow_{phase}"]
             c = facts["closed_after_s"]
             reactions = ", ".join(f"{k}: {v}" for k, v in facts["server_reactions"].items())
             lines += [
@@ -932,7 +896,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         _kill_leftovers()
-    report["scenario"] = {"settings": scenario.settings(), "left_out": scenario.refused}
+    report["scenario"] = {"settings": scenario.settings()}
     report["checks"] = [
         {"target": n, "measured": v, "holds": ok} for n, v, ok in checks(report, scenario)
     ]
@@ -944,9 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nMeasured with `{command}` in {report['wall_s']:g} s on {os.cpu_count()} cores, "
         f"Python {report['python']}, aiohttp {report['aiohttp']}; scenario: the lab's "
-        f"latencies with {settings}"
-        + "".join(f"; {k} {why}" for k, why in scenario.refused.items())
-        + "."
+        f"latencies with {settings}."
     )
     line = json.dumps(report, sort_keys=True)
     print(line)

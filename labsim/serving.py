@@ -10,7 +10,9 @@ needs against slow or hostile clients:
   for a request head is closed, so idle and half-sent connections give way to the ones
   that are being served, and file descriptors stay available for the topology's own hops;
 - a malformed request is answered by aiohttp with a 400 and logged as one line, never a
-  traceback.
+  traceback;
+- an `Expect` header other than `100-continue` gets a JSON 417 (aiohttp would answer it
+  in plain text before any middleware runs, and with a 500 if it is not UTF-8).
 
 It touches only the app it is given, its runner and its sockets.
 """
@@ -19,10 +21,9 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
 from .config import LimitsConfig
@@ -108,17 +109,37 @@ class ConnectionLimit:
                 self._limit,
             )
 
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    def busy(self, handler: RequestHandler) -> None:
+        """`handler`'s connection is serving a request: it is not waiting for a head."""
+        self._waiting.pop(handler, None)
+
+    def idle(self, handler: RequestHandler) -> None:
+        """It has answered: it waits for its next head, at the back of the line."""
+        if handler in self._open:
+            self._waiting[handler] = None
+
+
+def _guard(server: web.Server, connections: ConnectionLimit) -> None:
+    """Wrap every request of `server`: its connection is busy meanwhile, and an unknown
+    `Expect` gets a JSON 417 before aiohttp's own expect handler answers in plain text
+    (or with a 500, if the header is not UTF-8), ahead of every middleware."""
+    inner = server.request_handler
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        expect = request.headers.get(hdrs.EXPECT)
+        if expect is not None and expect.lower() != "100-continue":
+            shown = expect.encode("utf-8", "backslashreplace").decode("ascii", "replace")[:100]
+            return web.json_response(
+                {"error": f"unknown Expect: {shown} (only 100-continue)"}, status=417
+            )
         protocol = request.protocol
-        self._waiting.pop(protocol, None)
+        connections.busy(protocol)
         try:
-            return await handler(request)
+            return await inner(request)
         finally:
-            if protocol in self._open:
-                self._waiting[protocol] = None  # to the back: it has just been served
+            connections.idle(protocol)
+
+    server.request_handler = handle  # each connection's handler reads it when made
 
 
 async def serve_app(
@@ -129,7 +150,6 @@ async def serve_app(
     A port that cannot be bound raises ClusterError naming `name`, nothing left listening.
     """
     connections = ConnectionLimit(limits.max_connections, name)
-    app.middlewares.insert(0, connections.middleware)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -141,6 +161,7 @@ async def serve_app(
     await runner.setup()
     assert runner.server is not None
     connections.watch(runner.server)
+    _guard(runner.server, connections)
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as e:

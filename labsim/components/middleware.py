@@ -30,6 +30,9 @@ from .context import Context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# A client's own X-Request-Id is kept if it is at most this long, in printable ASCII.
+MAX_REQUEST_ID = 128
+
 # Routes that report on a component rather than do its work: no injected latency.
 UNTIMED_PREFIXES = ("/health", "/metrics", "/admin/")
 
@@ -80,7 +83,9 @@ def _middleware(ctx: Context) -> Any:
         if work:
             ctx.in_flight += 1
         try:
-            rid = request.headers.get(REQUEST_ID_HEADER) or ctx.new_request_id()
+            rid = request.headers.get(REQUEST_ID_HEADER)
+            if not (rid and len(rid) <= MAX_REQUEST_ID and rid.isascii() and rid.isprintable()):
+                rid = ctx.new_request_id()  # it goes into every log line and every hop
             request_id.set(rid)
             start = clock.now()
             gone: str | None = None  # why no answer reaches the caller, if none does
