@@ -4,12 +4,13 @@ A clock has `now()` (seconds, monotonic) and `async sleep(seconds)`. Injected la
 cache TTLs, worker task durations and the bench's own latency measurements all go
 through it, so swapping the clock swaps the time of the whole topology at once.
 
-Besides time, a clock is told about every HTTP exchange labsim itself makes: the caller
-opens it (`open_exchange`), it is parked while the serving component has it whole or
-while it waits for a free connection in the caller's pool (`exchange_parked`), it moves
-again when the reply is sent or a connection is granted (`exchange_moving`), and the
-caller closes it when it has read the reply (`close_exchange`). The real clock ignores
-all this. The virtual clock needs it, because it shares the process with real sockets.
+Besides time, a clock has `exchanges`, which is told about every HTTP exchange labsim
+itself makes: the caller opens it (`open`), it is parked while the serving component has
+it whole or while it waits for a free connection in the caller's pool (`parked`), it
+moves again when the reply is sent or a connection is granted (`moving`), and the caller
+closes it when it has read the reply (`close`). The real clock's `exchanges` is a null
+object that ignores all this; the virtual clock needs it, because it shares the process
+with real sockets. Nobody asks which clock they have: they use what it offers.
 
 The virtual clock's guarantee
 -----------------------------
@@ -63,10 +64,31 @@ class StalledError(RuntimeError):
     """The simulation is waiting on something no clock wake-up can bring."""
 
 
+class Exchanges(Protocol):
+    """Labsim's own HTTP exchanges, as the clock needs to know them."""
+
+    active: bool  # whether it tracks anything (the HTTP client hooks its pools only then)
+
+    def open(self) -> int | None: ...
+
+    def opened(self, header: str | None) -> int | None: ...
+
+    def parked(self, exchange: int) -> None: ...
+
+    def moving(self, exchange: int) -> None: ...
+
+    def close(self, exchange: int | None) -> None: ...
+
+    def caller_waits(self, exchange: int) -> bool: ...
+
+    async def barrier(self, exchange: int) -> None: ...
+
+
 class Clock(Protocol):
     """What components need from time."""
 
-    name: str
+    name: str  # for reports: "real" or "virtual"
+    exchanges: Exchanges
 
     def now(self) -> float: ...
 
@@ -74,19 +96,34 @@ class Clock(Protocol):
 
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]: ...
 
-    async def barrier(self, exchange: int) -> None: ...
+    async def run(self, awaitable: Awaitable[T]) -> T: ...
 
-    def open_exchange(self) -> int | None: ...
 
-    def exchange_parked(self, exchange: int) -> None: ...
+class NoExchanges:
+    """The real clock's exchanges: nothing to track, real time passes by itself."""
 
-    def exchange_moving(self, exchange: int) -> None: ...
+    active = False
 
-    def close_exchange(self, exchange: int | None) -> None: ...
+    def open(self) -> int | None:
+        return None
 
-    def caller_waits(self, exchange: int) -> bool: ...
+    def opened(self, header: str | None) -> int | None:
+        return None  # an exchange header reaching a real-clock run is nobody's
 
-    def opened(self, header: str | None) -> int | None: ...
+    def parked(self, exchange: int) -> None:
+        pass
+
+    def moving(self, exchange: int) -> None:
+        pass
+
+    def close(self, exchange: int | None) -> None:
+        pass
+
+    def caller_waits(self, exchange: int) -> bool:
+        return True
+
+    async def barrier(self, exchange: int) -> None:
+        pass
 
 
 def _exchange_id(header: str | None) -> int | None:
@@ -100,6 +137,7 @@ class RealClock:
     """Wall-clock time: `time.monotonic` and `asyncio.sleep`."""
 
     name = "real"
+    exchanges: Exchanges = NoExchanges()
 
     def now(self) -> float:
         return time.monotonic()
@@ -114,27 +152,6 @@ class RealClock:
     async def run(self, awaitable: Awaitable[T]) -> T:
         return await awaitable
 
-    async def barrier(self, exchange: int) -> None:
-        pass  # never called: the real clock opens no exchanges
-
-    def open_exchange(self) -> int | None:
-        return None
-
-    def exchange_parked(self, exchange: int) -> None:
-        pass
-
-    def exchange_moving(self, exchange: int) -> None:
-        pass
-
-    def close_exchange(self, exchange: int | None) -> None:
-        pass
-
-    def caller_waits(self, exchange: int) -> bool:
-        return True  # never called: the real clock opens no exchanges
-
-    def opened(self, header: str | None) -> int | None:
-        return None  # an exchange header reaching a real-clock run is nobody's
-
 
 class VirtualClock:
     """Simulated time that jumps ahead whenever every piece of work is parked on it."""
@@ -147,9 +164,7 @@ class VirtualClock:
         # exchange id (barriers) or by when the sleep was taken (sleeps).
         self._timers: list[tuple[int, int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
-        self._exchange_ids = itertools.count(1)
-        self._open: set[int] = set()
-        self._in_transit: set[int] = set()
+        self.exchanges = _VirtualExchanges(self)
         self._changed: asyncio.Event | None = None
         self._stall_grace = stall_grace
         self._abandoned = 0  # timers cancelled before they were due, still in the heap
@@ -222,7 +237,7 @@ class VirtualClock:
             heapq.heapify(self._timers)
             self._abandoned = 0
 
-    async def barrier(self, exchange: int) -> None:
+    async def _barrier(self, exchange: int) -> None:
         """Resume once the system is quiet, in exchange order among all that wait now.
 
         Bytes from different sockets reach the loop in whatever order the kernel delivers
@@ -238,43 +253,6 @@ class VirtualClock:
         heapq.heappush(self._timers, (due, kind, order, future))
         self._waiting += kind != _BACKGROUND
         self._poke()
-
-    def open_exchange(self) -> int | None:
-        exchange = next(self._exchange_ids)
-        self._open.add(exchange)
-        self._in_transit.add(exchange)
-        return exchange
-
-    def exchange_parked(self, exchange: int) -> None:
-        self._in_transit.discard(exchange)
-        self._poke()
-
-    def exchange_moving(self, exchange: int) -> None:
-        # A caller that already gave up will never read a reply: do not wait for it.
-        if exchange in self._open:
-            self._in_transit.add(exchange)
-
-    def close_exchange(self, exchange: int | None) -> None:
-        if exchange is not None:
-            self._open.discard(exchange)
-            self._in_transit.discard(exchange)
-            self._poke()
-
-    def caller_waits(self, exchange: int) -> bool:
-        """Whether the caller still waits for the reply (it has not given up).
-
-        A component asks this rather than its socket: when the kernel tells it of a
-        closed connection is up to the kernel, when the caller gave up is simulated time.
-        """
-        return exchange in self._open
-
-    def opened(self, header: str | None) -> int | None:
-        """The exchange an `X-Labsim-Exchange` header names, if this clock opened it.
-
-        Anything else (a client's own header, a stale or malformed id) is ignored.
-        """
-        exchange = _exchange_id(header)
-        return exchange if exchange in self._open else None
 
     async def run(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` while driving simulated time; raise StalledError on deadlock."""
@@ -299,16 +277,16 @@ class VirtualClock:
     def _quiet(self, loop: asyncio.AbstractEventLoop) -> bool:
         # `_ready` is the loop's queue of runnable callbacks (CPython's BaseEventLoop);
         # empty means every task is blocked.
-        return not self._in_transit and not loop._ready  # type: ignore[attr-defined]
+        return not self.exchanges.in_transit and not loop._ready  # type: ignore[attr-defined]
 
     async def _drive(self, main: asyncio.Future[object]) -> None:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         while not main.done():
             await asyncio.sleep(0)
-            if self._in_transit:
+            if self.exchanges.in_transit:
                 self._changed.clear()
-                if self._in_transit:
+                if self.exchanges.in_transit:
                     await self._changed.wait()
                 continue
             if not self._quiet(loop):
@@ -342,3 +320,55 @@ class VirtualClock:
             if not future.done():
                 future.set_result(None)
                 self._waiting -= kind != _BACKGROUND
+
+
+class _VirtualExchanges:
+    """A virtual clock's exchanges: those open (the caller waits) and those in transit."""
+
+    active = True
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._ids = itertools.count(1)
+        self._open: set[int] = set()
+        self.in_transit: set[int] = set()
+
+    def open(self) -> int | None:
+        exchange = next(self._ids)
+        self._open.add(exchange)
+        self.in_transit.add(exchange)
+        return exchange
+
+    def opened(self, header: str | None) -> int | None:
+        """The exchange an `X-Labsim-Exchange` header names, if this clock opened it.
+
+        Anything else (a client's own header, a stale or malformed id) is ignored.
+        """
+        exchange = _exchange_id(header)
+        return exchange if exchange in self._open else None
+
+    def parked(self, exchange: int) -> None:
+        self.in_transit.discard(exchange)
+        self._clock._poke()
+
+    def moving(self, exchange: int) -> None:
+        # A caller that already gave up will never read a reply: do not wait for it.
+        if exchange in self._open:
+            self.in_transit.add(exchange)
+
+    def close(self, exchange: int | None) -> None:
+        if exchange is not None:
+            self._open.discard(exchange)
+            self.in_transit.discard(exchange)
+            self._clock._poke()
+
+    def caller_waits(self, exchange: int) -> bool:
+        """Whether the caller still waits for the reply (it has not given up).
+
+        A component asks this rather than its socket: when the kernel tells it of a
+        closed connection is up to the kernel, when the caller gave up is simulated time.
+        """
+        return exchange in self._open
+
+    async def barrier(self, exchange: int) -> None:
+        await self._clock._barrier(exchange)

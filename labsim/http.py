@@ -122,9 +122,10 @@ class HttpClient:
         keepalive: float = KEEPALIVE,
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
+        self._exchanges = exchanges = clock.exchanges
         self._clock = clock
         traces = []
-        if clock.name == "virtual":
+        if exchanges.active:
             # A request queued for a pool connection waits for other work to end, like a
             # request being served: the virtual clock must not wait for it to move.
             trace = aiohttp.TraceConfig()
@@ -190,7 +191,7 @@ class HttpClient:
         if json_body is not None:
             data = json.dumps(json_body).encode()
             headers.setdefault("Content-Type", "application/json")
-        exchange = self._clock.open_exchange()
+        exchange = self._exchanges.open()
         if exchange is not None:
             headers[EXCHANGE_HEADER] = str(exchange)
         failure: DownstreamError | None = None
@@ -210,9 +211,9 @@ class HttpClient:
             reason = str(e) or type(e).__name__
             failure = DownstreamError(component, f"{component} failed: {reason}")
         finally:
-            self._clock.close_exchange(exchange)
+            self._exchanges.close(exchange)
         if exchange is not None:
-            await self._clock.barrier(exchange)  # replies read at one time go on in order
+            await self._exchanges.barrier(exchange)  # replies read at one time go on in order
         if failure is not None:
             raise failure
         if check and reply.status >= 400:
@@ -220,10 +221,10 @@ class HttpClient:
         return reply
 
     async def _queued(self, _session: object, trace: Any, _params: object) -> None:
-        self._clock.exchange_parked(trace.trace_request_ctx)
+        self._exchanges.parked(trace.trace_request_ctx)
 
     async def _dequeued(self, _session: object, trace: Any, _params: object) -> None:
-        self._clock.exchange_moving(trace.trace_request_ctx)
+        self._exchanges.moving(trace.trace_request_ctx)
 
     async def close(self) -> None:
         await self._session.close()

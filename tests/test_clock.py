@@ -57,14 +57,14 @@ async def test_time_does_not_advance_while_an_exchange_is_in_transit():
         woke_at.append(clock.now())
 
     async def main() -> None:
-        exchange = clock.open_exchange()
+        exchange = clock.exchanges.open()
         task = asyncio.create_task(sleeper())
         for _ in range(50):  # the loop is idle, but a request is "on the wire"
             await asyncio.sleep(0.001)
         assert woke_at == [] and clock.now() == 0
-        clock.exchange_parked(exchange)  # the server has it now and is parked
+        clock.exchanges.parked(exchange)  # the server has it now and is parked
         await task
-        clock.close_exchange(exchange)
+        clock.exchanges.close(exchange)
 
     await clock.run(main())
     assert woke_at == [5.0]
@@ -74,10 +74,10 @@ async def test_a_reply_nobody_waits_for_does_not_hold_time():
     clock = VirtualClock()
 
     async def main() -> float:
-        exchange = clock.open_exchange()
-        clock.exchange_parked(exchange)
-        clock.close_exchange(exchange)  # the caller gave up
-        clock.exchange_moving(exchange)  # the late reply must not count as in transit
+        exchange = clock.exchanges.open()
+        clock.exchanges.parked(exchange)
+        clock.exchanges.close(exchange)  # the caller gave up
+        clock.exchanges.moving(exchange)  # the late reply must not count as in transit
         await clock.sleep(1)
         return clock.now()
 
@@ -109,7 +109,7 @@ async def test_real_clock_sleeps_real_time():
     start = clock.now()
     await clock.sleep(0.01)
     assert clock.now() - start >= 0.01
-    assert clock.open_exchange() is None
+    assert clock.exchanges.open() is None
 
 
 async def test_barriers_release_in_exchange_order_whatever_order_they_came_in():
@@ -117,7 +117,7 @@ async def test_barriers_release_in_exchange_order_whatever_order_they_came_in():
     order: list[int] = []
 
     async def arrive(exchange: int) -> None:
-        await clock.barrier(exchange)
+        await clock.exchanges.barrier(exchange)
         order.append(exchange)
 
     async def main() -> None:

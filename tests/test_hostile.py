@@ -53,12 +53,12 @@ async def test_an_outside_exchange_header_is_ignored(start_cluster, http, value)
 
 async def test_an_unknown_exchange_is_ignored_on_the_virtual_clock():
     clock = VirtualClock()
-    assert clock.opened("1") is None  # not opened by this clock
-    exchange = clock.open_exchange()
-    assert clock.opened(str(exchange)) == exchange
-    assert clock.opened("²") is None and clock.opened("9" * 5000) is None
-    clock.close_exchange(exchange)
-    assert clock.opened(str(exchange)) is None
+    assert clock.exchanges.opened("1") is None  # not opened by this clock
+    exchange = clock.exchanges.open()
+    assert clock.exchanges.opened(str(exchange)) == exchange
+    assert clock.exchanges.opened("²") is None and clock.exchanges.opened("9" * 5000) is None
+    clock.exchanges.close(exchange)
+    assert clock.exchanges.opened(str(exchange)) is None
 
 
 # --- bodies: size, depth, content type ----------------------------------------------

@@ -66,17 +66,18 @@ def _middleware(ctx: Context) -> Any:
     # One middleware, not one per concern: each aiohttp middleware layer costs a wrapper
     # and a coroutine per request, and four layers cost about 15 % of a hop (measured).
     clock, log, faults = ctx.clock, ctx.log, ctx.faults
+    exchanges = clock.exchanges
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
         # 1. The exchange has arrived, body included: the virtual clock may count it out.
-        exchange = clock.opened(request.headers.get(EXCHANGE_HEADER))
+        exchange = exchanges.opened(request.headers.get(EXCHANGE_HEADER))
         if exchange is not None:
             # On an error, the handler reads the body again and answers it.
             with suppress(web.HTTPException, RequestPayloadError):
                 await request.read()
-            clock.exchange_parked(exchange)
-            await clock.barrier(exchange)  # same-time arrivals go on in a fixed order
+            exchanges.parked(exchange)
+            await exchanges.barrier(exchange)  # same-time arrivals go on in a fixed order
         # Work, not the reporting routes: these take no service time and are not in flight.
         path = request.path
         work = not path.startswith(UNTIMED_PREFIXES)
@@ -132,14 +133,14 @@ def _middleware(ctx: Context) -> Any:
             if work:
                 ctx.in_flight -= 1
             if exchange is not None:
-                clock.exchange_moving(exchange)
+                exchanges.moving(exchange)
 
     return serve
 
 
 def _caller_gone(request: web.Request, exchange: int | None, clock: Clock) -> bool:
     if exchange is not None:  # on the virtual clock: decided in simulated time
-        return not clock.caller_waits(exchange)
+        return not clock.exchanges.caller_waits(exchange)
     transport = request.transport
     return transport is None or transport.is_closing()
 
