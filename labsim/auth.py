@@ -17,6 +17,7 @@ import jwt
 from cachetools import LRUCache
 
 from .config import User
+from .numbers import within
 
 ALGORITHM = "HS256"
 
@@ -94,7 +95,7 @@ class Auth:
             raise TokenError("token is malformed") from None
         # pyjwt reads a numeric string as a time too; the cache above compares numbers.
         exp = claims["exp"]
-        if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):
+        if not within(exp, -math.inf, math.inf):
             raise TokenError("token's 'exp' claim is not a number")
         return claims
 

@@ -12,6 +12,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .components.figures import counter
+
 STRATEGIES = (
     "round_robin",
     "weighted",
@@ -36,9 +38,16 @@ class Backend:
     ejections: int = 0
     consecutive_failures: int = 0
     health_streak: int = 0  # consecutive check results agreeing with a pending change
+    # The load balancer's figures for this gateway, in `/metrics` by a `gateway` label.
+    sent: int = counter("Per gateway.", name="requests")  # requests sent (retries too)
+    failures: int = counter("Per gateway.")  # of those, the ones that failed (or 5xx)
 
     def available(self, now: float) -> bool:
         return self.healthy and now >= self.ejected_until
+
+    def ejected_for(self, now: float) -> float:
+        """Seconds until its passive ejection ends (0 when not ejected)."""
+        return round(max(0.0, self.ejected_until - now), 6)
 
 
 Picker = Callable[[Sequence[Backend], str], Backend]

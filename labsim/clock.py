@@ -51,7 +51,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -88,13 +88,15 @@ class Clock(Protocol):
     """What components need from time."""
 
     name: str  # for reports: "real" or "virtual"
-    exchanges: Exchanges
+
+    @property
+    def exchanges(self) -> Exchanges: ...
 
     def now(self) -> float: ...
 
     async def sleep(self, seconds: float, *, background: bool = False) -> None: ...
 
-    def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]: ...
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]: ...
 
     async def run(self, awaitable: Awaitable[T]) -> T: ...
 
@@ -145,7 +147,7 @@ class RealClock:
     async def sleep(self, seconds: float, *, background: bool = False) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
-    def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]:
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
         """Raise TimeoutError in the block if it takes longer than `seconds`."""
         return asyncio.timeout(seconds)
 
@@ -279,7 +281,7 @@ class VirtualClock:
         # empty means every task is blocked.
         return not self.exchanges.in_transit and not loop._ready  # type: ignore[attr-defined]
 
-    async def _drive(self, main: asyncio.Future[object]) -> None:
+    async def _drive(self, main: asyncio.Future[Any]) -> None:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         while not main.done():

@@ -18,8 +18,9 @@ from aiohttp import web
 
 from .clock import Clock
 from .components import cache, database, gateway, load_balancer, microservice, worker
-from .components.context import Context
-from .config import Topology
+from .components.context import Context, Station
+from .components.middleware import STATION
+from .config import Topology, WorkerConfig
 from .http import HttpClient
 from .serving import ClusterError, serve_app
 
@@ -33,14 +34,15 @@ class Component:
     id: str
     kind: str
     url: str
-    context: Context
+    context: Context[Any]
+    station: Station[Any, Any]  # what only its kind has: its figures and details
     runner: web.AppRunner
 
     def service_time(self) -> str:
         """Its service time in words; a worker's tasks too."""
         settings = self.context.settings
-        text = settings.latency.describe()
-        if self.kind == "worker":
+        text: str = settings.latency.describe()
+        if isinstance(settings, WorkerConfig):
             text += f" (tasks: {settings.task_duration.describe()})"
         return text
 
@@ -93,16 +95,17 @@ class Cluster:
                 client=client,
                 log=log,
             )
+            app = module.make_app(ctx)
             try:
-                runner, url = await serve_app(
-                    module.make_app(ctx), component_id, host, port, self.topology.limits
-                )
+                runner, url = await serve_app(app, component_id, host, port, self.topology.limits)
             except ClusterError:
                 await client.close()
                 await self.stop()
                 raise
             self.urls[component_id] = url
-            self.components[component_id] = Component(component_id, ctx.kind, url, ctx, runner)
+            self.components[component_id] = Component(
+                component_id, ctx.kind, url, ctx, app[STATION], runner
+            )
 
     async def stop(self) -> None:
         """Stop every started component: the load balancer first, then all the others.
@@ -123,12 +126,6 @@ class Cluster:
         await component.runner.cleanup()
         await component.context.client.close()
 
-    async def __aenter__(self) -> Cluster:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     def counters(self, component_id: str) -> dict[str, int]:
-        return dict(self.components[component_id].context.counters)
+        """The component's own figures by name (`db_calls`, `queued`, ...), zeros included."""
+        return self.components[component_id].station.figures.counts()

@@ -8,24 +8,22 @@ This module reads files; it never reads the environment (the CLI does).
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import secrets
-import tomllib
-import types
-import typing
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .balancing import STRATEGIES
-from .latency import MODELS, LatencyModel
+from .latency import LatencyModel
+
+# Re-exported: the schema's error and limit are what users of the configuration meet.
+from .schema import LIMIT as LIMIT
+from .schema import ConfigError as ConfigError
+from .schema import build, check, read_toml
 
 GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
-
-
-class ConfigError(ValueError):
-    """A scenario or override the user must fix; the message names the key."""
 
 
 # The lab's service times: every hop 1 ms, the database 2 s, a worker task 5 s.
@@ -34,21 +32,11 @@ DB_LAB = LatencyModel.fixed(2.0)
 TASK_LAB = LatencyModel.fixed(5.0)
 
 
-# `check` metadata: (predicate, problem) applied to the field's value after conversion.
-def check(predicate: typing.Callable[[Any], bool], problem: str) -> dict[str, Any]:
-    return {"check": (predicate, problem)}
-
-
-# The largest number any setting takes: 31 years of seconds, a billion requests.
-LIMIT = 1_000_000_000
-
 _PORT = check(lambda p: 0 <= p <= 65535, "must be a port number from 0 to 65535")
 # Beyond these, memory (one app, pool and counters per gateway; one task per client) or
 # the kernel (file descriptors) gives out before the numbers mean anything.
 MAX_GATEWAYS = 100
 MAX_CONCURRENCY = 10_000
-# A scenario file is read whole before it is parsed: bigger than this is not a scenario.
-MAX_SCENARIO_BYTES = 1024 * 1024
 _POSITIVE = check(lambda v: v > 0, "must be greater than 0")
 AT_LEAST_ONE = check(lambda v: v >= 1, "must be at least 1")
 
@@ -283,28 +271,8 @@ def load_topology(path: str | Path | None) -> Topology:
     return topology_from_dict(data, str(path), ignore={"load", "expect", "faults", "variants"})
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_SCENARIO_BYTES + 1)  # never more: the path may be /dev/zero
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such scenario file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a scenario file") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    if len(raw) > MAX_SCENARIO_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_SCENARIO_BYTES:,} bytes: not a scenario file")
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    except RecursionError:  # tomllib parses nested arrays and tables recursively
-        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
-
-
 def topology_from_dict(
-    data: dict[str, Any], source: str, ignore: set[str] = frozenset()
+    data: dict[str, Any], source: str, ignore: AbstractSet[str] = frozenset()
 ) -> Topology:
     """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
     known = {k: v for k, v in data.items() if k not in ignore}
@@ -389,119 +357,3 @@ def _validate(topology: Topology, source: str) -> Topology:
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: users: a username is listed twice")
     return topology
-
-
-# --- a small typed reader from TOML tables to frozen dataclasses -------------------------
-
-
-def build(cls: type, data: Any, source: str, where: str, exclude: set[str] = frozenset()) -> Any:
-    """An instance of dataclass `cls` from a TOML table, every value checked."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {where or 'scenario'}: must be a table")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
-    for key in data:
-        if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ConfigError(f"{source}: {_join(where, key)}: unknown key (known: {known})")
-    values = {}
-    for name, f in fields.items():
-        key = _join(where, name)
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{source}: {key}: required")
-            continue
-        value = _convert(hints[name], data[name], source, key)
-        check = f.metadata.get("check")
-        if check and not check[0](value):
-            raise ConfigError(f"{source}: {key}: {check[1]} (got {data[name]!r})")
-        values[name] = value
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
-    if hint is LatencyModel:
-        return _latency(value, source, key)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, source, key)
-    origin = typing.get_origin(hint)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {key}: must be a table (got {value!r})")
-        item = typing.get_args(hint)[1]
-        return {k: _convert(item, v, source, f"{key}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        item = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: {key}: must be a list (got {value!r})")
-        return tuple(_convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin in (typing.Union, types.UnionType):
-        return value
-    return _scalar(hint, value, source, key)
-
-
-def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and (hint is float or (hint is int and isinstance(value, int))):
-        if not math.isfinite(value) or abs(value) > LIMIT:
-            raise ConfigError(
-                f"{source}: {key}: must be a finite number of at most {LIMIT:,} (got {value!r})"
-            )
-        return hint(value)
-    if hint is str and isinstance(value, str):
-        return value
-    if hint is bool and isinstance(value, bool):
-        return value
-    article = "an" if hint.__name__[0] in "aeiou" else "a"
-    raise ConfigError(f"{source}: {key}: must be {article} {hint.__name__} (got {value!r})")
-
-
-def _latency(value: Any, source: str, key: str) -> LatencyModel:
-    """A latency is seconds (a number) or a table such as {model = "uniform", low, high}."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = _scalar(float, value, source, key)
-        if seconds < 0:
-            raise ConfigError(f"{source}: {key}: latency cannot be negative (got {value!r})")
-        return LatencyModel.fixed(seconds)
-    if not isinstance(value, dict):
-        raise ConfigError(
-            f"{source}: {key}: must be seconds or a table like "
-            f'{{ model = "uniform", low = 0.001, high = 0.003 }} (got {value!r})'
-        )
-    table = dict(value)
-    model = table.pop("model", "fixed")
-    if model not in MODELS:
-        raise ConfigError(
-            f"{source}: {key}.model: unknown latency model {model!r} (known: {', '.join(MODELS)})"
-        )
-    names = MODELS[model]
-    extra = set(table) - set(names)
-    if extra:
-        raise ConfigError(
-            f"{source}: {key}.{sorted(extra)[0]}: unknown key for model {model!r} "
-            f"(known: model, {', '.join(names)})"
-        )
-    params = []
-    for name in names:
-        if name not in table:
-            raise ConfigError(f"{source}: {key}.{name}: required for model {model!r}")
-        number = _scalar(float, table[name], source, f"{key}.{name}")
-        if number < 0:
-            raise ConfigError(f"{source}: {key}.{name}: cannot be negative (got {number!r})")
-        params.append((name, number))
-    if model == "uniform" and params[0][1] > params[1][1]:
-        raise ConfigError(f"{source}: {key}: low must not exceed high")
-    latency = LatencyModel(model, tuple(params))
-    try:
-        mean = latency.mean()
-    except OverflowError:  # lognormal: median * exp(sigma**2 / 2)
-        mean = math.inf
-    if not mean <= LIMIT:
-        raise ConfigError(
-            f"{source}: {key}: the model's mean is more than {LIMIT:,} seconds (got {value!r})"
-        )
-    return latency
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key

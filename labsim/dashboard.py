@@ -24,7 +24,6 @@ from typing import Any
 
 from aiohttp import web
 
-from .bench import BenchError, BenchOptions, run_bench
 from .cluster import Cluster, serve_app
 from .components.admin import authorize, check_host
 from .components.answers import (
@@ -37,7 +36,10 @@ from .components.answers import (
     read_body,
 )
 from .http import HttpClient
+from .numbers import within
+from .run import BenchError, BenchOptions, BenchResult, run_bench
 from .snapshot import Sampler
+from .tasks import cancel_all
 
 log = logging.getLogger("labsim")
 
@@ -67,93 +69,109 @@ def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application
         client_max_size=limits.max_body,
     )
     app[LIMITS] = limits
-    token = cluster.topology.admin_token
-    client = HttpClient(cluster.clock)
-    stopping = asyncio.Event()
-    benches: set[asyncio.Task[dict[str, Any]]] = set()  # at most one at a time
+    panel = _Panel(cluster, interval)
+    app.on_shutdown.append(panel.stop)
+    app.on_cleanup.append(panel.close)
+    for path, (name, content_type) in _FILES.items():
+        app.router.add_get(path, _static(name, content_type))
+    app.router.add_get("/api/topology", panel.topology)
+    app.router.add_get("/api/events", panel.events)
+    app.router.add_post("/api/faults/{component}", panel.faults)
+    app.router.add_post("/api/reset/{component}", panel.reset)
+    app.router.add_post("/api/bench", panel.bench)
+    return app
 
-    def static(name: str, content_type: str) -> Handler:
-        body = resources.files(__package__).joinpath("static", name).read_bytes()
-        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-        if content_type == "text/html":
-            headers |= {"Content-Security-Policy": _POLICY, "Referrer-Policy": "no-referrer"}
 
-        async def send(request: web.Request) -> web.Response:
-            return web.Response(
-                body=body, content_type=content_type, charset="utf-8", headers=headers
-            )
+def _static(name: str, content_type: str) -> Handler:
+    body = resources.files(__package__).joinpath("static", name).read_bytes()
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if content_type == "text/html":
+        headers |= {"Content-Security-Policy": _POLICY, "Referrer-Policy": "no-referrer"}
 
-        return send
+    async def send(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 
-    async def topology(request: web.Request) -> web.Response:
-        return web.json_response(_describe(cluster) | {"interval_s": interval})
+    return send
 
-    async def events(request: web.Request) -> web.StreamResponse:
+
+class _Panel:
+    """The dashboard's handlers and what they share: the cluster, a client, a bench run."""
+
+    def __init__(self, cluster: Cluster, interval: float) -> None:
+        self.cluster, self.interval = cluster, interval
+        self.token = cluster.topology.admin_token
+        self.client = HttpClient(cluster.clock)
+        self.stopping = asyncio.Event()
+        self.benches: set[asyncio.Task[BenchResult]] = set()  # at most one at a time
+
+    async def topology(self, request: web.Request) -> web.Response:
+        return web.json_response(_describe(self.cluster) | {"interval_s": self.interval})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        sampler = Sampler(cluster)
+        sampler = Sampler(self.cluster)
         try:
             await response.write(f"retry: {_RETRY_MS}\n\n".encode())
-            while not stopping.is_set():
-                snapshot = sampler.snapshot() | {"bench": {"running": bool(benches)}}
+            while not self.stopping.is_set():
+                snapshot = sampler.snapshot() | {"bench": {"running": bool(self.benches)}}
                 await response.write(_event("snapshot", snapshot))
-                await _wait(stopping, interval)
+                await _wait(self.stopping, self.interval)
             await response.write(_event("end", {"reason": "labsim is stopping"}))
         except ConnectionResetError:
             pass  # the page went away
         return response
 
-    def component_url(request: web.Request) -> tuple[str, str]:
-        component = request.match_info["component"]
-        if component not in cluster.components:
-            known = ", ".join(cluster.components)
-            raise JSONError(404, f"no component {component!r} (known: {known})")
-        return component, cluster.urls[component]
+    async def faults(self, request: web.Request) -> web.Response:
+        return await self._pass_on(request, "/admin/faults")
 
-    async def pass_on(request: web.Request, path: str) -> web.Response:
-        authorize(request, token)
-        component, url = component_url(request)
+    async def reset(self, request: web.Request) -> web.Response:
+        return await self._pass_on(request, "/admin/reset")
+
+    async def _pass_on(self, request: web.Request, path: str) -> web.Response:
+        authorize(request, self.token)
+        component = request.match_info["component"]
+        if component not in self.cluster.components:
+            known = ", ".join(self.cluster.components)
+            raise JSONError(404, f"no component {component!r} (known: {known})")
         body = await read_body(request)
         # The component checks the token again: the dashboard has no power of its own.
         headers = {"Authorization": request.headers["Authorization"]}
         if body.strip():
             check_json_type(request)
             headers["Content-Type"] = "application/json"
-        reply = await client.request(
-            component, "POST", url + path, headers=headers, data=body, check=False
+        url = self.cluster.urls[component] + path
+        reply = await self.client.request(
+            component, "POST", url, headers=headers, data=body, check=False
         )
         shown = " ".join(body.decode(errors="replace").split())  # one line in the log
         log.info("dashboard: %s %s %s -> %d", component, path, shown[:200], reply.status)
         return web.Response(status=reply.status, body=reply.body, content_type="application/json")
 
-    async def faults(request: web.Request) -> web.Response:
-        return await pass_on(request, "/admin/faults")
-
-    async def reset(request: web.Request) -> web.Response:
-        return await pass_on(request, "/admin/reset")
-
-    async def bench(request: web.Request) -> web.Response:
-        authorize(request, token)
+    async def bench(self, request: web.Request) -> web.Response:
+        """A short bench run through the load balancer, as `bench --target` would make."""
+        authorize(request, self.token)
         requests = _bench_requests(await json_body(request, empty={}))
-        if benches:
+        if self.benches:
             raise JSONError(409, "a bench run is already going; wait for its result")
+        url = self.cluster.url
         options = BenchOptions(
             requests=requests,
             concurrency=min(BENCH_CONCURRENCY, requests),
             clock="real",
-            target=cluster.url,
+            target=url,
         )
-        log.info("dashboard: bench of %d requests through %s", requests, cluster.url)
-        run = asyncio.create_task(run_bench(cluster.topology, options))
-        benches.add(run)
+        log.info("dashboard: bench of %d requests through %s", requests, url)
+        run = asyncio.create_task(run_bench(self.cluster.topology, options))
+        self.benches.add(run)
         try:
             # Waited for, not awaited: cancelling the run must not look like our own
             # cancellation.
             await asyncio.wait({run})
         finally:
-            benches.discard(run)
+            self.benches.discard(run)
         if run.cancelled():
             raise JSONError(503, "labsim is stopping; the bench run was cancelled")
         problem = run.exception()
@@ -161,38 +179,25 @@ def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application
             raise JSONError(502, str(problem))
         if problem is not None:
             raise problem
-        return web.json_response(run.result())
+        return web.json_response(run.result().as_dict())
 
-    async def stop(app: web.Application) -> None:
-        stopping.set()
-        for run in benches:
-            run.cancel()
-        await asyncio.gather(*benches, return_exceptions=True)
+    async def stop(self, app: web.Application) -> None:
+        self.stopping.set()
+        await cancel_all(self.benches)
 
-    async def close(app: web.Application) -> None:
-        await client.close()
-
-    app.on_shutdown.append(stop)
-    app.on_cleanup.append(close)
-    for path, (name, content_type) in _FILES.items():
-        app.router.add_get(path, static(name, content_type))
-    app.router.add_get("/api/topology", topology)
-    app.router.add_get("/api/events", events)
-    app.router.add_post("/api/faults/{component}", faults)
-    app.router.add_post("/api/reset/{component}", reset)
-    app.router.add_post("/api/bench", bench)
-    return app
+    async def close(self, app: web.Application) -> None:
+        await self.client.close()
 
 
 def _describe(cluster: Cluster) -> dict[str, Any]:
     """The components, and the arrows of the data path between them."""
-    components = []
-    for c in cluster.components.values():
-        service_time = c.service_time()
-        components.append({"id": c.id, "kind": c.kind, "url": c.url, "service_time": service_time})
+    components = [
+        {"id": c.id, "kind": c.kind, "url": c.url, "service_time": c.service_time()}
+        for c in cluster.components.values()
+    ]
     by_kind: dict[str, list[str]] = {}
-    for c in components:
-        by_kind.setdefault(c["kind"], []).append(c["id"])
+    for c in cluster.components.values():
+        by_kind.setdefault(c.kind, []).append(c.id)
     gateways = by_kind.get("gateway", [])
     called = ["database", "worker", "microservice"]
     if cluster.topology.gateways.use_cache:
@@ -214,10 +219,8 @@ def _bench_requests(body: Any) -> int:
     if not isinstance(body, dict) or set(body) - {"requests"}:
         raise JSONError(400, problem)
     requests = body.get("requests", BENCH_REQUESTS)
-    if not isinstance(requests, int) or isinstance(requests, bool):
+    if not isinstance(requests, int) or not within(requests, 1, BENCH_MAX):
         raise JSONError(400, f"{problem} (got {requests!r})")
-    if not 1 <= requests <= BENCH_MAX:
-        raise JSONError(400, f"{problem} (got {requests})")
     return requests
 
 

@@ -4,6 +4,9 @@ Written by hand rather than through `prometheus_client`: that library keeps its 
 in registries that live beside the values labsim already counts, so every figure would be
 counted twice; the text format itself is a few lines. Durations are on the shared clock,
 so on the virtual clock they are simulated seconds.
+
+The HTTP figures every component has come from its context; its own kind's figures from
+its station, each field marked counter or gauge (`components/figures.py`).
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .components.context import Context
-
-_GAUGES = {"queued", "running"}  # counters that go down as well as up
-_PER_GATEWAY = {"to": "requests", "failures": "failures"}  # "to:gateway-5000" and the like
+from .components.context import Context, Station
+from .components.figures import Labelled, Metric, marked
+from .metrics import Buckets
 
 
 def _labels(**labels: Any) -> str:
@@ -28,9 +30,16 @@ def _family(name: str, kind: str, help_text: str, samples: Iterable[str]) -> lis
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
 
 
-def render(ctx: Context) -> str:
-    """The exposition text for `ctx`'s component."""
+def render(ctx: Context[Any], station: Station[Any, Any]) -> str:
+    """The exposition text for `ctx`'s component, whose station is `station`."""
     me = {"component": ctx.id}
+    lines = _traffic(ctx, me)
+    lines += _durations(ctx.latency, me)
+    lines += _figures(f"labsim_{ctx.kind}", me, [({}, station.figures), *station.more_figures()])
+    return "\n".join(lines) + "\n"
+
+
+def _traffic(ctx: Context[Any], me: dict[str, str]) -> list[str]:
     lines = _family(
         "labsim_http_requests_total",
         "counter",
@@ -50,60 +59,41 @@ def render(ctx: Context) -> str:
             for (route, reason), n in sorted(ctx.dropped.items())
         ),
     )
-    lines += _family(
+    return lines + _family(
         "labsim_http_requests_in_flight",
         "gauge",
         "Requests being served now (not /health, /metrics or /admin/).",
         [f"labsim_http_requests_in_flight{_labels(**me)} {ctx.in_flight}"],
     )
-    latency = ctx.latency
+
+
+def _durations(latency: Buckets, me: dict[str, str]) -> list[str]:
+    name = "labsim_http_request_duration_seconds"
     buckets = [
-        f"labsim_http_request_duration_seconds_bucket{_labels(**me, le=bound)} {count}"
+        f"{name}_bucket{_labels(**me, le=bound)} {count}"
         for bound, count in zip((*latency.bounds, "+Inf"), latency.cumulative(), strict=True)
     ]
-    lines += _family(
-        "labsim_http_request_duration_seconds",
+    return _family(
+        name,
         "histogram",
         "Time from a request's arrival to its answer, on the shared clock.",
         [
             *buckets,
-            f"labsim_http_request_duration_seconds_sum{_labels(**me)} {latency.total:.9f}",
-            f"labsim_http_request_duration_seconds_count{_labels(**me)} {latency.count}",
+            f"{name}_sum{_labels(**me)} {latency.total:.9f}",
+            f"{name}_count{_labels(**me)} {latency.count}",
         ],
     )
-    prefix = f"labsim_{ctx.kind}"
 
-    def single(name: str, kind: str, help_text: str, value: float) -> list[str]:
-        return _family(name, kind, help_text, [f"{name}{_labels(**me)} {value}"])
 
-    per_gateway: dict[str, list[str]] = {}
-    for counter, value in sorted(ctx.counters.items()):
-        key, _, gateway = counter.partition(":")
-        if gateway:
-            name = f"{prefix}_{_PER_GATEWAY.get(key, key)}_total"
-            per_gateway.setdefault(name, []).append(
-                f"{name}{_labels(**me, gateway=gateway)} {value}"
-            )
-        elif counter in _GAUGES:
-            lines += single(f"{prefix}_{counter}", "gauge", f"{ctx.kind} {counter} now.", value)
-        else:
-            what = f"{ctx.kind} {counter.replace('_', ' ')}."
-            lines += single(f"{prefix}_{counter}_total", "counter", what, value)
-    for name, samples in per_gateway.items():
-        lines += _family(name, "counter", "Per gateway.", samples)
-    details = ctx.details()
-    for name, value in sorted(details.items()):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            lines += single(f"{prefix}_{name}", "gauge", f"{ctx.kind} {name} now.", value)
-    gateways = details.get("gateways", {})
-    if gateways:
-        lines += _family(
-            f"{prefix}_gateway_up",
-            "gauge",
-            "1 when the gateway may take traffic (healthy, not ejected).",
-            (
-                f"{prefix}_gateway_up{_labels(**me, gateway=g)} {int(state['available'])}"
-                for g, state in gateways.items()
-            ),
-        )
-    return "\n".join(lines) + "\n"
+def _figures(prefix: str, me: dict[str, str], parts: Iterable[Labelled]) -> list[str]:
+    """One family per marked field, its samples told apart by each part's labels."""
+    families: dict[str, tuple[Metric, list[str]]] = {}
+    for labels, figures in parts:
+        for field_name, metric, value in marked(figures):
+            name = metric.full_name(prefix, field_name)
+            sample = f"{name}{_labels(**me, **labels)} {value}"
+            families.setdefault(name, (metric, []))[1].append(sample)
+    lines: list[str] = []
+    for name, (metric, samples) in families.items():
+        lines += _family(name, metric.kind, metric.help, samples)
+    return lines

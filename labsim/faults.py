@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import LIMIT
+from .numbers import within
 
 FIELDS = {"latency": float, "jitter": float, "error_rate": float, "down": bool, "hang": bool}
 
@@ -65,8 +66,7 @@ def check_changes(body: Any) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false (got {value!r})")
         else:
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or not 0 <= value <= LIMIT:  # also refuses NaN
+            if not within(value, 0, LIMIT):
                 raise ValueError(f"{key} must be a number from 0 to {LIMIT:,} (got {value!r})")
             if key == "error_rate" and value > 1:
                 raise ValueError(f"error_rate must be from 0 to 1 (got {value!r})")

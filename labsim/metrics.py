@@ -45,17 +45,18 @@ class Histogram:
 
     def percentile(self, q: float) -> float | None:
         """The nearest-rank q-th percentile in milliseconds (None when empty)."""
-        if not self.count:
+        top = self.max_us
+        if top is None:  # nothing added yet
             return None
         if q >= 100:
-            return self.max_us / 1000
+            return top / 1000
         rank = max(1, math.ceil(q / 100 * self.count))
         seen = 0
         for value in sorted(self.buckets):
             seen += self.buckets[value]
             if seen >= rank:
-                return min(value, self.max_us) / 1000
-        return self.max_us / 1000
+                return min(value, top) / 1000
+        return top / 1000
 
     def mean_ms(self) -> float | None:
         return self.total_us / self.count / 1000 if self.count else None
@@ -81,8 +82,9 @@ def distribution(histograms: dict[str, Histogram], bins: int = 24) -> dict[str, 
     filled = {name: h for name, h in histograms.items() if h.count}
     if not filled:
         return {"edges_ms": [], "series": {}}
-    low = max(1, min(h.min_us for h in filled.values()))  # type: ignore[type-var]
-    high = max(low + 1, max(h.max_us for h in filled.values()))  # type: ignore[type-var]
+    # Every filled histogram has its min and max: `or 0` only tells the type checker so.
+    low = max(1, min(h.min_us or 0 for h in filled.values()))
+    high = max(low + 1, max(h.max_us or 0 for h in filled.values()))
     ratio = (high / low) ** (1 / bins)
     edges = [low * ratio**i for i in range(bins)] + [high]
     series = {}

@@ -13,7 +13,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import (
     AT_LEAST_ONE,
@@ -28,7 +28,11 @@ from .config import (
 )
 from .faults import check_changes
 from .load import ENDPOINTS, LAB_MIX, check_mix
-from .report import figure
+from .numbers import within
+from .run.result import figure_problem
+
+if TYPE_CHECKING:
+    from .run.result import BenchResult
 
 _SCENARIO_KEYS = {"load", "expect", "faults", "variants"}
 _OPERATORS = {
@@ -87,9 +91,9 @@ class Expectation:
     op: str
     value: float
 
-    def evaluate(self, result: dict[str, Any]) -> tuple[bool, float | None]:
+    def evaluate(self, result: BenchResult) -> tuple[bool, float | None]:
         """(passed, the measured value); a figure that was not measured fails."""
-        measured = figure(result, self.path)
+        measured = result.figure(".".join(self.path))
         if measured is None:
             return False, None
         return _OPERATORS[self.op](measured, self.value), measured
@@ -120,7 +124,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         return [_scenario(data, source, None)]
     if not isinstance(variants, list) or not variants:
         raise ConfigError(f"{source}: variants: must be a list of tables ([[variants]])")
-    scenarios = []
+    scenarios: list[Scenario] = []
     for i, variant in enumerate(variants):
         if not isinstance(variant, dict):
             raise ConfigError(f"{source}: variants[{i}]: must be a table")
@@ -173,7 +177,7 @@ def _fault(data: Any, i: int, topology: Topology, source: str) -> Fault:
         raise ConfigError(f"{source}: {where}: must be a table")
     data = dict(data)
     at = data.pop("at", None)
-    if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= LIMIT:
+    if not within(at, 0, LIMIT):
         raise ConfigError(f"{source}: {where}.at: required, seconds 0 or more (got {at!r})")
     component = data.pop("component", None)
     known = list(topology.ports())
@@ -210,60 +214,10 @@ def _expectation(text: Any, i: int, source: str) -> Expectation:
     if not math.isfinite(value):
         raise ConfigError(f"{source}: {where}: {number!r} is not a finite number")
     keys = tuple(path.split("."))
-    problem = _unknown_figure(keys)
+    problem = figure_problem(path, ENDPOINTS)
     if problem:
         raise ConfigError(f"{source}: {where}: {path!r} is not a figure of the report: {problem}")
     return Expectation(text.strip(), keys, op, value)
-
-
-_STATS = {"count", "failed", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}
-# Figures by section; None: any key (a status, a gateway id); a set: these keys.
-_FIGURES: dict[str, Any] = {
-    "requests": {"total": 0, "ok": 0, "failed": 0, "by_status": None},
-    "time": {"simulated_s": 0, "wall_s": 0},
-    "throughput_rps": 0,
-    "endpoints": "endpoints",
-    "cache": {"hits": 0, "misses": 0, "hit_ratio": 0, "coalesced": 0, "stale": 0},
-    "db_calls": 0,
-    "speedup": {"measured": 0, "predicted": 0},
-    "gateways": None,
-    "worker": {"queued": 0, "completed": 0},
-    "load_balancer": {
-        "retries": 0,
-        "retry_budget_exhausted": 0,
-        "ejections": 0,
-        "health_ejections": 0,
-        "readmissions": 0,
-    },
-    "rate_limited": 0,
-}
-
-
-def _unknown_figure(keys: tuple[str, ...]) -> str | None:
-    """Why `keys` names no figure of the bench report (None when it names one)."""
-    spec: Any = _FIGURES
-    for depth, key in enumerate(keys):
-        if spec == "endpoints":
-            return _unknown_endpoint_figure(keys[depth:])
-        if spec is None:
-            return None if depth == len(keys) - 1 else "too many parts"
-        if not isinstance(spec, dict):
-            return "too many parts"
-        if key not in spec:
-            return f"{key!r} is not one of {', '.join(spec)}"
-        spec = spec[key]
-    return "it names a section, not a number" if spec != 0 else None
-
-
-def _unknown_endpoint_figure(keys: tuple[str, ...]) -> str | None:
-    if not keys or keys[0] not in ENDPOINTS:
-        return f"an endpoint ({', '.join(ENDPOINTS)}) comes after 'endpoints'"
-    rest = keys[1:]
-    if keys[0] == "data" and rest[:1] in (("hits",), ("misses",)):
-        rest = rest[1:]
-    if len(rest) != 1 or rest[0] not in _STATS:
-        return f"then one of {', '.join(sorted(_STATS))}"
-    return None
 
 
 def merge_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

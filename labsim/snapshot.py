@@ -1,9 +1,9 @@
 """What the dashboard shows at each tick: every component's figures, read in-process.
 
 A `Sampler` reads each component's context (request counters, time spent, requests
-dropped and in flight, counters, faults, details) and turns the change since its previous
-reading into rates. It only reads; nothing here changes a component or talks to one over
-HTTP.
+dropped and in flight, faults) and its station (its own kind's figures), and turns the
+change since its previous reading into rates. It only reads; nothing here changes a
+component or talks to one over HTTP.
 """
 
 from __future__ import annotations
@@ -12,9 +12,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .cluster import Cluster
+from .balancing import Backend
+from .cluster import Cluster, Component
+from .components.cache import Cache
 from .components.context import Context
+from .components.database import Database
+from .components.gateway import Gateway
+from .components.load_balancer import LoadBalancer
 from .components.middleware import UNTIMED_PREFIXES
+from .components.worker import Worker
 from .faults import Faults
 
 
@@ -33,7 +39,7 @@ class Reading:
     dropped: int = 0  # no answer: dropped by the down fault, or the caller had gone
 
 
-def read(ctx: Context) -> Reading:
+def read(ctx: Context[Any]) -> Reading:
     by_class: Counter[int] = Counter()
     for (route, status), n in ctx.requests.items():
         if not route.startswith(UNTIMED_PREFIXES):
@@ -72,7 +78,7 @@ class Sampler:
         interval = None if self._last_time is None else now - self._last_time
         components = self.cluster.components
         balancer = components.get("load-balancer")
-        routing = balancer.context.details().get("gateways", {}) if balancer else {}
+        lb = balancer.station if balancer and isinstance(balancer.station, LoadBalancer) else None
         out: dict[str, Any] = {}
         for cid, component in components.items():
             ctx = component.context
@@ -82,7 +88,7 @@ class Sampler:
             figures["in_flight"] = ctx.in_flight
             figures["faults"] = ctx.faults.as_dict()
             figures["state"] = state(ctx.faults)
-            figures |= _extra(ctx, balancer.context if balancer else None, routing.get(cid))
+            figures |= _extra(component, lb.backend(cid) if lb else None, now)
             self._last[cid] = reading
             out[cid] = figures
         self._last_time = now
@@ -114,46 +120,60 @@ def _rates(now: Reading, before: Reading | None, interval: float | None) -> dict
     return figures
 
 
-def _extra(
-    ctx: Context, balancer: Context | None, routing: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The figures only this kind of component has."""
-    c = ctx.counters
-    if ctx.kind == "load_balancer":
+def _extra(component: Component, route: Backend | None, now: float) -> dict[str, Any]:
+    """The figures only this kind of component has; `route`: how the load balancer sees it."""
+    station = component.station
+    if isinstance(station, LoadBalancer):
+        lb = station.figures
         return {
-            name: c[name]
-            for name in ("retries", "ejections", "health_ejections", "readmissions", "rate_limited")
+            "retries": lb.retries,
+            "ejections": lb.ejections,
+            "health_ejections": lb.health_ejections,
+            "readmissions": lb.readmissions,
+            "rate_limited": lb.rate_limited,
         }
-    if ctx.kind == "gateway":
-        available = routing["available"] if routing else True
+    if isinstance(station, Gateway):
+        available = route.available(now) if route else True
         return {
-            "state": state(ctx.faults, available),
+            "state": state(component.context.faults, available),
             "in_rotation": available,
-            "healthy": routing["healthy"] if routing else True,
-            "ejected_for": routing["ejected_for"] if routing else 0.0,
-            "routed": balancer.counters[f"to:{ctx.id}"] if balancer else 0,
-            "hits": c["hits"],
-            "misses": c["misses"],
-            "rate_limited": c["rate_limited"],
+            "healthy": route.healthy if route else True,
+            "ejected_for": route.ejected_for(now) if route else 0.0,
+            "routed": route.sent if route else 0,
+            "hits": station.figures.hits,
+            "misses": station.figures.misses,
+            "rate_limited": station.figures.rate_limited,
         }
-    if ctx.kind == "cache":
-        # Lookups answered with a value: fresh, stale, or filled by another caller meanwhile
-        # (a coalesced lookup was first counted as a miss).
-        lookups = c["hits"] + c["stale"] + c["misses"]
-        answered = c["hits"] + c["stale"] + c["coalesced"]
+    if isinstance(station, Cache):
+        return _cache(station)
+    if isinstance(station, Database):
+        return {"db_calls": station.figures.db_calls}
+    if isinstance(station, Worker):
+        tasks, settings = station.figures, station.settings
         return {
-            "hits": c["hits"],
-            "misses": c["misses"],
-            "stale": c["stale"],
-            "coalesced": c["coalesced"],
-            "hit_ratio": _share(answered, lookups),
-            "size": ctx.details().get("size", 0),
-            "maxsize": ctx.settings.maxsize,
+            "submitted": tasks.submitted,
+            "queued": tasks.queued,
+            "running": tasks.running,
+            "completed": tasks.completed,
+            "rejected": tasks.rejected,
+            "concurrency": settings.concurrency,
+            "queue_size": settings.queue_size,
         }
-    if ctx.kind == "database":
-        return {"db_calls": c["db_calls"]}
-    if ctx.kind == "worker":
-        return {
-            name: c[name] for name in ("submitted", "queued", "running", "completed", "rejected")
-        } | {"concurrency": ctx.settings.concurrency, "queue_size": ctx.settings.queue_size}
     return {}
+
+
+def _cache(cache: Cache) -> dict[str, Any]:
+    f = cache.figures
+    # Lookups answered with a value: fresh, stale, or filled by another caller meanwhile
+    # (a coalesced lookup was first counted as a miss).
+    lookups = f.hits + f.stale + f.misses
+    answered = f.hits + f.stale + f.coalesced
+    return {
+        "hits": f.hits,
+        "misses": f.misses,
+        "stale": f.stale,
+        "coalesced": f.coalesced,
+        "hit_ratio": _share(answered, lookups),
+        "size": len(cache.store),
+        "maxsize": cache.settings.maxsize,
+    }

@@ -7,16 +7,17 @@ import json
 
 import pytest
 
-from labsim.bench import BenchOptions, run_bench
 from labsim.cli import main
 from labsim.config import load_topology
 from labsim.load import plan
+from labsim.run import BenchOptions, run_bench
 
 from .conftest import make_topology
 
 
 def bench(topology=None, **options) -> dict:
-    return asyncio.run(run_bench(topology or load_topology(None), BenchOptions(**options)))
+    result = asyncio.run(run_bench(topology or load_topology(None), BenchOptions(**options)))
+    return result.as_dict()
 
 
 def test_lab_mix_on_the_virtual_clock_is_exactly_the_model():
@@ -199,9 +200,9 @@ def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
 
 
 def test_a_long_run_in_a_log_shows_progress_lines(capsys, monkeypatch):
-    import labsim.bench
+    import labsim.run.driver
 
-    monkeypatch.setattr(labsim.bench, "PROGRESS_EVERY", 0.0)  # a line at every step
+    monkeypatch.setattr(labsim.run.driver, "PROGRESS_EVERY", 0.0)  # a line at every step
     bench(requests=400, progress="lines")
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("labsim: 2/400 requests answered (0%, ")

@@ -112,16 +112,23 @@ async def test_cache_ttl_expires_on_the_clock(start_cluster):
     assert cluster.counters("cache")["expirations"] == 1  # dropped when the cache next wrote
 
 
-async def test_cache_is_bounded(start_cluster, http):
+async def test_cache_is_bounded_and_drops_the_least_recently_used(start_cluster, http):
     cluster = await start_cluster({"cache": {"maxsize": 2}})
-    for key in "abc":
-        async with http.post(f"{cluster.urls['cache']}/cache/{key}", json={"value": key}):
+    cache = cluster.urls["cache"]
+
+    async def get(key: str) -> object:
+        async with http.get(f"{cache}/cache/{key}") as resp:
+            return (await resp.json())["value"]
+
+    for key in "ab":
+        async with http.post(f"{cache}/cache/{key}", json={"value": key}):
             pass
-    values = []
-    for key in "abc":
-        async with http.get(f"{cluster.urls['cache']}/cache/{key}") as resp:
-            values.append((await resp.json())["value"])
-    assert values.count(None) == 1
+    assert await get("a") == "a"  # read: "b" is now the least recently used
+    async with http.post(f"{cache}/cache/c", json={"value": "c"}):
+        pass
+    assert [await get(key) for key in "abc"] == ["a", None, "c"]
+    async with http.get(f"{cache}/health") as resp:
+        assert (await resp.json())["size"] == 2
 
 
 async def test_worker_runs_tasks_concurrently_and_reports_state(start_cluster):

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import re
 from html.parser import HTMLParser
 
 import pytest
 
-from labsim.bench import BenchOptions, run_bench
 from labsim.cli import main
 from labsim.config import load_topology
-from labsim.html_report import render_bench
 from labsim.metrics import Histogram, distribution
+from labsim.report.html import render_bench
+from labsim.report.svg import nice_ticks, status_colours
+from labsim.run import BenchOptions, BenchResult, run_bench
 from labsim.scenario import load_scenarios
-from labsim.svg import nice_ticks, status_colours
 from labsim.timeline import Timeline
 
 from .conftest import make_topology
@@ -61,7 +62,7 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def lab() -> dict:
+def lab() -> BenchResult:
     return asyncio.run(run_bench(load_topology(None), BenchOptions()))
 
 
@@ -76,7 +77,7 @@ def test_the_page_is_self_contained_with_every_chart(lab):
 def test_the_charts_show_the_run_s_own_figures(lab):
     titles = Page(render_bench(lab)).titles
     # requests per gateway: one bar each, the counts the text report gives
-    for gateway, n in lab["gateways"].items():
+    for gateway, n in lab.gateways.items():
         assert f"{gateway}: requests {n}" in titles
     # status codes per component: the load balancer answered every request and the login
     assert "load-balancer: 200 51" in titles and "load-balancer: 202 50" in titles
@@ -104,7 +105,7 @@ def test_settings_and_summary_are_in_the_page(lab):
 
 
 def test_the_timeline_follows_the_run(lab):
-    timeline = lab["timeline"]
+    timeline = lab.timeline
     t = timeline["t_s"]
     assert t[0] == 0 and t == sorted(t) and len(t) <= Timeline().limit
     assert timeline["hits"][-1] == 40 and timeline["misses"][-1] == 10
@@ -113,7 +114,7 @@ def test_the_timeline_follows_the_run(lab):
     assert all(timeline["ok"][i] == 0 for i in before)
     # 50 five-second tasks run at once after 2 s, and the worker finishes them all
     assert max(timeline["worker_running"]) == 50 and timeline["worker_running"][-1] == 0
-    assert t[-1] == pytest.approx(lab["time"]["simulated_s"] + 5, abs=0.01)
+    assert t[-1] == pytest.approx(lab.time.simulated_s + 5, abs=0.01)
 
 
 def test_a_worker_queue_shows_waiting_tasks():
@@ -121,7 +122,7 @@ def test_a_worker_queue_shows_waiting_tasks():
     r = asyncio.run(
         run_bench(topology, BenchOptions(requests=10, mix={"longtask": 1}, concurrency=10))
     )
-    timeline = r["timeline"]
+    timeline = r.timeline
     assert max(timeline["worker_queued"]) == 8 and max(timeline["worker_running"]) == 2
     assert timeline["worker_queued"][-1] == 0
     assert timeline["t_s"][-1] == pytest.approx(5.0, abs=0.05)  # 10 tasks, 2 at a time
@@ -134,19 +135,20 @@ def test_a_failed_run_lists_its_failures_and_failed_latencies():
     )
     text = render_bench(r)
     assert "queue is full" in text
-    assert r["latency_distribution"]["series"]["longtask failed"] != []
-    assert sum(r["latency_distribution"]["series"]["longtask failed"]) == 3
+    assert r.latency_distribution["series"]["longtask failed"] != []
+    assert sum(r.latency_distribution["series"]["longtask failed"]) == 3
 
 
 def test_a_remote_run_says_what_it_cannot_know(lab):
-    remote = lab | {
-        "target": "http://127.0.0.1:8000",
-        "scenario": None,
-        "seed": None,
-        "settings": None,
-        "components": None,
-        "timeline": {k: v for k, v in lab["timeline"].items() if not k.startswith("worker")},
-    }
+    remote = dataclasses.replace(
+        lab,
+        target="http://127.0.0.1:8000",
+        scenario=None,
+        seed=None,
+        settings=None,
+        components=None,
+        timeline={k: v for k, v in lab.timeline.items() if not k.startswith("worker")},
+    )
     text = render_bench(remote)
     assert "Not known for a topology in another process." in text
     assert "Per component only for a topology in this process" in text
@@ -274,8 +276,8 @@ def test_dropped_requests_show_apart_from_statuses():
     r = asyncio.run(
         run_bench(unprotected.topology, BenchOptions(requests=1000), unprotected.faults)
     )
-    down = r["components"]["gateway-5003"]["statuses"]
-    assert down["dropped"] >= r["requests"]["failed"] > 0  # aiohttp may send a GET twice
+    down = r.components["gateway-5003"].statuses
+    assert down["dropped"] >= r.requests.failed > 0  # aiohttp may send a GET twice
     assert "503" not in down  # a down gateway answers nothing
     titles = Page(render_bench(r)).titles
     assert f"gateway-5003: dropped {down['dropped']}" in titles

@@ -34,14 +34,38 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def has(samples: dict, name: str, **labels: str) -> bool:
+    return (name, tuple(sorted(labels.items()))) in samples
+
+
 @pytest.mark.parametrize("component", COMPONENTS)
 async def test_every_component_exposes_metrics(cluster, http, component):
+    for _ in range(3):  # answered, so counted in the histogram (the scrape itself is not yet)
+        async with http.get(f"{cluster.urls[component]}/health") as resp:
+            assert resp.status == 200
     samples = await scrape(http, cluster.urls[component])
     count = value(samples, "labsim_http_request_duration_seconds_count", component=component)
     inf = value(
         samples, "labsim_http_request_duration_seconds_bucket", component=component, le="+Inf"
     )
-    assert count == inf
+    assert count == inf == 3
+
+
+async def test_every_figure_is_exposed_from_the_start(cluster, http):
+    lb = await scrape(http, cluster.urls["load-balancer"])
+    me = {"component": "load-balancer"}
+    for gateway in cluster.topology.gateway_ids():
+        assert has(lb, "labsim_load_balancer_requests_total", **me, gateway=gateway)
+        assert has(lb, "labsim_load_balancer_failures_total", **me, gateway=gateway)
+    for name in ("retries", "retry_budget_exhausted", "ejections", "readmissions"):
+        assert has(lb, f"labsim_load_balancer_{name}_total", **me)
+    worker = await scrape(http, cluster.urls["worker"])
+    assert has(worker, "labsim_worker_queued", component="worker")
+    assert has(worker, "labsim_worker_rejected_total", component="worker")
+    counted = [v for (name, _), v in lb.items() if name.startswith("labsim_load_balancer_")]
+    assert sum(counted) == len(cluster.topology.gateway_ids())  # only each gateway_up is 1
+    microservice = await scrape(http, cluster.urls["microservice"])
+    assert not [name for name, _ in microservice if name.startswith("labsim_microservice")]
 
 
 async def test_metrics_move_with_traffic(cluster, http):
@@ -117,7 +141,7 @@ async def test_dropped_requests_and_work_in_flight_are_exposed_apart(cluster, ht
     hung = asyncio.create_task(http.get(f"{db}/db"))
     await eventually(lambda: ctx.in_flight == 1)
     # Read in-process: a hung component's own /metrics hangs too.
-    samples = parse(render(ctx))
+    samples = parse(render(ctx, cluster.components["database"].station))
     me = {"component": "database"}
     assert value(samples, "labsim_http_dropped_total", **me, route="/db", reason="down") >= 1
     assert value(samples, "labsim_http_requests_in_flight", **me) == 1

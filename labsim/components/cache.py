@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +22,8 @@ from cachetools import TLRUCache
 
 from ..config import CacheConfig
 from .answers import JSONError, json_body
-from .context import Context
+from .context import Context, Station
+from .figures import CacheFigures, CacheSize, Labelled
 from .middleware import base_app
 
 
@@ -47,73 +47,96 @@ _ENTRY_OVERHEAD = 256
 class _CountingCache(TLRUCache):
     """A TLRUCache that counts the entries it drops because they expired."""
 
-    def __init__(self, counters: Counter[str], **kwargs: Any) -> None:
+    def __init__(self, figures: CacheFigures, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._counters = counters
+        self._figures = figures
 
     def expire(self, time: float | None = None) -> list[tuple[str, Entry]]:
         expired = super().expire(time)
         if expired:
-            self._counters["expirations"] += len(expired)
+            self._figures.expirations += len(expired)
         return expired
 
 
-def make_app(ctx: Context) -> web.Application:
-    app = base_app(ctx)
-    settings: CacheConfig = ctx.settings
-    clock, counters = ctx.clock, ctx.counters
-    grace = settings.stale_while_revalidate
-    # Bounded in bytes by cachetools itself (`getsizeof`), and in entries below.
-    store = _CountingCache(
-        counters,
-        maxsize=settings.max_bytes,
-        getsizeof=Entry.size,
-        ttu=lambda _key, entry, _now: entry.expires_at + grace,
-        timer=clock.now,
-    )
-    ctx.details = lambda: {"size": len(store), "bytes": store.currsize}
-    leases: dict[str, asyncio.Event] = {}  # key -> set when the lease holder fills it
+def make_app(ctx: Context[CacheConfig]) -> web.Application:
+    cache = Cache(ctx)
+    app = base_app(ctx, cache)
+    app.router.add_get("/cache/{key}", cache.get)
+    app.router.add_post("/cache/{key}", cache.put)
+    return app
 
-    def answer(value: bytes | None, **flags: bool) -> web.Response:
-        shown = "".join(f', "{k}": true' for k, v in flags.items() if v)
-        body = b'{"value": ' + (b"null" if value is None else value) + shown.encode() + b"}"
-        return web.Response(body=body, content_type="application/json")
 
-    def take_lease(key: str) -> bool:
-        if key in leases:
+def _answer(value: bytes | None, **flags: bool) -> web.Response:
+    shown = "".join(f', "{k}": true' for k, v in flags.items() if v)
+    body = b'{"value": ' + (b"null" if value is None else value) + shown.encode() + b"}"
+    return web.Response(body=body, content_type="application/json")
+
+
+class Cache(Station[CacheConfig, CacheFigures]):
+    """The cache's entries, its leases, its figures."""
+
+    def __init__(self, ctx: Context[CacheConfig]) -> None:
+        super().__init__(ctx, CacheFigures())
+        grace = ctx.settings.stale_while_revalidate
+        # Bounded in bytes by cachetools itself (`getsizeof`), and in entries by `put`.
+        self.store = _CountingCache(
+            self.figures,
+            maxsize=ctx.settings.max_bytes,
+            getsizeof=Entry.size,
+            ttu=lambda _key, entry, _now: entry.expires_at + grace,
+            timer=ctx.clock.now,
+        )
+        self.leases: dict[str, asyncio.Event] = {}  # key -> set when the holder fills it
+
+    def size(self) -> CacheSize:
+        return CacheSize(size=len(self.store), bytes=int(self.store.currsize))
+
+    def details(self) -> dict[str, Any]:
+        return asdict(self.size())
+
+    def more_figures(self) -> list[Labelled]:
+        return [({}, self.size())]
+
+    def _take_lease(self, key: str) -> bool:
+        if key in self.leases:
             return False
-        leases[key] = asyncio.Event()
+        self.leases[key] = asyncio.Event()
         return True
 
-    async def get(request: web.Request) -> web.Response:
+    async def get(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
-        entry = store.get(key)
-        if entry is not None and clock.now() < entry.expires_at:
-            counters["hits"] += 1
-            return answer(entry.value)
+        entry = self.store.get(key)
+        if entry is not None and self.clock.now() < entry.expires_at:
+            self.figures.hits += 1
+            return _answer(entry.value)
         if entry is not None:  # stale, within the grace period
-            counters["stale"] += 1
-            return answer(entry.value, stale=True, lease=take_lease(key))
-        counters["misses"] += 1
-        if not settings.coalesce:
-            return answer(None)
-        while not take_lease(key):
-            filled = leases[key]
+            self.figures.stale += 1
+            return _answer(entry.value, stale=True, lease=self._take_lease(key))
+        self.figures.misses += 1
+        if not self.settings.coalesce:
+            return _answer(None)
+        return await self._wait_for_fill(key)
+
+    async def _wait_for_fill(self, key: str) -> web.Response:
+        """A miss, coalesced: the value another caller fills meanwhile, or the lease."""
+        while not self._take_lease(key):
+            filled = self.leases[key]
             try:
-                async with clock.timeout(settings.lease_timeout):
+                async with self.clock.timeout(self.settings.lease_timeout):
                     await filled.wait()
             except TimeoutError:
                 # The holder never filled it: the lease passes on, once, to one waiter.
-                if leases.get(key) is filled:
-                    del leases[key]
+                if self.leases.get(key) is filled:
+                    del self.leases[key]
                 continue
-            entry = store.get(key)
+            entry = self.store.get(key)
             if entry is not None:
-                counters["coalesced"] += 1
-                return answer(entry.value, coalesced=True)
-        return answer(None, lease=True)
+                self.figures.coalesced += 1
+                return _answer(entry.value, coalesced=True)
+        return _answer(None, lease=True)
 
-    async def put(request: web.Request) -> web.Response:
+    async def put(self, request: web.Request) -> web.Response:
+        settings = self.settings
         body = await json_body(request)
         if not isinstance(body, dict) or "value" not in body:
             raise JSONError(400, 'body must be a JSON object with a "value" key')
@@ -125,19 +148,15 @@ def make_app(ctx: Context) -> web.Application:
         if len(key) > MAX_KEY:
             raise JSONError(400, f"cache key longer than {MAX_KEY} characters")
         value = json.dumps(body["value"], separators=(",", ":")).encode()
-        entry = Entry(value, clock.now() + ttl)
+        entry = Entry(value, self.clock.now() + ttl)
         if entry.size() > settings.max_bytes:
             raise JSONError(413, f"value too large for the cache ({len(value):,} bytes)")
-        if key not in store:
-            while len(store) >= settings.maxsize:
-                store.popitem()  # the least recently used goes, as when bytes run out
-        store[key] = entry
-        counters["sets"] += 1
-        filled = leases.pop(key, None)
+        if key not in self.store:
+            while len(self.store) >= settings.maxsize:
+                self.store.popitem()  # the least recently used goes, as when bytes run out
+        self.store[key] = entry
+        self.figures.sets += 1
+        filled = self.leases.pop(key, None)
         if filled is not None:
             filled.set()
         return web.json_response({"status": "ok", "expires_in": ttl})
-
-    app.router.add_get("/cache/{key}", get)
-    app.router.add_post("/cache/{key}", put)
-    return app

@@ -1,7 +1,8 @@
 """What a component's factory is handed: its id, settings, the clock, where the others are.
 
-No component keeps module-level state; everything it owns hangs off its context, so two
-clusters can run side by side in one process.
+No component keeps module-level state; everything it owns hangs off its context (what
+every component has: traffic figures, faults, its RNG) or its own station (what only its
+kind has: see `figures.py`), so two clusters can run side by side in one process.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import logging
 import random
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..clock import Clock
 from ..config import Topology
@@ -21,22 +22,33 @@ from ..faults import Faults
 from ..http import HttpClient
 from ..latency import LatencyModel, component_rng, sampler
 from ..metrics import Buckets
+from .figures import Figures, Labelled
 
 # Upper bounds (seconds) of the request duration histogram every component keeps.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+class Settings(Protocol):
+    """What every component's settings have: its service time."""
+
+    @property
+    def latency(self) -> LatencyModel: ...
+
+
+S = TypeVar("S", bound=Settings)
+F = TypeVar("F", bound=Figures)
+
+
 @dataclass
-class Context:
+class Context(Generic[S]):
     id: str
     kind: str
-    settings: Any
+    settings: S
     clock: Clock
     topology: Topology
     urls: dict[str, str]  # component id -> base URL; filled in as components bind
     client: HttpClient
     log: logging.Logger
-    counters: Counter[str] = field(default_factory=Counter)  # the figures it reports
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status)
     # Seconds spent answering each route, summed: the dashboard's mean latency of the work
     # alone, without the load balancer's health checks that `latency` counts too.
@@ -50,8 +62,6 @@ class Context:
     # middleware changes it twice for every request.
     in_flight: int = 0
     faults: Faults = field(default_factory=Faults)
-    # What the component adds to its `GET /health` answer beyond its counters.
-    details: Callable[[], dict[str, Any]] = field(default=lambda: {})
     rng: random.Random = field(init=False)
     service_time: Callable[[], float] = field(init=False)
     new_request_id: Callable[[], str] = field(init=False)
@@ -68,3 +78,22 @@ class Context:
 
     def url(self, component: str, path: str) -> str:
         return self.urls[component] + path
+
+
+class Station(Generic[S, F]):
+    """A component's own state as it reports it: its kind's figures and details.
+
+    Each kind's component is one (the microservice's is this, with no figures); `/health`,
+    `/metrics`, the dashboard and the run read it.
+    """
+
+    def __init__(self, ctx: Context[S], figures: F) -> None:
+        self.ctx, self.settings, self.clock, self.figures = ctx, ctx.settings, ctx.clock, figures
+
+    def details(self) -> dict[str, Any]:
+        """What its `GET /health` answer adds beside `"counters"`."""
+        return {}
+
+    def more_figures(self) -> Sequence[Labelled]:
+        """Marked figures besides `figures`: kept per gateway, or read now."""
+        return ()

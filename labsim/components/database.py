@@ -7,18 +7,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .context import Context
+from ..config import DatabaseConfig
+from .context import Context, Station
+from .figures import DatabaseFigures
 from .middleware import base_app
 
 ANSWER = "Fetched fresh data from DB"
 
 
-def make_app(ctx: Context) -> web.Application:
-    app = base_app(ctx)
-
-    async def read(request: web.Request) -> web.Response:
-        ctx.counters["db_calls"] += 1
+class Database(Station[DatabaseConfig, DatabaseFigures]):
+    async def read(self, request: web.Request) -> web.Response:
+        self.figures.db_calls += 1
         return web.json_response({"message": ANSWER})
 
-    app.router.add_get("/db", read)
+
+def make_app(ctx: Context[DatabaseConfig]) -> web.Application:
+    database = Database(ctx, DatabaseFigures())
+    app = base_app(ctx, database)
+    app.router.add_get("/db", database.read)
     return app

@@ -23,8 +23,10 @@ from ..balancing import Backend, make_picker
 from ..config import LoadBalancerConfig, RetryConfig
 from ..http import EXCHANGE_HEADER, DownstreamError, Reply
 from ..rate_limit import RateLimiter, client_key
+from ..tasks import cancel_all
 from .answers import JSONError, error_response, read_body, too_many_requests
-from .context import Context
+from .context import Context, Station
+from .figures import GatewayUp, Labelled, LoadBalancerFigures
 from .middleware import base_app
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus those the proxy recomputes itself.
@@ -103,73 +105,162 @@ def _header_limits(settings: LoadBalancerConfig) -> Callable[[web.Request], None
     return check_headers
 
 
-def make_app(ctx: Context) -> web.Application:
-    app = base_app(ctx)
-    settings: LoadBalancerConfig = ctx.settings
-    clock, counters = ctx.clock, ctx.counters
-    ids = ctx.topology.gateway_ids()
-    weights = settings.weights or (1,) * len(ids)
-    backends = [Backend(gid, w) for gid, w in zip(ids, weights, strict=True)]
-    pick = make_picker(settings.strategy, backends, ctx.rng)
-    budget = RetryBudget(settings.retry)
-    limit = settings.rate_limit
-    limiter = RateLimiter(limit.rate, limit.burst, clock.now) if limit.rate else None
-    auth = Auth(ctx.topology.secret, ctx.topology.users)
-    retrying = settings.retry.attempts > 0
-    check_headers = _header_limits(settings)
-    sent_to = {b.id: f"to:{b.id}" for b in backends}
-    hash_header = settings.hash_on.removeprefix("header:") if settings.hash_on != "client" else None
+def make_app(ctx: Context[LoadBalancerConfig]) -> web.Application:
+    balancer = LoadBalancer(ctx)
+    app = base_app(ctx, balancer)
+    app.on_startup.append(balancer.start_checks)
+    app.on_shutdown.append(balancer.stop_checks)
+    app.router.add_route("*", "/{tail:.*}", balancer.proxy)
+    return app
 
-    def failed(backend: Backend) -> None:
-        counters[f"failures:{backend.id}"] += 1
-        backend.consecutive_failures += 1
-        outlier = settings.outlier
-        if not 0 < outlier.consecutive_failures <= backend.consecutive_failures:
-            return
-        now = clock.now()
-        ejected = sum(not b.available(now) for b in backends)
-        if (ejected + 1) * 100 > outlier.max_ejection_percent * len(backends):
-            return  # ejecting one more would leave too few gateways
-        backend.ejections += 1
-        backend.consecutive_failures = 0
-        backend.ejected_until = now + outlier.base_ejection * backend.ejections
-        counters["ejections"] += 1
-        ctx.log.info(
-            "%s: ejected %s for %gs (ejection %d)",
-            ctx.id,
-            backend.id,
-            outlier.base_ejection * backend.ejections,
-            backend.ejections,
-        )
 
-    # The requests each gateway is answering now, so that a health check that finds it
-    # unhealthy can cut them short (and the retry policy send them elsewhere) instead of
-    # leaving them to wait out the per-try timeout.
-    forwarding: dict[str, set[asyncio.Task[object]]] = {b.id: set() for b in backends}
-    cut: set[asyncio.Task[object]] = set()
+class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
+    """The load balancer's state: its gateways as it sees them, its budget and limiter."""
 
-    async def forward(
-        backend: Backend, request: web.Request, headers: CIMultiDict[str], body: bytes
+    def __init__(self, ctx: Context[LoadBalancerConfig]) -> None:
+        super().__init__(ctx, LoadBalancerFigures())
+        settings = ctx.settings
+        ids = ctx.topology.gateway_ids()
+        weights = settings.weights or (1,) * len(ids)
+        self.backends = [Backend(gid, w) for gid, w in zip(ids, weights, strict=True)]
+        self._by_id = {b.id: b for b in self.backends}
+        self.pick = make_picker(settings.strategy, self.backends, ctx.rng)
+        self.budget = RetryBudget(settings.retry)
+        self.retrying = settings.retry.attempts > 0
+        limit = settings.rate_limit
+        self.limiter = RateLimiter(limit.rate, limit.burst, ctx.clock.now) if limit.rate else None
+        self.auth = Auth(ctx.topology.secret, ctx.topology.users)
+        self.check_headers = _header_limits(settings)
+        hash_on = settings.hash_on
+        self.hash_header = hash_on.removeprefix("header:") if hash_on != "client" else None
+        # The requests each gateway is answering now, so that a health check that finds
+        # it unhealthy can cut them short (and the retry policy send them elsewhere)
+        # instead of leaving them to wait out the per-try timeout.
+        self.forwarding: dict[str, set[asyncio.Task[object]]] = {b.id: set() for b in self.backends}
+        self.cut: set[asyncio.Task[object]] = set()
+        self.checker: list[asyncio.Task[None]] = []
+
+    def backend(self, gateway: str) -> Backend | None:
+        return self._by_id.get(gateway)
+
+    def details(self) -> dict[str, object]:
+        now = self.clock.now()
+        return {
+            "gateways": {
+                b.id: {
+                    "available": b.available(now),
+                    "healthy": b.healthy,
+                    "ejected_for": b.ejected_for(now),
+                    "ejections": b.ejections,
+                    "in_flight": b.in_flight,
+                    "sent": b.sent,
+                    "failures": b.failures,
+                }
+                for b in self.backends
+            }
+        }
+
+    def more_figures(self) -> list[Labelled]:
+        now = self.clock.now()
+        each: list[Labelled] = [({"gateway": b.id}, b) for b in self.backends]
+        up = [({"gateway": b.id}, GatewayUp(int(b.available(now)))) for b in self.backends]
+        return each + up
+
+    async def proxy(self, request: web.Request) -> web.Response:
+        self.check_headers(request)
+        body = await read_body(request)
+        rate_headers = self._rate_limit(request)
+        headers = _end_to_end(request.headers)
+        headers.popall("Content-Encoding", None)  # aiohttp already decoded the body we send
+        if request.remote:
+            headers.add("X-Forwarded-For", request.remote)
+        outcome = await self._route(request, headers, body)
+        if isinstance(outcome, DownstreamError):
+            return error_response(outcome.status, str(outcome), component=outcome.component)
+        answer = _relay(outcome)
+        if outcome.status < 500:  # the gateway's own 5xx answer passes on unchanged
+            answer.headers.update(rate_headers)
+        return answer
+
+    def _rate_limit(self, request: web.Request) -> dict[str, str]:
+        """The client's rate-limit headers; a 429 once it has used up its share."""
+        if self.limiter is None:
+            return {}
+        verdict = self.limiter.check(client_key(request.headers, request.remote, self.auth))
+        if not verdict.allowed:
+            self.figures.rate_limited += 1
+            raise too_many_requests(verdict.headers, self.ctx.id)
+        return verdict.headers
+
+    async def _route(
+        self, request: web.Request, headers: CIMultiDict[str], body: bytes
+    ) -> Reply | DownstreamError:
+        """The first good answer of a gateway; else the last failure, after any retries."""
+        if self.hash_header is not None:
+            key = request.headers.get(self.hash_header, "")
+        else:
+            key = request.remote or ""
+        now = self.clock.now()
+        if self.retrying:
+            self.budget.note_request(now)
+        tried: list[Backend] = []
+        outcome: Reply | DownstreamError | None = None
+        while True:
+            candidates = [b for b in self.backends if b.available(now) and b not in tried]
+            if not candidates:
+                if outcome is not None:
+                    return outcome
+                raise JSONError(503, "no healthy gateway", component=self.ctx.id)
+            backend = self.pick(candidates, key)
+            tried.append(backend)
+            backend.sent += 1
+            try:
+                outcome = await self._forward(backend, request, headers, body)
+            except DownstreamError as e:
+                outcome = e
+            if isinstance(outcome, Reply) and outcome.status < 500:
+                backend.consecutive_failures = 0
+                return outcome
+            self._failed(backend)
+            now = self.clock.now()
+            if not self._retry(request, len(tried), outcome, now):
+                return outcome
+
+    def _retry(
+        self, request: web.Request, tries: int, outcome: Reply | DownstreamError, now: float
+    ) -> bool:
+        """Whether a failed request goes to another gateway, within the retry budget."""
+        refused = isinstance(outcome, DownstreamError) and outcome.refused
+        if tries > self.settings.retry.attempts or not (request.method in _IDEMPOTENT or refused):
+            return False
+        if not self.budget.try_spend(now):
+            self.figures.retry_budget_exhausted += 1
+            return False
+        self.figures.retries += 1
+        return True
+
+    async def _forward(
+        self, backend: Backend, request: web.Request, headers: CIMultiDict[str], body: bytes
     ) -> Reply:
         task = asyncio.current_task()
         assert task is not None
-        tasks = forwarding[backend.id]
+        tasks = self.forwarding[backend.id]
         tasks.add(task)
         backend.in_flight += 1
         try:
-            return await ctx.client.request(
+            return await self.ctx.client.request(
                 backend.id,
                 request.method,
-                ctx.url(backend.id, request.path_qs),
+                self.ctx.url(backend.id, request.path_qs),
                 headers=headers,
                 data=body,
                 check=False,
-                within=settings.timeout,
+                within=self.settings.timeout,
             )
         except asyncio.CancelledError:
-            if task not in cut:
+            if task not in self.cut:
                 raise
-            cut.discard(task)
+            self.cut.discard(task)
             task.uncancel()
             message = f"{backend.id} failed its health check while answering"
             raise DownstreamError(backend.id, message, 502) from None
@@ -177,76 +268,47 @@ def make_app(ctx: Context) -> web.Application:
             tasks.discard(task)
             backend.in_flight -= 1
 
-    def cut_short(backend: Backend) -> None:
-        for task in forwarding[backend.id]:
-            cut.add(task)
-            task.cancel()
+    def _failed(self, backend: Backend) -> None:
+        """Count a failure; eject the gateway if it failed too often in a row."""
+        backend.failures += 1
+        backend.consecutive_failures += 1
+        outlier = self.settings.outlier
+        if not 0 < outlier.consecutive_failures <= backend.consecutive_failures:
+            return
+        now = self.clock.now()
+        ejected = sum(not b.available(now) for b in self.backends)
+        if (ejected + 1) * 100 > outlier.max_ejection_percent * len(self.backends):
+            return  # ejecting one more would leave too few gateways
+        backend.ejections += 1
+        backend.consecutive_failures = 0
+        backend.ejected_until = now + outlier.base_ejection * backend.ejections
+        self.figures.ejections += 1
+        self.ctx.log.info(
+            "%s: ejected %s for %gs (ejection %d)",
+            self.ctx.id,
+            backend.id,
+            outlier.base_ejection * backend.ejections,
+            backend.ejections,
+        )
 
-    async def proxy(request: web.Request) -> web.Response:
-        check_headers(request)
-        body = await read_body(request)
-        rate_headers = {}
-        if limiter is not None:
-            verdict = limiter.check(client_key(request.headers, request.remote, auth))
-            rate_headers = verdict.headers
-            if not verdict.allowed:
-                counters["rate_limited"] += 1
-                raise too_many_requests(verdict.headers, ctx.id)
-        headers = _end_to_end(request.headers)
-        headers.popall("Content-Encoding", None)  # aiohttp already decoded the body we send
-        if request.remote:
-            headers.add("X-Forwarded-For", request.remote)
-        key = request.headers.get(hash_header, "") if hash_header else (request.remote or "")
-        now = clock.now()
-        if retrying:
-            budget.note_request(now)
-        tried: list[Backend] = []
-        reply: Reply | None = None
-        error: DownstreamError | None = None
+    async def start_checks(self, app: web.Application) -> None:
+        if self.settings.health_check.interval > 0:
+            self.checker.append(asyncio.create_task(self._check_health()))
+
+    async def stop_checks(self, app: web.Application) -> None:
+        await cancel_all(self.checker)
+
+    async def _check_health(self) -> None:
         while True:
-            candidates = [b for b in backends if b.available(now) and b not in tried]
-            if not candidates:
-                if tried:
-                    break
-                raise JSONError(503, "no healthy gateway", component=ctx.id)
-            backend = pick(candidates, key)
-            tried.append(backend)
-            counters[sent_to[backend.id]] += 1
-            try:
-                reply, error = await forward(backend, request, headers, body), None
-            except DownstreamError as e:
-                reply, error = None, e
-            if reply is not None and reply.status < 500:
-                backend.consecutive_failures = 0
-                answer = _relay(reply)
-                answer.headers.update(rate_headers)
-                return answer
-            failed(backend)
-            now = clock.now()
-            retriable = request.method in _IDEMPOTENT or (error is not None and error.refused)
-            if len(tried) > settings.retry.attempts or not retriable:
-                break
-            if not budget.try_spend(now):
-                counters["retry_budget_exhausted"] += 1
-                break
-            counters["retries"] += 1
-        if reply is not None:  # the gateway's own 5xx answer passes on unchanged
-            return _relay(reply)
-        assert error is not None
-        return error_response(error.status, str(error), component=error.component)
+            await self.clock.sleep(self.settings.health_check.interval)
+            await asyncio.gather(*(self._probe(b) for b in self.backends))
 
-    async def check_health() -> None:
-        check = settings.health_check
-        while True:
-            await clock.sleep(check.interval)
-            await asyncio.gather(*(probe(b) for b in backends))
-
-    async def probe(backend: Backend) -> None:
-        check = settings.health_check
+    async def _probe(self, backend: Backend) -> None:
+        check = self.settings.health_check
         try:
-            async with clock.timeout(check.timeout):
-                reply = await ctx.client.request(
-                    backend.id, "GET", ctx.url(backend.id, "/health"), check=False
+            async with self.clock.timeout(check.timeout):
+                reply = await self.ctx.client.request(
+                    backend.id, "GET", self.ctx.url(backend.id, "/health"), check=False
                 )
             ok = reply.status == 200
         except (DownstreamError, TimeoutError):
@@ -256,41 +318,19 @@ def make_app(ctx: Context) -> web.Application:
             return
         backend.health_streak += 1
         threshold = check.healthy_threshold if ok else check.unhealthy_threshold
-        if backend.health_streak >= threshold:
-            backend.healthy, backend.health_streak = ok, 0
-            if not ok:
-                cut_short(backend)
-            counters["readmissions" if ok else "health_ejections"] += 1
-            ctx.log.info("%s: %s is %s", ctx.id, backend.id, "healthy again" if ok else "unhealthy")
+        if backend.health_streak < threshold:
+            return
+        backend.healthy, backend.health_streak = ok, 0
+        if ok:
+            self.figures.readmissions += 1
+        else:
+            self._cut_short(backend)
+            self.figures.health_ejections += 1
+        self.ctx.log.info(
+            "%s: %s is %s", self.ctx.id, backend.id, "healthy again" if ok else "unhealthy"
+        )
 
-    def details() -> dict[str, object]:
-        now = clock.now()
-        return {
-            "gateways": {
-                b.id: {
-                    "available": b.available(now),
-                    "healthy": b.healthy,
-                    "ejected_for": round(max(0.0, b.ejected_until - now), 6),
-                    "ejections": b.ejections,
-                    "in_flight": b.in_flight,
-                }
-                for b in backends
-            }
-        }
-
-    ctx.details = details
-    checker: list[asyncio.Task[None]] = []
-
-    async def start_checks(app: web.Application) -> None:
-        if settings.health_check.interval > 0:
-            checker.append(asyncio.create_task(check_health()))
-
-    async def stop_checks(app: web.Application) -> None:
-        for task in checker:
+    def _cut_short(self, backend: Backend) -> None:
+        for task in self.forwarding[backend.id]:
+            self.cut.add(task)
             task.cancel()
-        await asyncio.gather(*checker, return_exceptions=True)
-
-    app.on_startup.append(start_checks)
-    app.on_shutdown.append(stop_checks)
-    app.router.add_route("*", "/{tail:.*}", proxy)
-    return app

@@ -1,15 +1,17 @@
-"""The business-logic microservice: `GET /process`."""
+"""The business-logic microservice: `GET /process`. It has no figures of its own."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from .context import Context
+from ..config import MicroserviceConfig
+from .context import Context, Station
+from .figures import Figures
 from .middleware import base_app
 
 
-def make_app(ctx: Context) -> web.Application:
-    app = base_app(ctx)
+def make_app(ctx: Context[MicroserviceConfig]) -> web.Application:
+    app = base_app(ctx, Station(ctx, Figures()))
 
     async def process(request: web.Request) -> web.Response:
         return web.json_response({"message": "Business logic executed"})

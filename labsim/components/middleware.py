@@ -8,7 +8,8 @@ For every request, in order, the middleware
      by the `down` fault or left by its caller), writes the access log line, and sets
      `X-Request-Id` and `X-Served-By`.
 It also keeps the count of work in flight. A component module adds only its own routes.
-This module touches nothing but the request, the response and the component's own context.
+This module touches nothing but the request, the response and the component's own context
+(and reads its station for `/health` and `/metrics`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..exposition import render
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
 from . import admin
 from .answers import LIMITS, answer_for, error_response
-from .context import Context
+from .context import Context, Station
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,25 +37,30 @@ MAX_REQUEST_ID = 128
 # Routes that report on a component rather than do its work: no injected latency.
 UNTIMED_PREFIXES = ("/health", "/metrics", "/admin/")
 
+# What the component reports beyond its traffic; the cluster finds it here.
+STATION = web.AppKey("station", Station)
 
-def base_app(ctx: Context) -> web.Application:
-    """An application with the shared middleware and `GET /health`."""
+
+def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
+    """An application with the shared middleware, `GET /health` and `GET /metrics`."""
     limits = ctx.topology.limits
     app = web.Application(middlewares=[_middleware(ctx)], client_max_size=limits.max_body)
     app[LIMITS] = limits
+    app[STATION] = station
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
             {
                 "status": "ok",
                 "component": ctx.id,
-                "counters": dict(ctx.counters),
-                **ctx.details(),
+                "counters": station.figures.counts(),
+                **station.details(),
             }
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=render(ctx), content_type="text/plain", charset="utf-8")
+        text = render(ctx, station)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
@@ -62,11 +68,12 @@ def base_app(ctx: Context) -> web.Application:
     return app
 
 
-def _middleware(ctx: Context) -> Any:
+def _middleware(ctx: Context[Any]) -> Any:
     # One middleware, not one per concern: each aiohttp middleware layer costs a wrapper
     # and a coroutine per request, and four layers cost about 15 % of a hop (measured).
-    clock, log, faults = ctx.clock, ctx.log, ctx.faults
+    clock = ctx.clock
     exchanges = clock.exchanges
+    answer, account = _answerer(ctx), _accountant(ctx)
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -79,8 +86,7 @@ def _middleware(ctx: Context) -> Any:
             exchanges.parked(exchange)
             await exchanges.barrier(exchange)  # same-time arrivals go on in a fixed order
         # Work, not the reporting routes: these take no service time and are not in flight.
-        path = request.path
-        work = not path.startswith(UNTIMED_PREFIXES)
+        work = not request.path.startswith(UNTIMED_PREFIXES)
         if work:
             ctx.in_flight += 1
         try:
@@ -89,45 +95,10 @@ def _middleware(ctx: Context) -> Any:
                 rid = ctx.new_request_id()  # it goes into every log line and every hop
             request_id.set(rid)
             start = clock.now()
-            gone: str | None = None  # why no answer reaches the caller, if none does
-            try:
-                # 2. The component's service time and injected faults, on the shared clock.
-                if request.match_info.http_exception is None:  # 404 and 405 answer at once
-                    seconds = ctx.service_time() if work else 0.0
-                    if faults.active() and not path.startswith("/admin/"):
-                        seconds += await _suffer(ctx, request)  # a down component fails /health
-                    if seconds > 0:  # zero costs no trip around the event loop
-                        await clock.sleep(seconds)
-                response = await handler(request)
-            except _Dropped as e:
-                response, gone = e.response, "down"
-            except Exception as e:  # 3. every failure becomes a JSON answer
-                response = _error_response(ctx, request, e)
-            # 4. Metrics, the access log, and the headers that let a request be followed.
-            elapsed = clock.now() - start
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource else "unmatched"
+            response, gone = await answer(request, handler, work)
             if gone is None and _caller_gone(request, exchange, clock):
                 gone = "caller_gone"  # e.g. a caller that timed out while this one hung
-            if gone is None:
-                ctx.requests[(route, response.status)] += 1
-                ctx.seconds[route] += elapsed
-                ctx.latency.add(elapsed)
-            else:
-                # Not an answer: counted as one, a down gateway looked like the busiest.
-                ctx.dropped[(route, gone)] += 1
-            response.headers[REQUEST_ID_HEADER] = rid
-            response.headers.setdefault("X-Served-By", ctx.id)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%-14s %s %s %s %s %.1fms",
-                    ctx.id,
-                    rid,
-                    request.method,
-                    request.path_qs,
-                    response.status if gone is None else _NO_ANSWER[gone],
-                    elapsed * 1000,
-                )
+            account(request, response, gone, clock.now() - start, rid)
             return response
         finally:
             if work:
@@ -136,6 +107,69 @@ def _middleware(ctx: Context) -> Any:
                 exchanges.moving(exchange)
 
     return serve
+
+
+Answer = tuple[web.StreamResponse, str | None]  # the response; why it reaches no one, if so
+
+
+def _answerer(ctx: Context[Any]) -> Callable[[web.Request, Handler, bool], Awaitable[Answer]]:
+    clock, faults = ctx.clock, ctx.faults
+
+    async def answer(request: web.Request, handler: Handler, work: bool) -> Answer:
+        """2. The service time and injected faults, on the shared clock; 3. the answer,
+        every failure as JSON."""
+        try:
+            if request.match_info.http_exception is None:  # 404 and 405 answer at once
+                seconds = ctx.service_time() if work else 0.0
+                if faults.active() and not request.path.startswith("/admin/"):
+                    seconds += await _suffer(ctx, request)  # a down component fails /health
+                if seconds > 0:  # zero costs no trip around the event loop
+                    await clock.sleep(seconds)
+            return await handler(request), None
+        except _Dropped as e:
+            return e.response, "down"
+        except Exception as e:
+            return _error_response(ctx, request, e), None
+
+    return answer
+
+
+def _accountant(
+    ctx: Context[Any],
+) -> Callable[[web.Request, web.StreamResponse, str | None, float, str], None]:
+    log = ctx.log
+
+    def account(
+        request: web.Request,
+        response: web.StreamResponse,
+        gone: str | None,
+        elapsed: float,
+        rid: str,
+    ) -> None:
+        """4. Metrics, the access log, and the headers that let a request be followed."""
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "unmatched"
+        if gone is None:
+            ctx.requests[(route, response.status)] += 1
+            ctx.seconds[route] += elapsed
+            ctx.latency.add(elapsed)
+        else:
+            # Not an answer: counted as one, a down gateway looked like the busiest.
+            ctx.dropped[(route, gone)] += 1
+        response.headers[REQUEST_ID_HEADER] = rid
+        response.headers.setdefault("X-Served-By", ctx.id)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%-14s %s %s %s %s %.1fms",
+                ctx.id,
+                rid,
+                request.method,
+                request.path_qs,
+                response.status if gone is None else _NO_ANSWER[gone],
+                elapsed * 1000,
+            )
+
+    return account
 
 
 def _caller_gone(request: web.Request, exchange: int | None, clock: Clock) -> bool:
@@ -166,7 +200,7 @@ class _Dropped(_Refused):
     """
 
 
-async def _suffer(ctx: Context, request: web.Request) -> float:
+async def _suffer(ctx: Context[Any], request: web.Request) -> float:
     """Apply the component's faults; the extra seconds of latency to add."""
     faults = ctx.faults
     if faults.down:
@@ -180,7 +214,7 @@ async def _suffer(ctx: Context, request: web.Request) -> float:
     return max(0.0, faults.latency + ctx.rng.uniform(-faults.jitter, faults.jitter))
 
 
-def _error_response(ctx: Context, request: web.Request, e: Exception) -> web.StreamResponse:
+def _error_response(ctx: Context[Any], request: web.Request, e: Exception) -> web.StreamResponse:
     if isinstance(e, _Refused):
         return e.response
     answer = answer_for(request, e)

@@ -16,8 +16,11 @@ from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
+from ..config import WorkerConfig
+from ..tasks import cancel_all
 from .answers import JSONError, json_body
-from .context import Context
+from .context import Context, Station
+from .figures import WorkerFigures
 from .middleware import base_app
 
 
@@ -33,78 +36,85 @@ class Task:
     finished_at: float | None = None
 
 
-def make_app(ctx: Context) -> web.Application:
-    app = base_app(ctx)
-    settings, clock, counters = ctx.settings, ctx.clock, ctx.counters
-    duration = ctx.sampler(settings.task_duration)
-    slots = asyncio.Semaphore(settings.concurrency)  # FIFO: tasks start in arrival order
-    active: dict[str, Task] = {}
-    runners: set[asyncio.Task[None]] = set()
-    finished: OrderedDict[str, Task] = OrderedDict()
-    ids = itertools.count(1)
+def make_app(ctx: Context[WorkerConfig]) -> web.Application:
+    worker = Worker(ctx)
+    app = base_app(ctx, worker)
+    app.router.add_post("/task", worker.submit)
+    app.router.add_get("/task/{task_id}", worker.status)
+    app.on_shutdown.append(worker.stop_tasks)
+    return app
 
-    async def submit(request: web.Request) -> web.Response:
+
+class Worker(Station[WorkerConfig, WorkerFigures]):
+    """The worker's tasks: those waiting or running, and the last ones finished."""
+
+    def __init__(self, ctx: Context[WorkerConfig]) -> None:
+        super().__init__(ctx, WorkerFigures())
+        self.duration = ctx.sampler(ctx.settings.task_duration)
+        self.slots = asyncio.Semaphore(ctx.settings.concurrency)  # FIFO: in arrival order
+        self.active: dict[str, Task] = {}
+        self.runners: set[asyncio.Task[None]] = set()
+        self.finished: OrderedDict[str, Task] = OrderedDict()
+        self.ids = itertools.count(1)
+
+    async def submit(self, request: web.Request) -> web.Response:
         payload = await json_body(request, empty={})
+        active, settings = self.active, self.settings
         if len(active) >= settings.concurrency + settings.queue_size:
-            counters["rejected"] += 1
+            self.figures.rejected += 1
             raise JSONError(
                 503,
-                f"{ctx.id} queue is full ({len(active)} tasks pending)",
+                f"{self.ctx.id} queue is full ({len(active)} tasks pending)",
                 headers={"Retry-After": "1"},
-                component=ctx.id,
+                component=self.ctx.id,
             )
         compact = json.dumps(payload, separators=(",", ":")).encode()
-        task = Task(f"task-{next(ids)}", compact, clock.now())
+        task = Task(f"task-{next(self.ids)}", compact, self.clock.now())
         active[task.task_id] = task
-        counters["submitted"] += 1
-        counters["queued"] += 1
-        runner = asyncio.create_task(run(task))
-        runners.add(runner)
-        runner.add_done_callback(runners.discard)
+        self.figures.submitted += 1
+        self.figures.queued += 1
+        runner = asyncio.create_task(self.run(task))
+        self.runners.add(runner)
+        runner.add_done_callback(self.runners.discard)
         return web.json_response({"status": "Started", "task_id": task.task_id}, status=202)
 
-    async def status(request: web.Request) -> web.Response:
+    async def status(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task_id"]
-        task = active.get(task_id) or finished.get(task_id)
+        task = self.active.get(task_id) or self.finished.get(task_id)
         if task is None:
             raise JSONError(404, f"no task {task_id!r} (unknown, or finished long ago)")
         body = asdict(task)
         del body["payload"]
         return web.json_response(body)
 
-    async def run(task: Task) -> None:
-        async with slots:
+    async def run(self, task: Task) -> None:
+        figures, clock = self.figures, self.clock
+        async with self.slots:
             task.state, task.started_at = "running", clock.now()
-            counters["queued"] -= 1
-            counters["running"] += 1
+            figures.queued -= 1
+            figures.running += 1
             try:
-                await clock.sleep(duration())
+                await clock.sleep(self.duration())
             finally:
-                counters["running"] -= 1
+                figures.running -= 1
         task.state, task.finished_at, task.payload = "done", clock.now(), None
-        counters["completed"] += 1
-        del active[task.task_id]
-        finished[task.task_id] = task
-        if len(finished) > settings.history:
-            finished.popitem(last=False)
+        figures.completed += 1
+        del self.active[task.task_id]
+        self.finished[task.task_id] = task
+        if len(self.finished) > self.settings.history:
+            self.finished.popitem(last=False)
 
-    async def stop_tasks(app: web.Application) -> None:
-        for runner in runners:
-            runner.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
+    async def stop_tasks(self, app: web.Application) -> None:
+        await cancel_all(self.runners)
+        active = self.active
         if active:
             running = sum(t.state == "running" for t in active.values())
             shown = ", ".join(list(active)[:10]) + (", ..." if len(active) > 10 else "")
-            ctx.log.warning(
+            self.ctx.log.warning(
                 "%s: %d task(s) unfinished at shutdown (%d running, %d queued): %s",
-                ctx.id,
+                self.ctx.id,
                 len(active),
                 running,
                 len(active) - running,
                 shown,
             )
-
-    app.router.add_post("/task", submit)
-    app.router.add_get("/task/{task_id}", status)
-    app.on_shutdown.append(stop_tasks)
-    return app

@@ -8,7 +8,7 @@ browser shows on hover, so exact values are one pointer away. No I/O, no depende
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -83,7 +83,7 @@ class _Chart:
             f'<text x="14" y="{middle:.0f}" text-anchor="middle" '
             f'transform="rotate(-90 14 {middle:.0f})">{escape(y_label)}</text>'
         )
-        x = LEFT
+        x: float = LEFT
         for name, colour in legend:
             self.add(
                 f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
@@ -126,14 +126,14 @@ def _bar(x: float, y: float, width: float, height: float, colour: str, title: st
     )
 
 
-def _colours(series: dict[str, Sequence[float]], given: dict[str, str] | None) -> dict[str, str]:
+def _colours(series: Mapping[str, Sequence[float]], given: dict[str, str] | None) -> dict[str, str]:
     return given or {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
 
 
 def bars(
     label: str,
     categories: Sequence[str],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     *,
     y_label: str,
     stacked: bool = False,
@@ -201,7 +201,7 @@ def histogram(
 def steps(
     label: str,
     xs: Sequence[float],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     *,
     x_title: str,
     y_label: str,

@@ -1,0 +1,87 @@
+"""`labsim bench`: one run, its report on stdout, and optionally JSON and HTML files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..cluster import ClusterError
+from ..run import BenchError, BenchOptions, execute
+from . import EXIT_INTERRUPTED
+from .common import (
+    UsageError,
+    check_output_file,
+    configure_logging,
+    one_scenario,
+    topology_from_args,
+    write,
+)
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    _check_bench_args(args)
+    scenario = one_scenario(args.scenario)
+    if scenario.faults and args.target:
+        raise UsageError(
+            f"{args.scenario} schedules faults, which need the topology in this process; "
+            "drop --target"
+        )
+    load = scenario.load
+    options = BenchOptions(
+        requests=args.requests or load.requests,
+        concurrency=args.concurrency or load.concurrency,
+        mix=args.mix or dict(load.mix),
+        clock=args.clock or ("real" if args.target else load.clock),
+        target=args.target,
+        verbose=args.verbose,
+        progress=_progress(args.verbose),
+        timeout=args.timeout,
+        interruptible=True,
+    )
+    with running():
+        result = execute(topology_from_args(args, scenario.topology), options, scenario.faults)
+    result = result.titled(args.scenario or result.scenario)
+    from ..report.text import render_text
+
+    print(render_text(result))
+    if args.json:
+        write("--json", args.json, json.dumps(result.as_dict(), indent=2) + "\n")
+    if args.html:
+        from ..report.html import render_bench
+
+        write("--html", args.html, lambda: render_bench(result))
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if result.requests.failed == 0 else 1
+
+
+def _check_bench_args(args: argparse.Namespace) -> None:
+    if args.target and args.clock == "virtual":
+        raise UsageError(
+            "--clock virtual needs the topology in this process; with --target the clock is real"
+        )
+    for option in ("json", "html"):
+        check_output_file(option, getattr(args, option))
+    if args.json and args.html and os.path.abspath(args.json) == os.path.abspath(args.html):
+        raise UsageError(f"--json and --html both name {args.json}; give two files")
+
+
+def _progress(verbose: bool) -> str | None:
+    if verbose:
+        return None  # a line per request says it already
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+@contextmanager
+def running() -> Iterator[None]:
+    """Around a run: logs to stderr (stdout is for the report), and the run's own
+    problems (a target unreachable, a port taken) as one line for the user."""
+    configure_logging(quiet=True, stream=sys.stderr)
+    try:
+        yield
+    except (BenchError, ClusterError) as e:
+        raise UsageError(str(e)) from None

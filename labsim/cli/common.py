@@ -1,0 +1,106 @@
+"""What the sub-commands share: user mistakes, the topology from the command line and the
+environment, logging, and output files checked before a run and written after it.
+
+This is the only module that reads the environment (`LABSIM_SECRET`, `LABSIM_ADMIN_TOKEN`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from ..config import Topology, load_topology, with_overrides
+from ..scenario import Scenario, load_scenarios
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: printed as one line, exit code 2."""
+
+
+def topology_from_args(args: argparse.Namespace, topology: Topology | None = None) -> Topology:
+    """The scenario's topology with the command line's overrides and the environment's secrets."""
+    if topology is None:
+        topology = load_topology(args.scenario)
+    topology = with_overrides(
+        topology,
+        gateways=getattr(args, "gateways", None),
+        db_latency=getattr(args, "db_latency", None),
+        host=getattr(args, "host", None),
+        seed=getattr(args, "seed", None),
+    )
+    secret, admin_token = _secret("LABSIM_SECRET"), _secret("LABSIM_ADMIN_TOKEN")
+    if secret is not None:
+        topology = dataclasses.replace(topology, secret=secret)
+    if admin_token is not None:
+        topology = dataclasses.replace(topology, admin_token=admin_token)
+    return topology
+
+
+def _secret(variable: str) -> str | None:
+    value = os.environ.get(variable)
+    if value is not None and len(value) < 32:
+        raise UsageError(f"{variable} must be at least 32 characters long (got {len(value)})")
+    return value
+
+
+def one_scenario(path: str | None) -> Scenario:
+    if path is None:
+        return Scenario("lab", "", "built-in lab defaults", Topology())
+    scenarios = load_scenarios(path)
+    if len(scenarios) > 1:
+        raise UsageError(
+            f"{path} has {len(scenarios)} variants; run them side by side with: "
+            f"python -m labsim run {path}"
+        )
+    return scenarios[0]
+
+
+def configure_logging(quiet: bool, stream: TextIO = sys.stdout) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("labsim")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def check_output_file(option: str, path: str | None) -> None:
+    """Fail before the run, not after it, when its output could not be written."""
+    if path is None:
+        return
+    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"--{option} {path!r}: give a file name")
+    check_folder(f"--{option} {path}", os.path.dirname(os.path.abspath(path)))
+
+
+def check_folder(what: str, folder: str) -> None:
+    if not os.path.exists(folder):
+        raise UsageError(f"{what}: folder {folder} does not exist")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{what}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: no permission to write into folder {folder}")
+
+
+def make_folder(option: str, path: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a file; give a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot make the folder: {e.strerror}") from None
+    check_folder(f"{option} {path}", path)
+
+
+def write(option: str, path: str, text: str | Callable[[], str]) -> None:
+    """Write `text` to `path`; a failure is the user's to fix, named by `option`."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text if isinstance(text, str) else text())
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write: {e.strerror}") from None

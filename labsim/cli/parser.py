@@ -1,0 +1,232 @@
+"""The command line's grammar: every sub-command, option, default and help text.
+
+Parsing only: a bad option ends as one line and exit code 2 here, before anything loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+from ..config import LIMIT, MAX_CONCURRENCY
+from ..load import parse_mix
+from ..numbers import within
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _number(
+    kind: type, minimum: float, what: str, maximum: float = LIMIT
+) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
+        if not within(value, minimum, maximum):
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _number(int, 1, f"a whole number from 1 to {LIMIT:,}")
+non_negative_int = _number(int, 0, f"a whole number from 0 to {LIMIT:,}")
+seconds = _number(float, 0, f"a number of seconds from 0 to {LIMIT:,}")
+concurrency = _number(
+    int, 1, f"a whole number from 1 to {MAX_CONCURRENCY:,}", maximum=MAX_CONCURRENCY
+)
+timeout_seconds = _number(float, 0.001, f"a number of seconds from 0.001 to {LIMIT:,}")
+port_number = _number(int, 1, "a port number from 1 to 65535", maximum=65535)
+
+
+def _mix(text: str) -> dict[str, int]:
+    try:
+        return parse_mix(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def parse_url(text: str) -> str:
+    url = urlsplit(text)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(f"must be an http:// URL (got {text!r})")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="labsim",
+        description="The load-balancing and caching lab, whole, in one Python process.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    _add_up(commands)
+    _add_bench(commands)
+    _add_run(commands)
+    return parser
+
+
+# sub-command -> (one line for `labsim --help`, the paragraph of `labsim COMMAND --help`)
+_ABOUT = {
+    "up": (
+        "start the lab's topology and serve until Ctrl-C",
+        "Start every component of the topology on its own port and serve until Ctrl-C or SIGTERM.",
+    ),
+    "bench": (
+        "run the lab's load test and report",
+        "Log in, send the mix through the load balancer with bounded concurrency, and "
+        "report latencies, cache hits, gateways and failures. Exit code 0 when every "
+        "request got its expected status, 1 otherwise.",
+    ),
+    "run": (
+        "run scenario files and check their expectations",
+        "Run each scenario (each of its variants, side by side), print every expectation "
+        "with its measured value and PASS or FAIL. Exit code 0 when all pass, 1 when any "
+        "fails.",
+    ),
+}
+
+
+def _command(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    summary, description = _ABOUT[name]
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description
+    )
+    return parser
+
+
+def _add_topology_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario file (TOML) describing the topology (default: the lab's own setup)",
+    )
+    parser.add_argument(
+        "--gateways",
+        type=positive_int,
+        metavar="N",
+        help="number of API gateways, on ports 5000, 5003, 5006, ... (default: the scenario's, 3)",
+    )
+    parser.add_argument(
+        "--db-latency",
+        type=seconds,
+        metavar="S",
+        help="the database's fixed service time in seconds (default: the scenario's, 2.0)",
+    )
+
+
+def _add_up(commands: argparse._SubParsersAction) -> None:
+    up = _command(commands, "up")
+    _add_topology_options(up)
+    up.add_argument(
+        "--host",
+        metavar="H",
+        help="address every component binds to (default: 127.0.0.1)",
+    )
+    up.add_argument("--quiet", action="store_true", help="no log line per request (default: off)")
+    dashboard = up.add_mutually_exclusive_group()
+    dashboard.add_argument(
+        "--dashboard-port",
+        type=port_number,
+        default=8080,
+        metavar="N",
+        help="port of the live dashboard, on the same address (default: 8080)",
+    )
+    dashboard.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="serve no dashboard (default: serve it)",
+    )
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = _command(commands, "bench")
+    _add_topology_options(bench)
+    bench.add_argument(
+        "--requests",
+        type=positive_int,
+        metavar="N",
+        help="requests to send after logging in (default: the scenario's, 100)",
+    )
+    bench.add_argument(
+        "--concurrency",
+        type=concurrency,
+        metavar="N",
+        help="most requests in flight at once (default: the scenario's, 10)",
+    )
+    bench.add_argument(
+        "--mix",
+        type=_mix,
+        metavar="SPEC",
+        help="endpoint weights, sent in the order given; endpoints: data, longtask, "
+        "process (default: the scenario's, data=50,longtask=50)",
+    )
+    bench.add_argument(
+        "--seed",
+        type=non_negative_int,
+        metavar="N",
+        help="seed for every latency draw (default: the scenario's, 1)",
+    )
+    _add_bench_target(bench)
+    _add_bench_outputs(bench)
+
+
+def _add_bench_target(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument(
+        "--clock",
+        choices=("virtual", "real"),
+        help="virtual: simulated time, fast and repeatable; real: wall time "
+        "(default: the scenario's, virtual; real with --target)",
+    )
+    bench.add_argument(
+        "--target",
+        type=parse_url,
+        metavar="URL",
+        help="bench a topology already running at URL (e.g. http://127.0.0.1:8000) "
+        "instead of starting one (default: start one on free ports)",
+    )
+    bench.add_argument(
+        "--timeout",
+        type=timeout_seconds,
+        default=60.0,
+        metavar="S",
+        help="seconds each request may take on the real clock (connecting: at most 10), "
+        "then it counts as failed (default: 60)",
+    )
+
+
+def _add_bench_outputs(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument(
+        "--json", metavar="PATH", help="also write the report as JSON to PATH (default: none)"
+    )
+    bench.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write the report as one self-contained HTML page with charts to PATH "
+        "(default: none)",
+    )
+    bench.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print one line per request, as the lab's script does (default: off)",
+    )
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = _command(commands, "run")
+    run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (TOML)")
+    run.add_argument(
+        "--html",
+        metavar="DIR",
+        help="also write an HTML page with charts per scenario file, and index.html, "
+        "into DIR, made if missing (default: none)",
+    )

@@ -1,0 +1,79 @@
+"""`labsim run`: scenario files, each variant run, every expectation checked and printed."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+from collections.abc import Sequence
+
+from ..report.text import render_checks, render_comparison, render_text
+from ..run import run_scenario
+from ..run.scenarios import ScenarioRun
+from ..scenario import load_scenarios
+from .bench import EXIT_INTERRUPTED, running
+from .common import make_folder, topology_from_args, write
+
+
+def run_scenarios_command(args: argparse.Namespace) -> int:
+    # Every file is read and checked before anything runs.
+    files = [(path, load_scenarios(path)) for path in args.files]
+    if args.html is not None:
+        make_folder("--html", args.html)
+    all_passed = True
+    pages: list[tuple[str, str, int, int]] = []
+    for path, scenarios in files:
+        with running():
+            run = run_scenario(scenarios, lambda t: topology_from_args(args, t), interruptible=True)
+        if run.interrupted:
+            title = scenarios[len(run.results) - 1].title
+            print(f"== {path}: {title}: interrupted, partial report:")
+            print(render_text(run.results[-1]))
+            return EXIT_INTERRUPTED
+        _print_run(path, run)
+        all_passed = all_passed and run.passed
+        if args.html is not None:
+            pages.append(_write_page(args.html, path, run, pages))
+    if args.html is not None:
+        from ..report.html import render_index
+
+        index = os.path.join(args.html, "index.html")
+        write("--html", index, lambda: render_index(pages))
+        print(f"HTML reports: {index}")
+    return 0 if all_passed else 1
+
+
+def _print_run(path: str, run: ScenarioRun) -> None:
+    first = run.scenarios[0]
+    print(f"== {path}: {first.name}" + (f": {first.description}" if first.description else ""))
+    if len(run.results) == 1:
+        print(render_text(run.results[0]))
+    else:
+        load = first.load
+        print(
+            f"clock {load.clock}, seed {first.topology.seed}, {load.requests} requests, "
+            f"concurrency {load.concurrency}, variants side by side:"
+        )
+        print(render_comparison(run.named()))
+    print("expectations")
+    print(render_checks(run.checks) if run.checks else "  (none)")
+    print()
+
+
+def _write_page(
+    folder: str, path: str, run: ScenarioRun, pages: Sequence[tuple[str, str, int, int]]
+) -> tuple[str, str, int, int]:
+    """Write one scenario file's page; (page name, path, passed, checks) for the index."""
+    from ..report.html import render_scenario
+
+    stem = os.path.splitext(os.path.basename(path))[0] or "scenario"
+    taken = {page for page, *_ in pages} | {"index.html"}
+    page = f"{stem}.html"
+    for n in itertools.count(2):  # two files of one name from different folders
+        if page not in taken:
+            break
+        page = f"{stem}-{n}.html"
+    text = render_scenario(path, run.scenarios[0].description, run.named(), run.checks)
+    write("--html", os.path.join(folder, page), text)
+    passed = sum(c.passed for c in run.checks)
+    return page, path, passed, len(run.checks)

@@ -1,0 +1,82 @@
+"""`labsim up`: serve the topology (and its dashboard) on the real clock until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from urllib.parse import quote
+
+from .. import loop
+from ..clock import RealClock
+from ..cluster import Cluster, ClusterError
+from ..config import Topology
+from .common import UsageError, configure_logging, topology_from_args
+
+
+def run_up(args: argparse.Namespace) -> int:
+    topology = topology_from_args(args)
+    dashboard_port = None if args.no_dashboard else args.dashboard_port
+    for component, port in topology.ports().items():
+        if port == dashboard_port:
+            raise UsageError(f"--dashboard-port {port}: that is {component}'s port; choose another")
+    configure_logging(args.quiet)
+    return loop.run(_serve(topology, args.scenario, dashboard_port))
+
+
+async def _serve(topology: Topology, scenario: str | None, dashboard_port: int | None) -> int:
+    cluster = Cluster(topology, RealClock())
+    try:
+        await cluster.start()
+    except ClusterError as e:
+        raise UsageError(str(e)) from None
+    panel = None
+    if dashboard_port is not None:
+        from .. import dashboard
+
+        try:
+            panel = await dashboard.serve(cluster, dashboard_port)
+        except ClusterError as e:
+            await cluster.stop()
+            raise UsageError(str(e)) from None
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        running.add_signal_handler(sig, stop.set)
+    print(_banner(cluster, scenario, panel.url if panel else None), flush=True)
+    await stop.wait()
+    print("labsim: stopping ...", flush=True)
+    if panel is not None:  # first, so that open pages hear labsim is stopping
+        await panel.stop()
+    await cluster.stop()
+    print("labsim: stopped", flush=True)
+    return 0
+
+
+def _banner(cluster: Cluster, scenario: str | None, dashboard: str | None = None) -> str:
+    rows = [("component", "id", "url", "service time")]
+    for c in cluster.components.values():
+        rows.append((c.kind.replace("_", " "), c.id, c.url, c.service_time()))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
+    user, token = cluster.topology.users[0], cluster.topology.admin_token
+    # In the fragment, which a browser keeps to itself: never in a server's log.
+    link = [f"Dashboard: {dashboard}/#token={quote(token, safe='')}"] if dashboard else []
+    return "\n".join(
+        [
+            f"labsim is up: {cluster.topology.name} "
+            f"(scenario: {scenario or 'built-in lab defaults'}, clock: real)",
+            "",
+            *lines,
+            "",
+            f"Send requests to {cluster.url}, e.g.:",
+            f"  curl -s -X POST {cluster.url}/login -H 'Content-Type: application/json' "
+            f'-d \'{{"username": "{user.username}", "password": "<password>"}}\'',
+            f"Admin token for the fault API (/admin/faults on every port): {token}",
+            *link,
+            "Press Ctrl-C to stop.",
+        ]
+    )

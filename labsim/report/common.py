@@ -1,0 +1,100 @@
+"""The phrases and rows the text and the HTML reports share, made once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..run.result import BenchResult
+
+# (label, figure path) rows of the side-by-side table of variants.
+COMPARISON = (
+    ("requests ok", "requests.ok"),
+    ("requests failed", "requests.failed"),
+    ("simulated s", "time.simulated_s"),
+    ("throughput req/s", "throughput_rps"),
+    ("data p50 ms", "endpoints.data.p50_ms"),
+    ("data p99 ms", "endpoints.data.p99_ms"),
+    ("data max ms", "endpoints.data.max_ms"),
+    ("cache hits", "cache.hits"),
+    ("cache misses", "cache.misses"),
+    ("cache hit ratio", "cache.hit_ratio"),
+    ("coalesced", "cache.coalesced"),
+    ("served stale", "cache.stale"),
+    ("database calls", "db_calls"),
+    ("retries", "load_balancer.retries"),
+    ("ejections", "load_balancer.ejections"),
+    ("health ejections", "load_balancer.health_ejections"),
+    ("readmissions", "load_balancer.readmissions"),
+    ("rate limited", "rate_limited"),
+)
+
+
+def comparison(results: Sequence[tuple[str, BenchResult]]) -> list[tuple[str, list[float | None]]]:
+    """(label, value per variant) for every figure some variant has, then per gateway."""
+    rows: list[tuple[str, list[float | None]]] = []
+    for label, path in COMPARISON:
+        values = [r.figure(path) for _, r in results]
+        if any(v not in (None, 0) for v in values) or label == "requests failed":
+            rows.append((label, values))
+    for g in sorted({g for _, r in results for g in r.gateways}):
+        rows.append((g, [r.gateways.get(g, 0) for _, r in results]))
+    return rows
+
+
+def statuses(result: BenchResult) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in result.requests.by_status.items())
+
+
+def requests_line(result: BenchResult, sep: str) -> str:
+    req = result.requests
+    return f"{req.total} total, {req.ok} ok, {req.failed} failed{sep}({statuses(result)})"
+
+
+def hit_ratio(result: BenchResult) -> str:
+    ratio = result.cache.hit_ratio
+    return "-" if ratio is None else f"{ratio:.2f}"
+
+
+def times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
+def speedup(result: BenchResult) -> str:
+    s = result.speedup
+    return f"measured {times(s.measured)}, predicted {times(s.predicted)}"
+
+
+def known(value: object) -> str:
+    return "unknown" if value is None else str(value)
+
+
+def db_calls(result: BenchResult) -> str:
+    return "unknown (remote topology)" if result.db_calls is None else str(result.db_calls)
+
+
+def worker(result: BenchResult) -> str:
+    return f"{result.worker.queued} tasks queued, {known(result.worker.completed)} completed"
+
+
+def cache_patterns(result: BenchResult) -> list[tuple[str, int]]:
+    """(label, count) of the cache patterns that acted in the run."""
+    cache = result.cache
+    shown = [("coalesced", cache.coalesced), ("served stale", cache.stale)]
+    return [(label, n) for label, n in shown if n]
+
+
+def balancer(result: BenchResult) -> list[tuple[str, int]]:
+    """(label, count) of the load balancer's patterns that acted, then rate limiting."""
+    lb = result.load_balancer
+    shown = [
+        ("retries", lb.retries),
+        ("retry budget exhausted", lb.retry_budget_exhausted),
+        ("ejections", lb.ejections),
+        ("health ejections", lb.health_ejections),
+        ("readmissions", lb.readmissions),
+    ]
+    return [(label, n) for label, n in shown if n]
+
+
+def failure_status(status: int | None) -> str | int:
+    return status or "no answer"

@@ -1,0 +1,123 @@
+"""A run's result as the readable text `bench` and `run` print. Touches nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..run.result import BenchResult, Check, Latency
+from . import common
+
+_HEADER = ("endpoint", "requests", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as aligned columns: the first to the left, the others to the right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+
+
+def _table(rows: list[tuple[str, Latency]]) -> list[str]:
+    cells = [_HEADER] + [
+        (name, str(s.count), *map(_ms, (s.mean_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms)))
+        for name, s in rows
+    ]
+    return _columns(cells)
+
+
+def _interrupted(result: BenchResult) -> list[str]:
+    if not result.interrupted:
+        return []
+    cut = result.cut_in_flight
+    return [
+        "INTERRUPTED partial report: the requests answered before Ctrl-C"
+        + (f"; {cut} in flight were cut" if cut else "")
+    ]
+
+
+def render_text(result: BenchResult) -> str:
+    if result.target:
+        where = f"target {result.target} (scenario and seed: the running topology's)"
+    else:
+        where = f"scenario {result.scenario}, seed {result.seed}, in-process topology"
+    t = result.time
+    lines = [
+        f"labsim bench: clock {result.clock}, {where}",
+        *_interrupted(result),
+        f"requests    {common.requests_line(result, '  ')}",
+        f"time        {t.simulated_s:.3f} s on the {result.clock} clock, "
+        f"{t.wall_s:.2f} s wall; throughput {result.throughput_rps or 0:.1f} req/s",
+        "",
+    ]
+    rows: list[tuple[str, Latency]] = []
+    for name, stats in result.endpoints.items():
+        rows.append((name, stats))
+        for part, latency in (("hits", stats.hits), ("misses", stats.misses)):
+            if latency is not None and latency.count:
+                rows.append((f"  {part}", latency))
+    lines += _table(rows)
+    lines += ["", *_summary(result), *_failures(result)]
+    return "\n".join(lines)
+
+
+def _summary(result: BenchResult) -> list[str]:
+    cache = result.cache
+    gateways = ", ".join(f"{g} {n}" for g, n in result.gateways.items()) or "-"
+    lines = [
+        f"cache       {cache.hits} hits, {cache.misses} misses, hit ratio "
+        f"{common.hit_ratio(result)}"
+        + "".join(f", {n} {label}" for label, n in common.cache_patterns(result))
+        + f"; database calls {common.db_calls(result)}",
+        f"speedup     cache hit vs miss: {common.speedup(result)}",
+        f"gateways    {gateways}",
+        f"worker      {common.worker(result)}",
+    ]
+    shown = [f"{n} {label}" for label, n in common.balancer(result)]
+    if result.rate_limited:
+        shown.append(f"{result.rate_limited} rate limited (429)")
+    if shown:
+        lines.append(f"resilience  {', '.join(shown)}")
+    return lines
+
+
+def _failures(result: BenchResult) -> list[str]:
+    if not result.failures:
+        return ["failures    none"]
+    return ["failures"] + [
+        f"  {f.count} x {f.endpoint} -> {common.failure_status(f.status)}: {f.error}"
+        for f in result.failures
+    ]
+
+
+def render_comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
+    """Variants side by side, one column each, plus requests per gateway."""
+    rows = [("", *(name for name, _ in results))]
+    for label, values in common.comparison(results):
+        rows.append((label, *map(_figure, values)))
+    return "\n".join(_columns(rows))
+
+
+def _figure(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def render_checks(checks: Sequence[Check]) -> str:
+    """One line per expectation: PASS or FAIL, what was expected, what was measured."""
+    lines = []
+    for c in checks:
+        got = "not measured" if c.measured is None else f"measured {c.measured:g}"
+        label = f"{c.variant}: " if c.variant else ""
+        lines.append(f"  {'PASS' if c.passed else 'FAIL'}  {label}{c.text}  ({got})")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""One run, from start to result: the single owner of "a run" for every caller.
+
+The CLI's `bench` and `run`, the scenarios, the dashboard's button and the tests all call
+`run_bench` (inside an event loop) or `execute` (from plain code), and all get the same
+typed `BenchResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Sequence
+
+from .. import loop
+from ..config import Topology
+from ..scenario import Fault
+from .collect import Seen, bench_result
+from .driver import login, send_load
+from .faults import apply_faults
+from .result import BenchResult
+from .sampling import Sampler, drain_worker, observe
+from .session import BenchOptions, Session, open_session
+from .tally import Tally
+
+
+def execute(topology: Topology, options: BenchOptions, faults: Sequence[Fault] = ()) -> BenchResult:
+    """Run the bench on a new event loop, the fastest one its clock allows."""
+    return loop.run(run_bench(topology, options, faults), virtual=options.virtual)
+
+
+async def run_bench(
+    topology: Topology, options: BenchOptions, faults: Sequence[Fault] = ()
+) -> BenchResult:
+    """Run the bench and measure it.
+
+    `faults` are applied on schedule through each component's admin API (in-process only).
+    """
+    wall_start = time.perf_counter()
+    async with open_session(topology, options) as session:
+        seen = await session.clock.run(_drive(session, faults))
+    wall = time.perf_counter() - wall_start
+    return bench_result(dataclasses.replace(seen, wall=wall))
+
+
+async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
+    token = await login(session)
+    tally = Tally()
+    clock = session.clock
+    start = clock.now()
+    sampler = Sampler(session, tally, start)
+    watching = asyncio.create_task(sampler.run())
+    schedule = asyncio.create_task(apply_faults(session, faults, start)) if faults else None
+    try:
+        try:
+            await send_load(session, token, tally)
+        finally:
+            unapplied = await stop_task(schedule)
+        if unapplied is not None:
+            raise unapplied  # a fault that could not be applied spoils the run
+        elapsed = clock.now() - start
+        if session.cluster is not None and session.options.virtual and not tally.interrupted:
+            await drain_worker(session)
+    finally:
+        failed = await stop_task(watching)
+    if failed is not None:
+        raise failed  # a sampler that failed would leave a hole in the report
+    sampler.take()
+    observed = None if session.cluster is None else observe(session.cluster)
+    return Seen(session.topology, session.options, tally, elapsed, 0.0, observed, sampler.timeline)
+
+
+async def stop_task(task: asyncio.Task[None] | None) -> BaseException | None:
+    """Stop a helper task of the run; what it raised, if it failed before."""
+    if task is None:
+        return None
+    task.cancel()
+    (outcome,) = await asyncio.gather(task, return_exceptions=True)
+    return None if isinstance(outcome, asyncio.CancelledError) else outcome

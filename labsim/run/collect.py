@@ -1,0 +1,142 @@
+"""From what a run saw to its typed result (`result.py`): the one place figures are made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Topology
+from ..metrics import Histogram, distribution
+from ..timeline import Timeline
+from . import result as r
+from .describe import describe_topology, predicted_latencies
+from .sampling import Observed
+from .session import BenchOptions
+from .tally import Tally
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Everything a finished run hands over to become its result."""
+
+    topology: Topology
+    options: BenchOptions
+    tally: Tally
+    elapsed: float  # on the run's clock
+    wall: float
+    observed: Observed | None  # None: the topology ran in another process
+    timeline: Timeline
+
+
+def bench_result(seen: Seen) -> r.BenchResult:
+    topology, options, tally = seen.topology, seen.options, seen.tally
+    # A remote topology's settings are unknown here: no seed, no prediction for it.
+    remote = options.target is not None
+    total = tally.ok + tally.failed
+    return r.BenchResult(
+        scenario=None if remote else topology.name,
+        clock=options.clock,
+        seed=None if remote else topology.seed,
+        target=options.target,
+        concurrency=options.concurrency,
+        mix=options.mix,
+        requests=r.Requests(total, tally.ok, tally.failed, dict(sorted(tally.by_status.items()))),
+        interrupted=tally.interrupted,
+        cut_in_flight=tally.cut,
+        time=r.Time(round(seen.elapsed, 6), round(seen.wall, 3)),
+        throughput_rps=round(total / seen.elapsed, 3) if seen.elapsed > 0 else None,
+        endpoints=_endpoints(options, tally),
+        cache=_cache(seen),
+        db_calls=_counted(seen, "database", "db_calls"),
+        speedup=_speedup(seen),
+        gateways=dict(sorted(tally.gateways.items())),
+        worker=r.Worker(tally.tasks_queued, _counted(seen, "worker", "completed")),
+        load_balancer=_balancer(seen),
+        rate_limited=tally.by_status.get("429", 0),
+        failures=[r.Failure(e, s, err, n) for (e, s, err), n in tally.failures.most_common()],
+        settings=None if remote else describe_topology(topology),
+        latency_distribution=distribution(_latency_series(options, tally)),
+        timeline=seen.timeline.as_dict(),
+        components=_components(seen.observed),
+    )
+
+
+def _counted(seen: Seen, component: str, name: str) -> int | None:
+    if seen.observed is None:
+        return None
+    return seen.observed.counters.get(component, {}).get(name, 0)
+
+
+def _endpoints(options: BenchOptions, tally: Tally) -> dict[str, r.Endpoint]:
+    endpoints = {}
+    for name in options.mix:  # in the mix's order, whatever order requests finished in
+        stats = tally.endpoints.get(name)
+        if stats is None:
+            continue
+        data = name == "data"
+        endpoints[name] = r.Endpoint(
+            **stats.latency.summary(),  # type: ignore[arg-type]
+            failed=stats.failed,
+            hits=r.Latency.of(stats.hits) if data else None,
+            misses=r.Latency.of(stats.misses) if data else None,
+        )
+    return endpoints
+
+
+def _cache(seen: Seen) -> r.Cache:
+    tally = seen.tally
+    looked_up = tally.hits + tally.misses
+    return r.Cache(
+        hits=tally.hits,
+        misses=tally.misses,
+        hit_ratio=round(tally.hits / looked_up, 4) if looked_up else None,
+        coalesced=_counted(seen, "cache", "coalesced"),
+        stale=_counted(seen, "cache", "stale"),
+    )
+
+
+def _speedup(seen: Seen) -> r.Speedup:
+    data = seen.tally.endpoints.get("data")
+    measured = _ratio(
+        data.misses.mean_ms() if data else None, data.hits.mean_ms() if data else None
+    )
+    if seen.options.target is not None:
+        return r.Speedup(measured, None)
+    predicted = predicted_latencies(seen.topology)
+    return r.Speedup(measured, _ratio(predicted["miss"], predicted["hit"]))
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _balancer(seen: Seen) -> r.Balancer:
+    def lb(name: str) -> int | None:
+        return _counted(seen, "load-balancer", name)
+
+    return r.Balancer(
+        retries=lb("retries"),
+        retry_budget_exhausted=lb("retry_budget_exhausted"),
+        ejections=lb("ejections"),
+        health_ejections=lb("health_ejections"),
+        readmissions=lb("readmissions"),
+    )
+
+
+def _components(observed: Observed | None) -> dict[str, r.Component] | None:
+    if observed is None:
+        return None
+    return {c: r.Component(observed.kinds[c], observed.statuses[c]) for c in observed.statuses}
+
+
+def _latency_series(options: BenchOptions, tally: Tally) -> dict[str, Histogram]:
+    series: dict[str, Histogram] = {}
+    for name in options.mix:
+        stats = tally.endpoints.get(name)
+        if stats is None:
+            continue
+        if name == "data":
+            series |= {"data hit": stats.hits, "data miss": stats.misses}
+        else:
+            series[name] = stats.ok
+        series[f"{name} failed"] = stats.errors
+    return series

@@ -1,0 +1,194 @@
+"""The load: log in, then send the mix with at most `concurrency` requests in flight.
+
+A closed model, as the lab's `load_test.py`: each of `concurrency` workers sends its next
+request when the previous one is answered. Every answer is filed in the run's `Tally`,
+its latency measured on the run's clock. Ctrl-C (when the run allows it) stops sending
+and gives what is in flight a moment to finish. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..http import DownstreamError
+from ..load import ENDPOINTS, plan
+from .session import BenchError, BenchOptions, Session
+from .tally import Outcome, Tally
+
+# Wall seconds that requests in flight get to finish after Ctrl-C.
+INTERRUPT_GRACE = 2.0
+# Wall seconds between two progress lines in a log (not a terminal).
+PROGRESS_EVERY = 5.0
+
+Show = Callable[[int, str, int | None, Any], None]
+
+
+async def login(session: Session) -> str:
+    """A token for the scenario's first user, from the load balancer's `/login`."""
+    # A remote topology's users are the scenario's too: `--scenario` says which they are.
+    user, base = session.topology.users[0], session.base
+    try:
+        reply = await session.client.request(
+            "load-balancer",
+            "POST",
+            f"{base}/login",
+            json_body={"username": user.username, "password": user.password},
+            check=False,
+            within=session.request_timeout,
+        )
+    except DownstreamError as e:
+        raise BenchError(f"cannot reach {base}: {e}") from None
+    if reply.status != 200:
+        raise BenchError(
+            f"login at {base}/login failed with status {reply.status}: {reply.body[:200]!r}"
+        )
+    answer = _json_or_text(reply.body)
+    token = answer.get("token") if isinstance(answer, dict) else None
+    # The token goes into a header: it must be one line of visible ASCII.
+    if not isinstance(token, str) or not token.isascii() or not token.isprintable() or not token:
+        raise BenchError(
+            f'login at {base}/login answered 200 but not with {{"token": "..."}}: '
+            f"{reply.body[:200]!r}"
+        )
+    return token
+
+
+async def send_load(session: Session, token: str, tally: Tally) -> None:
+    """Send every request of the mix; `tally.interrupted` if Ctrl-C stopped it early."""
+    options = session.options
+    sequence = _sequence(plan(options.requests, options.mix))
+    show = _printer(options)
+    stop = asyncio.Event()  # set by Ctrl-C: send nothing more
+
+    async def worker() -> None:
+        for number, endpoint in sequence:
+            if stop.is_set():
+                return
+            await _one(session, token, number, endpoint, tally, show)
+
+    count = min(options.concurrency, options.requests)
+    workers = [asyncio.create_task(worker()) for _ in range(count)]
+    with _interrupts(options.interruptible, stop, workers):
+        outcomes = await asyncio.gather(*workers, return_exceptions=True)
+    for outcome in outcomes:
+        if not isinstance(outcome, asyncio.CancelledError | None):
+            raise outcome  # a bug, not a request that failed: those are tallied
+    tally.interrupted = stop.is_set()
+    if options.progress == "bar":
+        print(file=sys.stderr)
+
+
+def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
+    names = itertools.chain.from_iterable(itertools.repeat(name, n) for name, n in blocks)
+    return enumerate(names, start=1)
+
+
+async def _one(
+    session: Session, token: str, number: int, endpoint: str, tally: Tally, show: Show
+) -> None:
+    method, path, _, body = ENDPOINTS[endpoint]
+    clock = session.clock
+    started = clock.now()
+    try:
+        reply = await session.client.request(
+            "load-balancer",
+            method,
+            session.base + path,
+            headers={"Authorization": token},
+            json_body=body,
+            check=False,
+            within=session.request_timeout,
+        )
+        outcome = Outcome(
+            reply.status, _json_or_text(reply.body), served_by=reply.headers.get("X-Served-By")
+        )
+    except DownstreamError as e:
+        outcome = Outcome(None, None, error=str(e))
+    except asyncio.CancelledError:
+        tally.cut += 1  # Ctrl-C, and it did not finish in time: not answered, not failed
+        raise
+    tally.record(endpoint, outcome, clock.now() - started)
+    show(number, endpoint, outcome.status, outcome.error or outcome.answer)
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")
+
+
+@contextmanager
+def _interrupts(
+    enabled: bool, stop: asyncio.Event, workers: list[asyncio.Task[None]]
+) -> Iterator[None]:
+    """While inside, Ctrl-C stops the load: nothing more is sent, what is in flight gets
+    INTERRUPT_GRACE seconds to finish, then is cut; a second Ctrl-C cuts it at once."""
+    loop = asyncio.get_running_loop()
+    cutter: list[asyncio.TimerHandle] = []
+
+    def cut() -> None:
+        for worker in workers:
+            worker.cancel()
+
+    def interrupted() -> None:
+        if stop.is_set():
+            cut()
+            return
+        stop.set()
+        in_flight = sum(not w.done() for w in workers)
+        print(
+            f"\nlabsim: interrupted: sending no more; waiting up to {INTERRUPT_GRACE:g} s for "
+            f"{in_flight} request(s) in flight (Ctrl-C again to stop now)",
+            file=sys.stderr,
+            flush=True,
+        )
+        cutter.append(loop.call_later(INTERRUPT_GRACE, cut))
+
+    if enabled:
+        try:
+            loop.add_signal_handler(signal.SIGINT, interrupted)
+        except (NotImplementedError, RuntimeError):  # no signals here (Windows, a thread)
+            enabled = False
+    try:
+        yield
+    finally:
+        if enabled:
+            loop.remove_signal_handler(signal.SIGINT)
+        for handle in cutter:
+            handle.cancel()
+
+
+def _printer(options: BenchOptions) -> Show:
+    done = itertools.count(1)
+    total = options.requests
+    step = max(1, total // 200)
+    began = time.monotonic()  # progress is for the person waiting: wall time
+    next_line = [began + PROGRESS_EVERY]
+
+    def show(number: int, endpoint: str, status: int | None, answer: Any) -> None:
+        n = next(done)
+        if options.verbose:
+            print(f"[{endpoint.upper()}] Request {number}: Status {status}, Response: {answer}")
+        if options.progress == "bar" and (n % step == 0 or n == total):
+            filled = n * 30 // total
+            bar = "#" * filled + "." * (30 - filled)
+            print(f"\r[{bar}] {n}/{total}", end="", file=sys.stderr, flush=True)
+        elif options.progress == "lines" and n % step == 0 and time.monotonic() >= next_line[0]:
+            next_line[0] = time.monotonic() + PROGRESS_EVERY
+            print(
+                f"labsim: {n:,}/{total:,} requests answered "
+                f"({n * 100 // total}%, {time.monotonic() - began:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show

@@ -1,0 +1,221 @@
+"""The typed result of a run: every figure a report, an expectation or a comparison reads.
+
+One `BenchResult` per run. The JSON file is `as_dict()` of it, the text and HTML reports
+read its fields, expectations and the side-by-side table name its figures by path
+(`cache.hit_ratio`, `endpoints.data.p99_ms`), and `figure_problem` checks such a path
+against these types, so a new figure is added here, once. Plain data, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..metrics import Histogram
+from ..numbers import within
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One set of latencies, in milliseconds (None where there was no request)."""
+
+    count: int
+    mean_ms: float | None
+    min_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+    @classmethod
+    def of(cls, histogram: Histogram) -> Latency:
+        return cls(**histogram.summary())  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Endpoint(Latency):
+    """An endpoint's latencies, its failures, and (for `data`) hits and misses apart."""
+
+    failed: int = 0
+    hits: Latency | None = None
+    misses: Latency | None = None
+
+
+@dataclass(frozen=True)
+class Requests:
+    total: int
+    ok: int
+    failed: int
+    by_status: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Time:
+    simulated_s: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class Cache:
+    hits: int
+    misses: int
+    hit_ratio: float | None
+    coalesced: int | None  # None: counted by a topology in another process
+    stale: int | None
+
+
+@dataclass(frozen=True)
+class Speedup:
+    measured: float | None
+    predicted: float | None
+
+
+@dataclass(frozen=True)
+class Worker:
+    queued: int
+    completed: int | None
+
+
+@dataclass(frozen=True)
+class Balancer:
+    retries: int | None
+    retry_budget_exhausted: int | None
+    ejections: int | None
+    health_ejections: int | None
+    readmissions: int | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    endpoint: str
+    status: int | None
+    error: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    statuses: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of one variant: what was expected, whether it held, what was seen."""
+
+    variant: str
+    text: str
+    passed: bool
+    measured: float | None
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Everything one run measured; `None` where a figure is unknown (a remote target)."""
+
+    scenario: str | None
+    clock: str
+    seed: int | None = field(metadata={"figures": False})
+    target: str | None
+    concurrency: int = field(metadata={"figures": False})
+    mix: dict[str, int] = field(metadata={"figures": False})
+    requests: Requests
+    interrupted: bool
+    cut_in_flight: int
+    time: Time
+    throughput_rps: float | None
+    endpoints: dict[str, Endpoint]
+    cache: Cache
+    db_calls: int | None
+    speedup: Speedup
+    gateways: dict[str, int]
+    worker: Worker
+    load_balancer: Balancer
+    rate_limited: int
+    failures: list[Failure]
+    # What the HTML report draws.
+    settings: dict[str, str] | None
+    latency_distribution: dict[str, Any] = field(metadata={"figures": False})
+    timeline: dict[str, Any] = field(metadata={"figures": False})
+    components: dict[str, Component] | None = field(metadata={"figures": False})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report: every field, in order; `hits` and `misses` only for `data`."""
+        out = dataclasses.asdict(self)
+        for stats in out["endpoints"].values():
+            for part in ("hits", "misses"):
+                if stats[part] is None:
+                    del stats[part]
+        return out
+
+    def titled(self, scenario: str) -> BenchResult:
+        """The same result, naming the scenario (or variant) it ran."""
+        return dataclasses.replace(self, scenario=scenario)
+
+    def figure(self, path: str) -> float | None:
+        """The number at a dotted `path` (e.g. "cache.hit_ratio"), or None if unknown."""
+        value: Any = self
+        for key in path.split("."):
+            if dataclasses.is_dataclass(value):
+                value = getattr(value, key, None)
+            elif isinstance(value, dict):
+                value = value.get(key)
+            else:
+                return None
+        return value if within(value, -math.inf, math.inf) else None
+
+
+def figure_problem(path: str, endpoints: typing.Collection[str]) -> str | None:
+    """Why `path` names no figure of a `BenchResult` (None when it names one)."""
+    hint: Any = BenchResult
+    keys = path.split(".")
+    for depth, key in enumerate(keys):
+        hint = _optional(hint)
+        if dataclasses.is_dataclass(hint):
+            fields = _figure_fields(hint)
+            if key not in fields:
+                return f"{key!r} is not one of {', '.join(fields)}"
+            hint = fields[key]
+        elif typing.get_origin(hint) is dict:
+            value = typing.get_args(hint)[1]
+            if dataclasses.is_dataclass(value) and key not in endpoints:
+                return f"an endpoint ({', '.join(endpoints)}) comes after {keys[depth - 1]!r}"
+            hint = value
+        else:
+            return "too many parts"
+    hint = _optional(hint)
+    if hint in (int, float):
+        return None
+    if dataclasses.is_dataclass(hint):
+        return f"it names a section, not a number (then one of {', '.join(_figure_fields(hint))})"
+    return "it names a section, not a number"
+
+
+def _figure_fields(cls: Any) -> dict[str, Any]:
+    """The fields of `cls` that are figures or hold figures: numbers, sections of them."""
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("figures", True) and _holds_figures(hints[f.name])
+    }
+
+
+def _holds_figures(hint: Any) -> bool:
+    hint = _optional(hint)
+    if typing.get_origin(hint) is dict:
+        hint = typing.get_args(hint)[1]
+    return hint in (int, float) or dataclasses.is_dataclass(hint)
+
+
+def _optional(hint: Any) -> Any:
+    """`X` for `X | None`."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint

@@ -1,0 +1,92 @@
+"""Watching a run: the timeline sampled on its clock, the worker's drain, the final read.
+
+The sampler sleeps in the background (`background=True`), so watching a run never keeps
+the simulation going or changes its figures. In-process topologies are read directly,
+not over HTTP: a component the run left down still has its figures.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..cluster import Cluster
+from ..timeline import Timeline
+from .session import Session
+from .tally import Tally
+
+# How often (simulated seconds) an in-process virtual run checks that the worker is done.
+_DRAIN_POLL = 0.5
+_DRAIN_LIMIT = 24 * 3600.0
+
+
+@dataclass
+class Observed:
+    """What the run read from the topology's components (in-process runs only)."""
+
+    counters: dict[str, dict[str, int]]
+    statuses: dict[str, dict[str, int]]  # component -> status -> requests served
+    kinds: dict[str, str]
+
+
+class Sampler:
+    """The run's figures over time, every `timeline.next_at()` seconds from `start`."""
+
+    def __init__(self, session: Session, tally: Tally, start: float) -> None:
+        self.timeline = Timeline()
+        self._session, self._tally, self._start = session, tally, start
+
+    async def run(self) -> None:
+        clock = self._session.clock
+        while True:
+            self.take()
+            wake = self._start + self.timeline.next_at() - clock.now()
+            await clock.sleep(wake, background=True)
+
+    def take(self) -> None:
+        tally, cluster = self._tally, self._session.cluster
+        values = {
+            "ok": tally.ok,
+            "failed": tally.failed,
+            "hits": tally.hits,
+            "misses": tally.misses,
+        }
+        if cluster is not None:
+            worker = cluster.counters("worker")
+            values |= {
+                "worker_queued": worker.get("queued", 0),
+                "worker_running": worker.get("running", 0),
+            }
+        self.timeline.add(self._session.clock.now() - self._start, values)
+
+
+async def drain_worker(session: Session) -> None:
+    """Let an in-process worker finish its tasks: free on the virtual clock."""
+    cluster = session.cluster
+    assert cluster is not None
+    waited = 0.0
+    while waited < _DRAIN_LIMIT:
+        counters = cluster.counters("worker")
+        if counters.get("queued", 0) + counters.get("running", 0) == 0:
+            return
+        await session.clock.sleep(_DRAIN_POLL)
+        waited += _DRAIN_POLL
+
+
+def observe(cluster: Cluster) -> Observed:
+    """Every component's counters and the statuses it served, read in this process."""
+    return Observed(
+        counters={c: cluster.counters(c) for c in cluster.urls},
+        statuses={c: _statuses(cluster, c) for c in cluster.urls},
+        kinds={c: cluster.components[c].kind for c in cluster.urls},
+    )
+
+
+def _statuses(cluster: Cluster, component_id: str) -> dict[str, int]:
+    ctx = cluster.components[component_id].context
+    served: Counter[str] = Counter()
+    for (_, status), n in ctx.requests.items():
+        served[str(status)] += n
+    # Requests that got no answer (down, or the caller gave up first): not statuses.
+    served["dropped"] += sum(ctx.dropped.values())
+    return {status: n for status, n in sorted(served.items()) if n}

@@ -1,0 +1,83 @@
+"""What a run saw, request by request, in bounded memory: counts and latency histograms.
+
+`record` files one request's outcome. Distinct failures and serving gateways are kept
+apart up to a bound, since a target may answer anything. Plain data, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..load import ENDPOINTS
+from ..metrics import Histogram
+
+_KINDS = 100
+_OTHER = "(others)"
+
+
+@dataclass
+class EndpointStats:
+    failed: int = 0
+    latency: Histogram = field(default_factory=Histogram)  # every request
+    ok: Histogram = field(default_factory=Histogram)
+    errors: Histogram = field(default_factory=Histogram)  # the failed ones
+    hits: Histogram = field(default_factory=Histogram)
+    misses: Histogram = field(default_factory=Histogram)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request's answer: a status and parsed body, or the error that stopped it."""
+
+    status: int | None
+    answer: Any
+    error: str | None = None
+    served_by: str | None = None
+
+
+@dataclass
+class Tally:
+    by_status: Counter[str] = field(default_factory=Counter)
+    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
+    gateways: Counter[str] = field(default_factory=Counter)
+    failures: Counter[tuple[str, int | None, str]] = field(default_factory=Counter)
+    ok: int = 0
+    failed: int = 0
+    hits: int = 0
+    misses: int = 0
+    tasks_queued: int = 0
+    interrupted: bool = False  # Ctrl-C: the report covers what finished
+    cut: int = 0  # requests in flight when the run was stopped, never answered
+
+    def record(self, endpoint: str, outcome: Outcome, latency: float) -> None:
+        """File one request: its status, its latency, and what kind of answer it was."""
+        stats = self.endpoints.setdefault(endpoint, EndpointStats())
+        stats.latency.add(latency)
+        status, answer = outcome.status, outcome.answer
+        self.by_status[str(status) if status else "error"] += 1
+        if outcome.served_by and outcome.served_by != "load-balancer":  # its own 429s, 502s
+            _count(self.gateways, outcome.served_by[:100], _OTHER)
+        if status != ENDPOINTS[endpoint][2]:
+            self.failed += 1
+            stats.failed += 1
+            stats.errors.add(latency)
+            error = outcome.error
+            if error is None:
+                error = answer.get("error", "") if isinstance(answer, dict) else str(answer)[:200]
+            _count(self.failures, (endpoint, status, error[:200]), (endpoint, status, _OTHER))
+            return
+        self.ok += 1
+        stats.ok.add(latency)
+        if endpoint == "data":
+            cached = isinstance(answer, dict) and answer.get("cached") is True
+            (stats.hits if cached else stats.misses).add(latency)
+            self.hits += cached
+            self.misses += not cached
+        elif endpoint == "longtask":
+            self.tasks_queued += 1
+
+
+def _count(counter: Counter[Any], key: Any, other: Any) -> None:
+    counter[key if key in counter or len(counter) < _KINDS else other] += 1
