@@ -71,9 +71,9 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
 def _middleware(ctx: Context[Any]) -> Any:
     # One middleware, not one per concern: each aiohttp middleware layer costs a wrapper
     # and a coroutine per request, and four layers cost about 15 % of a hop (measured).
-    clock = ctx.clock
+    clock, faults = ctx.clock, ctx.faults
     exchanges = clock.exchanges
-    answer, account = _answerer(ctx), _accountant(ctx)
+    account = _accountant(ctx)
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -86,7 +86,8 @@ def _middleware(ctx: Context[Any]) -> Any:
             exchanges.parked(exchange)
             await exchanges.barrier(exchange)  # same-time arrivals go on in a fixed order
         # Work, not the reporting routes: these take no service time and are not in flight.
-        work = not request.path.startswith(UNTIMED_PREFIXES)
+        path = request.path
+        work = not path.startswith(UNTIMED_PREFIXES)
         if work:
             ctx.in_flight += 1
         try:
@@ -95,7 +96,20 @@ def _middleware(ctx: Context[Any]) -> Any:
                 rid = ctx.new_request_id()  # it goes into every log line and every hop
             request_id.set(rid)
             start = clock.now()
-            response, gone = await answer(request, handler, work)
+            gone: str | None = None  # why no answer reaches the caller, if none does
+            try:
+                # 2. The component's service time and injected faults, on the shared clock.
+                if request.match_info.http_exception is None:  # 404 and 405 answer at once
+                    seconds = ctx.service_time() if work else 0.0
+                    if faults.active() and not path.startswith("/admin/"):
+                        seconds += await _suffer(ctx, request)  # a down component fails /health
+                    if seconds > 0:  # zero costs no trip around the event loop
+                        await clock.sleep(seconds)
+                response = await handler(request)
+            except _Dropped as e:
+                response, gone = e.response, "down"
+            except Exception as e:  # 3. every failure becomes a JSON answer
+                response = _error_response(ctx, request, e)
             if gone is None and _caller_gone(request, exchange, clock):
                 gone = "caller_gone"  # e.g. a caller that timed out while this one hung
             account(request, response, gone, clock.now() - start, rid)
@@ -107,31 +121,6 @@ def _middleware(ctx: Context[Any]) -> Any:
                 exchanges.moving(exchange)
 
     return serve
-
-
-Answer = tuple[web.StreamResponse, str | None]  # the response; why it reaches no one, if so
-
-
-def _answerer(ctx: Context[Any]) -> Callable[[web.Request, Handler, bool], Awaitable[Answer]]:
-    clock, faults = ctx.clock, ctx.faults
-
-    async def answer(request: web.Request, handler: Handler, work: bool) -> Answer:
-        """2. The service time and injected faults, on the shared clock; 3. the answer,
-        every failure as JSON."""
-        try:
-            if request.match_info.http_exception is None:  # 404 and 405 answer at once
-                seconds = ctx.service_time() if work else 0.0
-                if faults.active() and not request.path.startswith("/admin/"):
-                    seconds += await _suffer(ctx, request)  # a down component fails /health
-                if seconds > 0:  # zero costs no trip around the event loop
-                    await clock.sleep(seconds)
-            return await handler(request), None
-        except _Dropped as e:
-            return e.response, "down"
-        except Exception as e:
-            return _error_response(ctx, request, e), None
-
-    return answer
 
 
 def _accountant(
