@@ -18,13 +18,14 @@ from aiohttp import web
 
 from .clock import Clock
 from .components import cache, database, gateway, load_balancer, microservice, worker
+from .components.capacity import CapacityFigures
 from .components.context import Context, Station
 from .components.middleware import STATION
-from .config import Topology, WorkerConfig
+from .config import NO_TIME, StationConfig, Topology, WorkerConfig
 from .http import HttpClient
 from .serving import ClusterError, serve_app
 
-__all__ = ["Cluster", "ClusterError", "Component", "serve_app"]
+__all__ = ["CapacityFigures", "Cluster", "ClusterError", "Component", "serve_app"]
 
 log = logging.getLogger("labsim")
 
@@ -39,11 +40,17 @@ class Component:
     runner: web.AppRunner
 
     def service_time(self) -> str:
-        """Its service time in words; a worker's tasks too."""
+        """Its service time in words: its latency; a worker's tasks, or its slots, too."""
         settings = self.context.settings
         text: str = settings.latency.describe()
         if isinstance(settings, WorkerConfig):
             text += f" (tasks: {settings.task_duration.describe()})"
+        elif isinstance(settings, StationConfig):
+            if settings.service != NO_TIME:
+                text += f" + service {settings.service.describe()}"
+            slots = settings.concurrency
+            if slots:
+                text += f" ({slots} slot{'s' * (slots != 1)}, queue {settings.queue_size})"
         return text
 
 
@@ -55,7 +62,7 @@ def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
         ("microservice", microservice, topology.microservice),
         ("worker", worker, topology.worker),
     ]
-    plan += [(gid, gateway, topology.gateways) for gid in topology.gateway_ids()]
+    plan += [(gid, gateway, topology.gateways.station(gid)) for gid in topology.gateway_ids()]
     plan.append(("load-balancer", load_balancer, topology.load_balancer))
     return plan
 
@@ -129,3 +136,12 @@ class Cluster:
     def counters(self, component_id: str) -> dict[str, int]:
         """The component's own figures by name (`db_calls`, `queued`, ...), zeros included."""
         return self.components[component_id].station.figures.counts()
+
+    def capacity(self, component_id: str) -> CapacityFigures | None:
+        """The component's slots, utilization, queue and waits now; None without slots.
+
+        None for a component with no `concurrency` (the default) and for the worker,
+        whose tasks are its `counters`. KeyError for an id that is not in the cluster.
+        """
+        capacity = self.components[component_id].context.capacity
+        return None if capacity is None else capacity.figures()

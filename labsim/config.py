@@ -41,6 +41,34 @@ _POSITIVE = check(lambda v: v > 0, "must be greater than 0")
 AT_LEAST_ONE = check(lambda v: v >= 1, "must be at least 1")
 
 
+# A station's bounds: beyond these a setting is a typo, not a server (issue 11).
+MAX_SLOTS = 100_000
+MAX_QUEUE = 1_000_000
+NO_TIME = LatencyModel.fixed(0.0)
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """What every component but the worker may have: slots, a waiting line, service time.
+
+    `concurrency` requests are served at once (0: no limit, the default); up to
+    `queue_size` more wait for a slot, first come first served (0: none may wait); past
+    that, 503. A request holds its slot for a draw of `service` and while its handler
+    runs. `latency` (each kind's own field) is a pure delay before that, holding nothing.
+    The worker's `concurrency` and `queue_size` are its tasks' and stay its own.
+    """
+
+    concurrency: int = field(
+        default=0,
+        metadata=check(lambda v: 0 <= v <= MAX_SLOTS, f"must be from 0 (no limit) to {MAX_SLOTS}"),
+    )
+    queue_size: int = field(
+        default=MAX_QUEUE,
+        metadata=check(lambda v: 0 <= v <= MAX_QUEUE, f"must be from 0 to {MAX_QUEUE}"),
+    )
+    service: LatencyModel = NO_TIME
+
+
 @dataclass(frozen=True)
 class User:
     username: str
@@ -90,7 +118,7 @@ class RetryConfig:
 
 
 @dataclass(frozen=True)
-class LoadBalancerConfig:
+class LoadBalancerConfig(StationConfig):
     port: int = field(default=8000, metadata=_PORT)
     latency: LatencyModel = ONE_MS
     strategy: str = field(
@@ -123,7 +151,7 @@ class LoadBalancerConfig:
 
 
 @dataclass(frozen=True)
-class GatewayConfig:
+class GatewayConfig(StationConfig):
     ports: tuple[int, ...] = field(
         default=(5000, 5003, 5006),
         metadata=check(
@@ -148,10 +176,22 @@ class GatewayConfig:
     )
     use_cache: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
+    # Gateways whose slots, waiting line and service differ from the others':
+    # `[gateways.each.gateway-5006]`, a whole station setting (not merged with these).
+    each: dict[str, StationConfig] = field(default_factory=dict)
+
+    def station(self, gateway_id: str) -> GatewayConfig:
+        """This gateway's settings: the shared ones, its own station if it has one."""
+        own = self.each.get(gateway_id)
+        if own is None:
+            return self
+        return dataclasses.replace(
+            self, concurrency=own.concurrency, queue_size=own.queue_size, service=own.service
+        )
 
 
 @dataclass(frozen=True)
-class CacheConfig:
+class CacheConfig(StationConfig):
     port: int = field(default=5004, metadata=_PORT)
     latency: LatencyModel = ONE_MS
     ttl: float = field(default=120.0, metadata=_POSITIVE)
@@ -167,7 +207,7 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
-class DatabaseConfig:
+class DatabaseConfig(StationConfig):
     port: int = field(default=5002, metadata=_PORT)
     latency: LatencyModel = DB_LAB
     timeout: float = field(default=10.0, metadata=_POSITIVE)
@@ -185,7 +225,7 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
-class MicroserviceConfig:
+class MicroserviceConfig(StationConfig):
     port: int = field(default=5001, metadata=_PORT)
     latency: LatencyModel = ONE_MS
     timeout: float = field(default=5.0, metadata=_POSITIVE)
@@ -353,6 +393,12 @@ def _validate(topology: Topology, source: str) -> Topology:
             f"{source}: cache.lease_timeout: {cache.lease_timeout:g} s must be below "
             f"cache.timeout ({cache.timeout:g} s), or coalesced callers time out first"
         )
+    for gateway in topology.gateways.each:
+        if gateway not in topology.gateway_ids():
+            known = ", ".join(topology.gateway_ids())
+            raise ConfigError(
+                f"{source}: gateways.each.{gateway}: no such gateway (known: {known})"
+            )
     names = [u.username for u in topology.users]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: users: a username is listed twice")

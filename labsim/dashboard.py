@@ -192,7 +192,13 @@ class _Panel:
 def _describe(cluster: Cluster) -> dict[str, Any]:
     """The components, and the arrows of the data path between them."""
     components = [
-        {"id": c.id, "kind": c.kind, "url": c.url, "service_time": c.service_time()}
+        {
+            "id": c.id,
+            "kind": c.kind,
+            "url": c.url,
+            "service_time": c.service_time(),
+            "slots": c.context.capacity.slots if c.context.capacity else 0,
+        }
         for c in cluster.components.values()
     ]
     by_kind: dict[str, list[str]] = {}

@@ -6,7 +6,8 @@ counted twice; the text format itself is a few lines. Durations are on the share
 so on the virtual clock they are simulated seconds.
 
 The HTTP figures every component has come from its context; its own kind's figures from
-its station, each field marked counter or gauge (`components/figures.py`).
+its station, each field marked counter or gauge (`components/figures.py`); its slots and
+queue, when it has them, from its capacity (`components/capacity.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .components.capacity import CapacityFigures
 from .components.context import Context, Station
 from .components.figures import Labelled, Metric, marked
 from .metrics import Buckets
@@ -36,6 +38,8 @@ def render(ctx: Context[Any], station: Station[Any, Any]) -> str:
     lines = _traffic(ctx, me)
     lines += _durations(ctx.latency, me)
     lines += _figures(f"labsim_{ctx.kind}", me, [({}, station.figures), *station.more_figures()])
+    if ctx.capacity is not None:
+        lines += _capacity(f"labsim_{ctx.kind}", me, ctx.capacity.figures())
     return "\n".join(lines) + "\n"
 
 
@@ -97,3 +101,65 @@ def _figures(prefix: str, me: dict[str, str], parts: Iterable[Labelled]) -> list
     for name, (metric, samples) in families.items():
         lines += _family(name, metric.kind, metric.help, samples)
     return lines
+
+
+# The queue wait's quantiles in `/metrics`: a summary, read from the one Histogram kept.
+WAIT_QUANTILES = (0.5, 0.9, 0.99)
+
+
+def _capacity(prefix: str, me: dict[str, str], cap: CapacityFigures) -> list[str]:
+    """The station's figures: slots, utilization, queue and its waits, refusals."""
+    labels = _labels(**me)
+    gauges = [
+        ("slots", "Requests it may serve at once (concurrency).", cap.slots),
+        ("slots_busy", "Slots busy now.", cap.busy_now),
+        (
+            "utilization",
+            "Busy slots / slots, time-weighted on the clock since it started (0 to 1).",
+            cap.utilization,
+        ),
+        ("queue_length", "Requests waiting for a slot now.", cap.queue_length_now),
+        (
+            "queue_length_mean",
+            "Requests waiting for a slot, time-weighted mean since it started.",
+            cap.queue_length_mean,
+        ),
+    ]
+    lines: list[str] = []
+    for name, help_text, value in gauges:
+        lines += _family(
+            f"{prefix}_{name}", "gauge", help_text, [f"{prefix}_{name}{labels} {value}"]
+        )
+    busy = f"{prefix}_busy_slot_seconds_total"
+    lines += _family(
+        busy,
+        "counter",
+        "Busy slots integrated over clock time: its rate / slots is the utilization.",
+        [f"{busy}{labels} {cap.busy_slot_seconds:.9f}"],
+    )
+    wait, waits = f"{prefix}_queue_wait_seconds", cap.queue_wait
+    quantiles = [
+        f"{wait}{_labels(**me, quantile=q)} {_seconds(waits.percentile(q * 100))}"
+        for q in WAIT_QUANTILES
+    ]
+    lines += _family(
+        wait,
+        "summary",
+        "Seconds each admitted request waited for a slot (0 when one was free).",
+        [
+            *quantiles,
+            f"{wait}_sum{labels} {waits.total_us / 1_000_000:.6f}",
+            f"{wait}_count{labels} {waits.count}",
+        ],
+    )
+    rejected = f"{prefix}_rejected_total"
+    return lines + _family(
+        rejected,
+        "counter",
+        "Requests refused with 503: every slot busy and the queue full.",
+        [f"{rejected}{labels} {cap.rejected}"],
+    )
+
+
+def _seconds(ms: float | None) -> str:
+    return "NaN" if ms is None else f"{ms / 1000:.6f}"

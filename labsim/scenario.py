@@ -54,7 +54,21 @@ def _valid_mix(mix: dict[str, int]) -> bool:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One ramp of an open load: the rate goes linearly to `rate` over `duration` seconds."""
+
+    duration: float = field(metadata=check(lambda d: d > 0, "must be seconds above 0"))
+    rate: float = field(metadata=check(lambda r: r >= 0, "must be requests a second, 0 or more"))
+
+
+ARRIVALS = ("poisson", "constant")
+
+
+@dataclass(frozen=True)
 class Load:
+    """The load to send: a closed model (`concurrency` clients, each waiting for its
+    answer) unless `rate` or `stages` make it an open one (arrivals at a rate)."""
+
     requests: int = field(default=100, metadata=AT_LEAST_ONE)
     concurrency: int = field(
         default=10,
@@ -72,6 +86,25 @@ class Load:
         default="virtual",
         metadata=check(lambda c: c in ("virtual", "real"), 'must be "virtual" or "real"'),
     )
+    rate: float = field(default=0.0, metadata=check(lambda r: r >= 0, "must be 0 or more"))
+    arrivals: str = field(
+        default="poisson",
+        metadata=check(lambda a: a in ARRIVALS, f"must be one of {', '.join(ARRIVALS)}"),
+    )
+    duration: float = field(default=0.0, metadata=check(lambda d: d >= 0, "must be 0 or more"))
+    stages: tuple[Stage, ...] = field(
+        default=(), metadata=check(lambda s: len(s) <= 1000, "must list at most 1000 stages")
+    )
+    max_in_flight: int = field(
+        default=1000,
+        metadata=check(
+            lambda n: 1 <= n <= MAX_CONCURRENCY, f"must be from 1 to {MAX_CONCURRENCY:,}"
+        ),
+    )
+
+    @property
+    def open(self) -> bool:
+        return self.rate > 0 or bool(self.stages)
 
 
 @dataclass(frozen=True)
@@ -147,7 +180,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
 
 def _scenario(data: dict[str, Any], source: str, variant: str | None) -> Scenario:
     topology = topology_from_dict(data, source, ignore=_SCENARIO_KEYS)
-    load = build(Load, data.get("load", {}), source, "load")
+    load = check_load(build(Load, data.get("load", {}), source, "load"), f"{source}: load")
     faults = tuple(
         _fault(f, i, topology, source) for i, f in enumerate(_list(data, "faults", source))
     )
@@ -162,6 +195,17 @@ def _scenario(data: dict[str, Any], source: str, variant: str | None) -> Scenari
         expect=expect,
         variant=variant,
     )
+
+
+def check_load(load: Load, where: str) -> Load:
+    """The load, if its open-model settings fit together; ConfigError naming `where`."""
+    if load.duration and not load.rate:
+        raise ConfigError(f"{where}.duration: needs a rate (an open load); give load.rate too")
+    if load.stages and load.duration:
+        raise ConfigError(
+            f"{where}.duration: stages have their own durations; give one or the other"
+        )
+    return load
 
 
 def _list(data: dict[str, Any], key: str, source: str) -> list[Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from .balancing import Backend
 from .cluster import Cluster, Component
 from .components.cache import Cache
+from .components.capacity import CapacityFigures
 from .components.context import Context
 from .components.database import Database
 from .components.gateway import Gateway
@@ -72,6 +73,7 @@ class Sampler:
         self.cluster = cluster
         self._last: dict[str, Reading] = {}
         self._last_time: float | None = None
+        self._busy: dict[str, float] = {}  # busy slot-seconds at the previous snapshot
 
     def snapshot(self) -> dict[str, Any]:
         now = self.cluster.clock.now()
@@ -89,12 +91,30 @@ class Sampler:
             figures["faults"] = ctx.faults.as_dict()
             figures["state"] = state(ctx.faults)
             figures |= _extra(component, lb.backend(cid) if lb else None, now)
+            if ctx.capacity is not None:
+                figures["capacity"] = self._capacity(cid, ctx.capacity.figures(), interval)
             self._last[cid] = reading
             out[cid] = figures
         self._last_time = now
         return {
             "interval_s": None if interval is None else round(interval, 3),
             "components": out,
+        }
+
+    def _capacity(self, cid: str, now: CapacityFigures, interval: float | None) -> dict[str, Any]:
+        """A station's slots and line now; its utilization since the previous snapshot."""
+        before = self._busy.get(cid)
+        self._busy[cid] = now.busy_slot_seconds
+        utilization = None
+        if before is not None and interval:
+            utilization = round((now.busy_slot_seconds - before) / (now.slots * interval), 4)
+        return {
+            "slots": now.slots,
+            "busy": now.busy_now,
+            "utilization": utilization,
+            "queue_length": now.queue_length_now,
+            "queue_size": now.queue_size,
+            "rejected": now.rejected,
         }
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from labsim.clock import Clock, RealClock
+from labsim.clock import Clock, RealClock, VirtualClock
 from labsim.cluster import Cluster
 from labsim.config import Topology, topology_from_dict
+from labsim.http import HttpClient
 from labsim.scenario import merge_tables
 
 # The lab's shape with latencies small enough for tests on the real clock.
@@ -52,6 +53,23 @@ async def start_cluster():
     yield start
     for cluster in started:
         await cluster.stop()
+
+
+@pytest.fixture
+async def sim(start_cluster):
+    """sim(changes) -> (cluster, clock, client) on the virtual clock."""
+    clients: list[HttpClient] = []
+
+    async def make(changes: dict[str, Any] | None = None):
+        clock = VirtualClock()
+        cluster = await start_cluster(changes, clock)
+        client = HttpClient(clock)
+        clients.append(client)
+        return cluster, clock, client
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
 @pytest.fixture

@@ -137,3 +137,30 @@ def test_secret_is_random_per_run_and_never_printed():
     a, b = load_topology(None), load_topology(None)
     assert a.secret != b.secret and len(a.secret) >= 32
     assert a.secret not in repr(a)
+
+
+def test_one_gateway_may_have_its_own_station():
+    topology = topology_from_dict(
+        {
+            "gateways": {
+                "concurrency": 2,
+                "service": 0.01,
+                "each": {"gateway-5006": {"concurrency": 1}},
+            }
+        },
+        "x.toml",
+    )
+    shared, own = (
+        topology.gateways.station("gateway-5000"),
+        topology.gateways.station("gateway-5006"),
+    )
+    assert (shared.concurrency, shared.service.mean()) == (2, 0.01)
+    assert (own.concurrency, own.service.mean()) == (1, 0.0)  # replaced, not merged
+    assert own.ports == shared.ports and own.latency == shared.latency
+
+
+def test_a_station_for_an_unknown_gateway_names_it():
+    with pytest.raises(
+        ConfigError, match=r"gateways.each.gateway-9: no such gateway \(known: gateway-5000"
+    ):
+        topology_from_dict({"gateways": {"each": {"gateway-9": {"concurrency": 1}}}}, "x.toml")

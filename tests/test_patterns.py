@@ -7,27 +7,7 @@ import asyncio
 
 import pytest
 
-from labsim.clock import VirtualClock
-from labsim.http import HttpClient
-
 CREDENTIALS = {"username": "user1", "password": "password123"}
-
-
-@pytest.fixture
-async def sim(start_cluster):
-    """sim(changes) -> (cluster, clock, client, run) on the virtual clock."""
-    clients: list[HttpClient] = []
-
-    async def make(changes=None):
-        clock = VirtualClock()
-        cluster = await start_cluster(changes, clock)
-        client = HttpClient(clock)
-        clients.append(client)
-        return cluster, clock, client
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 async def admin(client, cluster, component, body=None, path="/admin/faults"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 
 from ..cluster import ClusterError
 from ..run import BenchError, BenchOptions, execute
+from ..scenario import Load, check_load
 from . import EXIT_INTERRUPTED
 from .common import (
     UsageError,
@@ -30,12 +32,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
             f"{args.scenario} schedules faults, which need the topology in this process; "
             "drop --target"
         )
-    load = scenario.load
-    options = BenchOptions(
-        requests=args.requests or load.requests,
-        concurrency=args.concurrency or load.concurrency,
-        mix=args.mix or dict(load.mix),
-        clock=args.clock or ("real" if args.target else load.clock),
+    options = BenchOptions.of(
+        check_load(_load(args, scenario.load), "command line: load"),
+        clock=args.clock or ("real" if args.target else scenario.load.clock),
         target=args.target,
         verbose=args.verbose,
         progress=_progress(args.verbose),
@@ -57,6 +56,18 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
     return 0 if result.requests.failed == 0 else 1
+
+
+# option -> the `[load]` key it overrides
+_LOAD_OPTIONS = ("requests", "concurrency", "mix", "rate", "arrivals", "duration", "max_in_flight")
+
+
+def _load(args: argparse.Namespace, load: Load) -> Load:
+    """The scenario's load with the command line's options on top."""
+    given = {key: getattr(args, key) for key in _LOAD_OPTIONS if getattr(args, key) is not None}
+    if "rate" in given and "duration" not in given and load.stages:
+        given["stages"] = ()  # a rate on the command line replaces the scenario's ramps
+    return dataclasses.replace(load, **given)
 
 
 def _check_bench_args(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ Parsing only: a bad option ends as one line and exit code 2 here, before anythin
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -176,8 +177,57 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="seed for every latency draw (default: the scenario's, 1)",
     )
+    _add_open_load(bench)
     _add_bench_target(bench)
     _add_bench_outputs(bench)
+
+
+def duration(text: str) -> float:
+    """Seconds, as `30`, `30s`, `2m` or `1h`, for argparse."""
+    number, scale = text, 1.0
+    for unit, seconds in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(unit):
+            number, scale = text[: -len(unit)], seconds
+            break
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = math.nan
+    if not within(value, 0.001, LIMIT):
+        raise argparse.ArgumentTypeError(
+            f"must be a duration such as 30, 30s, 2m or 1h, above 0 (got {text!r})"
+        )
+    return value
+
+
+def _add_open_load(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument(
+        "--rate",
+        type=_number(float, 0.001, f"requests a second, above 0, at most {LIMIT:,}"),
+        metavar="R",
+        help="an open load: R new requests a second, answered or not (default: the "
+        "scenario's; none: a closed load of --concurrency clients)",
+    )
+    bench.add_argument(
+        "--arrivals",
+        choices=("poisson", "constant"),
+        help="with --rate: exponential (poisson) or even (constant) gaps between arrivals, "
+        "seeded (default: the scenario's, poisson)",
+    )
+    bench.add_argument(
+        "--duration",
+        type=duration,
+        metavar="T",
+        help="with --rate: send arrivals for T (30, 30s, 2m) instead of --requests of them "
+        "(default: the scenario's; none)",
+    )
+    bench.add_argument(
+        "--max-in-flight",
+        type=concurrency,
+        metavar="N",
+        help="with --rate: arrivals beyond N unanswered requests are dropped, not sent, "
+        "and reported (default: the scenario's, 1000)",
+    )
 
 
 def _add_bench_target(bench: argparse.ArgumentParser) -> None:

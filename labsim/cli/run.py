@@ -50,10 +50,11 @@ def _print_run(path: str, run: ScenarioRun) -> None:
         print(render_text(run.results[0]))
     else:
         load = first.load
-        print(
-            f"clock {load.clock}, seed {first.topology.seed}, {load.requests} requests, "
-            f"concurrency {load.concurrency}, variants side by side:"
-        )
+        if load.open:
+            sent = f"open load: {load.arrivals} arrivals from {load.rate:g}/s"
+        else:
+            sent = f"{load.requests} requests, concurrency {load.concurrency}"
+        print(f"clock {load.clock}, seed {first.topology.seed}, {sent}, variants side by side:")
         print(render_comparison(run.named()))
     print("expectations")
     print(render_checks(run.checks) if run.checks else "  (none)")

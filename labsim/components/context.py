@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..clock import Clock
-from ..config import Topology
+from ..config import NO_TIME, StationConfig, Topology
 from ..faults import Faults
 from ..http import HttpClient
 from ..latency import LatencyModel, component_rng, sampler
 from ..metrics import Buckets
+from .capacity import Capacity
 from .figures import Figures, Labelled
 
 # Upper bounds (seconds) of the request duration histogram every component keeps.
@@ -63,12 +64,27 @@ class Context(Generic[S]):
     in_flight: int = 0
     faults: Faults = field(default_factory=Faults)
     rng: random.Random = field(init=False)
-    service_time: Callable[[], float] = field(init=False)
+    # The pure delay before a request is served, holding nothing: a draw of `latency`
+    # (plus one of `service` when there are no slots to hold: then it is a delay too).
+    delay: Callable[[], float] = field(init=False)
+    # Its slots and waiting line, when the scenario gives it `concurrency`; else None,
+    # and the middleware does nothing more for it than before there were stations.
+    capacity: Capacity | None = field(init=False)
     new_request_id: Callable[[], str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = component_rng(self.topology.seed, self.id)
-        self.service_time = self.sampler(self.settings.latency)
+        self.delay = self.sampler(self.settings.latency)
+        self.capacity = None
+        settings = self.settings
+        if isinstance(settings, StationConfig):  # every kind but the worker
+            service = self.sampler(settings.service)
+            if settings.concurrency > 0:
+                self.capacity = Capacity(
+                    self.id, settings.concurrency, settings.queue_size, service, self.clock
+                )
+            elif settings.service != NO_TIME:
+                self.delay = _sum(self.delay, service)
         # Unique within the run and cheap: a random prefix, then a counter.
         prefix, numbers = secrets.token_hex(4), itertools.count(1)
         self.new_request_id = lambda: f"{prefix}-{next(numbers)}"
@@ -78,6 +94,10 @@ class Context(Generic[S]):
 
     def url(self, component: str, path: str) -> str:
         return self.urls[component] + path
+
+
+def _sum(first: Callable[[], float], then: Callable[[], float]) -> Callable[[], float]:
+    return lambda: first() + then()
 
 
 class Station(Generic[S, F]):

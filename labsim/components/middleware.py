@@ -2,7 +2,9 @@
 
 For every request, in order, the middleware
   1. tells the clock when the request has fully arrived (and, last, that the reply leaves),
-  2. sleeps the component's service time on the shared clock,
+  2. sleeps the component's latency on the shared clock (a pure delay), then, if the
+     component has slots (`capacity.py`), waits for one and holds it for its service
+     time and while the handler runs (503 when every slot is busy and the queue full),
   3. turns every failure into JSON `{"error": ...}` with the right status,
   4. counts the request for `/metrics` (an answer, or a request that got none: dropped
      by the `down` fault or left by its caller), writes the access log line, and sets
@@ -49,14 +51,15 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
     app[STATION] = station
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "status": "ok",
-                "component": ctx.id,
-                "counters": station.figures.counts(),
-                **station.details(),
-            }
-        )
+        answer = {
+            "status": "ok",
+            "component": ctx.id,
+            "counters": station.figures.counts(),
+            **station.details(),
+        }
+        if ctx.capacity is not None:  # only a component with slots says so
+            answer["capacity"] = ctx.capacity.figures().as_dict()
+        return web.json_response(answer)
 
     async def metrics(request: web.Request) -> web.Response:
         text = render(ctx, station)
@@ -71,7 +74,7 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
 def _middleware(ctx: Context[Any]) -> Any:
     # One middleware, not one per concern: each aiohttp middleware layer costs a wrapper
     # and a coroutine per request, and four layers cost about 15 % of a hop (measured).
-    clock, faults = ctx.clock, ctx.faults
+    clock, faults, delay, slots = ctx.clock, ctx.faults, ctx.delay, ctx.capacity
     exchanges = clock.exchanges
     account = _accountant(ctx)
 
@@ -98,14 +101,20 @@ def _middleware(ctx: Context[Any]) -> Any:
             start = clock.now()
             gone: str | None = None  # why no answer reaches the caller, if none does
             try:
-                # 2. The component's service time and injected faults, on the shared clock.
+                # 2. The component's latency and injected faults, on the shared clock; then
+                # a slot (if it has slots), held for its service time and the handler.
                 if request.match_info.http_exception is None:  # 404 and 405 answer at once
-                    seconds = ctx.service_time() if work else 0.0
+                    seconds = delay() if work else 0.0
                     if faults.active() and not path.startswith("/admin/"):
                         seconds += await _suffer(ctx, request)  # a down component fails /health
                     if seconds > 0:  # zero costs no trip around the event loop
                         await clock.sleep(seconds)
-                response = await handler(request)
+                    if slots is not None and work:
+                        response = await slots.hold(handler, request)
+                    else:
+                        response = await handler(request)
+                else:
+                    response = await handler(request)
             except _Dropped as e:
                 response, gone = e.response, "down"
             except Exception as e:  # 3. every failure becomes a JSON answer

@@ -15,6 +15,8 @@ COMPARISON = (
     ("data p50 ms", "endpoints.data.p50_ms"),
     ("data p99 ms", "endpoints.data.p99_ms"),
     ("data max ms", "endpoints.data.max_ms"),
+    ("process p50 ms", "endpoints.process.p50_ms"),
+    ("process p99 ms", "endpoints.process.p99_ms"),
     ("cache hits", "cache.hits"),
     ("cache misses", "cache.misses"),
     ("cache hit ratio", "cache.hit_ratio"),
@@ -38,7 +40,58 @@ def comparison(results: Sequence[tuple[str, BenchResult]]) -> list[tuple[str, li
             rows.append((label, values))
     for g in sorted({g for _, r in results for g in r.gateways}):
         rows.append((g, [r.gateways.get(g, 0) for _, r in results]))
+    stations = {c for _, r in results for c, s in (r.components or {}).items() if s.slots}
+    for c in sorted(stations):
+        rows.append(
+            (f"{c} utilization", [r.figure(f"components.{c}.utilization") for _, r in results])
+        )
+        rows.append(
+            (
+                f"{c} queue p99 ms",
+                [r.figure(f"components.{c}.queue_wait_ms.p99") for _, r in results],
+            )
+        )
     return rows
+
+
+def load(result: BenchResult) -> str:
+    """The load model in words, with what an open load offered and dropped."""
+    m = result.load
+    if m.model == "closed":
+        return f"closed: {m.concurrency} clients, each waiting for its answer"
+    if m.stages:
+        shape = f"from {m.rate:g}/s through {len(m.stages)} stages"
+    else:
+        span = f" for {m.duration_s:g} s" if m.duration_s else ""
+        shape = f"at {m.rate:g}/s{span}"
+    return (
+        f"open: {m.arrivals} arrivals {shape}, at most {m.max_in_flight} in flight; "
+        f"offered {result.offered_rps or 0:.1f} req/s, {result.dropped} dropped"
+    )
+
+
+def stations(result: BenchResult) -> list[tuple[str, str]]:
+    """(component, its slots in words) for every component that has slots."""
+    shown = []
+    for name, c in (result.components or {}).items():
+        if c.slots is None:
+            continue
+        wait = c.queue_wait_ms
+        assert wait is not None
+        utilization = "-" if c.utilization is None else f"{c.utilization:.2f}"
+        shown.append(
+            (
+                name,
+                f"{c.slots} slots, utilization {utilization}, queue wait mean "
+                f"{_ms(wait.mean)} p50 {_ms(wait.p50)} p99 {_ms(wait.p99)} max "
+                f"{_ms(wait.max)} ms, {c.rejected} rejected",
+            )
+        )
+    return shown
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
 
 
 def statuses(result: BenchResult) -> str:

@@ -78,7 +78,7 @@ def _settings(result: BenchResult) -> str:
         ("clock", result.clock),
         ("seed", "the running topology's" if result.seed is None else result.seed),
         ("requests", result.requests.total),
-        ("concurrency", result.concurrency),
+        ("load", common.load(result)),
         ("mix", mix),
     ]
     if result.target:
@@ -102,6 +102,7 @@ def _summary(result: BenchResult) -> str:
         ("worker", common.worker(result)),
     ]
     rows += [(f"cache {label}", n) for label, n in common.cache_patterns(result)]
+    rows += [(f"capacity: {name}", text) for name, text in common.stations(result)]
     rows += common.balancer(result)
     if result.rate_limited:
         rows.append(("rate limited (429)", result.rate_limited))
@@ -182,8 +183,10 @@ def _timeline_charts(result: BenchResult) -> list[str]:
         chart = svg.steps(title, xs, series, x_title=x_title, y_label=y_label, marks=end)
         return [f"<h3>{title}</h3>", chart]
 
+    queues = {k.removeprefix("queue "): v for k, v in timeline.items() if k.startswith("queue ")}
+    out_queue = over_time("Queue length over time", queues, "requests waiting") if queues else []
     hits = {"hits so far": timeline["hits"], "misses so far": timeline["misses"]}
-    out = over_time("Cache hits and misses over time", hits, "GET /data answers")
+    out = out_queue + over_time("Cache hits and misses over time", hits, "GET /data answers")
     done = {"ok so far": timeline["ok"], "failed so far": timeline["failed"]}
     out += over_time("Requests completed over time", done, "requests")
     if "worker_queued" not in timeline:

@@ -54,6 +54,7 @@ def render_text(result: BenchResult) -> str:
     lines = [
         f"labsim bench: clock {result.clock}, {where}",
         *_interrupted(result),
+        f"load        {common.load(result)}",
         f"requests    {common.requests_line(result, '  ')}",
         f"time        {t.simulated_s:.3f} s on the {result.clock} clock, "
         f"{t.wall_s:.2f} s wall; throughput {result.throughput_rps or 0:.1f} req/s",
@@ -82,6 +83,7 @@ def _summary(result: BenchResult) -> list[str]:
         f"gateways    {gateways}",
         f"worker      {common.worker(result)}",
     ]
+    lines += [f"capacity    {name}: {text}" for name, text in common.stations(result)]
     shown = [f"{n} {label}" for label, n in common.balancer(result)]
     if result.rate_limited:
         shown.append(f"{result.rate_limited} rate limited (429)")

@@ -18,8 +18,9 @@ from ..scenario import Fault
 from .collect import Seen, bench_result
 from .driver import login, send_load
 from .faults import apply_faults
+from .open_load import send_open_load
 from .result import BenchResult
-from .sampling import Sampler, drain_worker, observe
+from .sampling import Sampler, capacities, drain_worker, observe
 from .session import BenchOptions, Session, open_session
 from .tally import Tally
 
@@ -48,17 +49,20 @@ async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
     tally = Tally()
     clock = session.clock
     start = clock.now()
+    began = capacities(session.cluster)
     sampler = Sampler(session, tally, start)
     watching = asyncio.create_task(sampler.run())
     schedule = asyncio.create_task(apply_faults(session, faults, start)) if faults else None
     try:
         try:
-            await send_load(session, token, tally)
+            send = send_open_load if session.options.open else send_load
+            await send(session, token, tally)
         finally:
             unapplied = await stop_task(schedule)
         if unapplied is not None:
             raise unapplied  # a fault that could not be applied spoils the run
         elapsed = clock.now() - start
+        ended = capacities(session.cluster)  # the load's window, not the worker's drain
         if session.cluster is not None and session.options.virtual and not tally.interrupted:
             await drain_worker(session)
     finally:
@@ -66,7 +70,7 @@ async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
     if failed is not None:
         raise failed  # a sampler that failed would leave a hole in the report
     sampler.take()
-    observed = None if session.cluster is None else observe(session.cluster)
+    observed = None if session.cluster is None else observe(session.cluster, began, ended)
     return Seen(session.topology, session.options, tally, elapsed, 0.0, observed, sampler.timeline)
 
 

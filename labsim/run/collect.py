@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
+from ..cluster import CapacityFigures
 from ..config import Topology
 from ..metrics import Histogram, distribution
 from ..timeline import Timeline
@@ -39,11 +42,14 @@ def bench_result(seen: Seen) -> r.BenchResult:
         target=options.target,
         concurrency=options.concurrency,
         mix=options.mix,
+        load=_load(options),
         requests=r.Requests(total, tally.ok, tally.failed, dict(sorted(tally.by_status.items()))),
         interrupted=tally.interrupted,
         cut_in_flight=tally.cut,
         time=r.Time(round(seen.elapsed, 6), round(seen.wall, 3)),
         throughput_rps=round(total / seen.elapsed, 3) if seen.elapsed > 0 else None,
+        offered_rps=_offered(options, tally),
+        dropped=tally.dropped,
         endpoints=_endpoints(options, tally),
         cache=_cache(seen),
         db_calls=_counted(seen, "database", "db_calls"),
@@ -58,6 +64,25 @@ def bench_result(seen: Seen) -> r.BenchResult:
         timeline=seen.timeline.as_dict(),
         components=_components(seen.observed),
     )
+
+
+def _load(options: BenchOptions) -> r.LoadModel:
+    if not options.open:
+        return r.LoadModel("closed", concurrency=options.concurrency)
+    return r.LoadModel(
+        "open",
+        rate=options.rate,
+        arrivals=options.arrivals,
+        duration_s=options.duration or None,
+        stages=[{"duration_s": s.duration, "rate": s.rate} for s in options.stages] or None,
+        max_in_flight=options.max_in_flight,
+    )
+
+
+def _offered(options: BenchOptions, tally: Tally) -> float | None:
+    if not options.open or tally.offered_for <= 0:
+        return None
+    return round(tally.arrived / tally.offered_for, 3)
 
 
 def _counted(seen: Seen, component: str, name: str) -> int | None:
@@ -125,7 +150,30 @@ def _balancer(seen: Seen) -> r.Balancer:
 def _components(observed: Observed | None) -> dict[str, r.Component] | None:
     if observed is None:
         return None
-    return {c: r.Component(observed.kinds[c], observed.statuses[c]) for c in observed.statuses}
+    out = {}
+    for c in observed.statuses:
+        component = r.Component(observed.kinds[c], observed.statuses[c])
+        if c in observed.capacity:
+            component = dataclasses.replace(component, **_station(*observed.capacity[c]))
+        out[c] = component
+    return out
+
+
+def _station(began: CapacityFigures, ended: CapacityFigures) -> dict[str, Any]:
+    """A station's figures over the load: from when it `began` to when it `ended`."""
+    window = ended.at_s - began.at_s
+    busy = ended.busy_slot_seconds - began.busy_slot_seconds
+    queued = ended.queue_length_mean * ended.span_s - began.queue_length_mean * began.span_s
+    wait = ended.queue_wait.summary()  # every wait since the start: the login's one too
+    return {
+        "slots": ended.slots,
+        "utilization": round(busy / (ended.slots * window), 4) if window > 0 else None,
+        "queue_wait_ms": r.QueueWait(
+            wait["mean_ms"], wait["p50_ms"], wait["p99_ms"], wait["max_ms"]
+        ),
+        "queue_length_mean": round(queued / window, 4) if window > 0 else None,
+        "rejected": ended.rejected - began.rejected,
+    }
 
 
 def _latency_series(options: BenchOptions, tally: Tally) -> dict[str, Histogram]:

@@ -14,7 +14,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -65,21 +65,28 @@ async def send_load(session: Session, token: str, tally: Tally) -> None:
     """Send every request of the mix; `tally.interrupted` if Ctrl-C stopped it early."""
     options = session.options
     sequence = _sequence(plan(options.requests, options.mix))
-    show = _printer(options)
+    show = printer(options, options.requests)
     stop = asyncio.Event()  # set by Ctrl-C: send nothing more
 
     async def worker() -> None:
         for number, endpoint in sequence:
             if stop.is_set():
                 return
-            await _one(session, token, number, endpoint, tally, show)
+            await one(session, token, number, endpoint, tally, show)
 
     count = min(options.concurrency, options.requests)
     workers = [asyncio.create_task(worker()) for _ in range(count)]
-    with _interrupts(options.interruptible, stop, workers):
+    with interrupts(options.interruptible, stop, workers):
         outcomes = await asyncio.gather(*workers, return_exceptions=True)
+    finish(options, tally, stop, outcomes)
+
+
+def finish(
+    options: BenchOptions, tally: Tally, stop: asyncio.Event, outcomes: Sequence[object]
+) -> None:
+    """After the load: a bug in a sender surfaces; Ctrl-C is noted; the bar's line ends."""
     for outcome in outcomes:
-        if not isinstance(outcome, asyncio.CancelledError | None):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
             raise outcome  # a bug, not a request that failed: those are tallied
     tally.interrupted = stop.is_set()
     if options.progress == "bar":
@@ -91,12 +98,20 @@ def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
     return enumerate(names, start=1)
 
 
-async def _one(
-    session: Session, token: str, number: int, endpoint: str, tally: Tally, show: Show
+async def one(
+    session: Session,
+    token: str,
+    number: int,
+    endpoint: str,
+    tally: Tally,
+    show: Show,
+    scheduled: float | None = None,
 ) -> None:
+    """Send one request and file its answer; its latency counts from `scheduled` (when an
+    open load meant to send it) or from now."""
     method, path, _, body = ENDPOINTS[endpoint]
     clock = session.clock
-    started = clock.now()
+    started = clock.now() if scheduled is None else scheduled
     try:
         reply = await session.client.request(
             "load-balancer",
@@ -127,16 +142,20 @@ def _json_or_text(body: bytes) -> Any:
 
 
 @contextmanager
-def _interrupts(
-    enabled: bool, stop: asyncio.Event, workers: list[asyncio.Task[None]]
+def interrupts(
+    enabled: bool,
+    stop: asyncio.Event,
+    workers: Collection[asyncio.Task[None]],
+    on_stop: Callable[[], object] = lambda: None,
 ) -> Iterator[None]:
-    """While inside, Ctrl-C stops the load: nothing more is sent, what is in flight gets
-    INTERRUPT_GRACE seconds to finish, then is cut; a second Ctrl-C cuts it at once."""
+    """While inside, Ctrl-C stops the load: nothing more is sent (`stop` is set and
+    `on_stop` called), the `workers` in flight get INTERRUPT_GRACE seconds to finish, then
+    are cut; a second Ctrl-C cuts them at once."""
     loop = asyncio.get_running_loop()
     cutter: list[asyncio.TimerHandle] = []
 
     def cut() -> None:
-        for worker in workers:
+        for worker in list(workers):
             worker.cancel()
 
     def interrupted() -> None:
@@ -144,6 +163,7 @@ def _interrupts(
             cut()
             return
         stop.set()
+        on_stop()
         in_flight = sum(not w.done() for w in workers)
         print(
             f"\nlabsim: interrupted: sending no more; waiting up to {INTERRUPT_GRACE:g} s for "
@@ -167,9 +187,9 @@ def _interrupts(
             handle.cancel()
 
 
-def _printer(options: BenchOptions) -> Show:
+def printer(options: BenchOptions, total: int) -> Show:
+    """What to show per answered request, of `total` expected."""
     done = itertools.count(1)
-    total = options.requests
     step = max(1, total // 200)
     began = time.monotonic()  # progress is for the person waiting: wall time
     next_line = [began + PROGRESS_EVERY]
@@ -179,7 +199,7 @@ def _printer(options: BenchOptions) -> Show:
         if options.verbose:
             print(f"[{endpoint.upper()}] Request {number}: Status {status}, Response: {answer}")
         if options.progress == "bar" and (n % step == 0 or n == total):
-            filled = n * 30 // total
+            filled = min(30, n * 30 // total)
             bar = "#" * filled + "." * (30 - filled)
             print(f"\r[{bar}] {n}/{total}", end="", file=sys.stderr, flush=True)
         elif options.progress == "lines" and n % step == 0 and time.monotonic() >= next_line[0]:

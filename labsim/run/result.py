@@ -46,6 +46,20 @@ class Endpoint(Latency):
 
 
 @dataclass(frozen=True)
+class LoadModel:
+    """How the load was sent: "closed" (`concurrency` clients, each waiting for its answer)
+    or "open" (arrivals at `rate`, ramped by `stages`, at most `max_in_flight` at once)."""
+
+    model: str
+    concurrency: int | None = None
+    rate: float | None = None
+    arrivals: str | None = None
+    duration_s: float | None = None
+    stages: list[dict[str, float]] | None = field(default=None, metadata={"figures": False})
+    max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
 class Requests:
     total: int
     ok: int
@@ -98,9 +112,25 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class QueueWait:
+    mean: float | None
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
 class Component:
+    """What one component served; with slots (`concurrency`), how busy they were over the
+    load and how long requests waited for one."""
+
     kind: str
     statuses: dict[str, int]
+    slots: int | None = None
+    utilization: float | None = None
+    queue_wait_ms: QueueWait | None = None
+    queue_length_mean: float | None = None
+    rejected: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,11 +153,14 @@ class BenchResult:
     target: str | None
     concurrency: int = field(metadata={"figures": False})
     mix: dict[str, int] = field(metadata={"figures": False})
+    load: LoadModel
     requests: Requests
     interrupted: bool
     cut_in_flight: int
     time: Time
     throughput_rps: float | None
+    offered_rps: float | None  # an open load's arrivals per second; None for a closed one
+    dropped: int  # an open load's arrivals not sent (over max_in_flight)
     endpoints: dict[str, Endpoint]
     cache: Cache
     db_calls: int | None
@@ -141,11 +174,17 @@ class BenchResult:
     settings: dict[str, str] | None
     latency_distribution: dict[str, Any] = field(metadata={"figures": False})
     timeline: dict[str, Any] = field(metadata={"figures": False})
-    components: dict[str, Component] | None = field(metadata={"figures": False})
+    components: dict[str, Component] | None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report: every field, in order; `hits` and `misses` only for `data`."""
         out = dataclasses.asdict(self)
+        out["load"] = {k: v for k, v in out["load"].items() if v is not None}
+        for component in (out["components"] or {}).values():
+            if component["slots"] is None:  # no slots: nothing to say of them
+                for key in ("slots", "utilization", "queue_wait_ms", "queue_length_mean"):
+                    del component[key]
+                del component["rejected"]
         for stats in out["endpoints"].values():
             for part in ("hits", "misses"):
                 if stats[part] is None:
@@ -181,10 +220,9 @@ def figure_problem(path: str, endpoints: typing.Collection[str]) -> str | None:
                 return f"{key!r} is not one of {', '.join(fields)}"
             hint = fields[key]
         elif typing.get_origin(hint) is dict:
-            value = typing.get_args(hint)[1]
-            if dataclasses.is_dataclass(value) and key not in endpoints:
-                return f"an endpoint ({', '.join(endpoints)}) comes after {keys[depth - 1]!r}"
-            hint = value
+            if keys[depth - 1] == "endpoints" and key not in endpoints:
+                return f"an endpoint ({', '.join(endpoints)}) comes after 'endpoints'"
+            hint = typing.get_args(hint)[1]
         else:
             return "too many parts"
     hint = _optional(hint)

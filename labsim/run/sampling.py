@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..cluster import Cluster
+from ..cluster import CapacityFigures, Cluster
 from ..timeline import Timeline
 from .session import Session
 from .tally import Tally
@@ -27,6 +27,8 @@ class Observed:
     counters: dict[str, dict[str, int]]
     statuses: dict[str, dict[str, int]]  # component -> status -> requests served
     kinds: dict[str, str]
+    # Components with slots: their figures when the load began and when it ended.
+    capacity: dict[str, tuple[CapacityFigures, CapacityFigures]]
 
 
 class Sampler:
@@ -51,6 +53,8 @@ class Sampler:
             "hits": tally.hits,
             "misses": tally.misses,
         }
+        for component, figures in capacities(cluster).items():
+            values[f"queue {component}"] = figures.queue_length_now
         if cluster is not None:
             worker = cluster.counters("worker")
             values |= {
@@ -73,12 +77,24 @@ async def drain_worker(session: Session) -> None:
         waited += _DRAIN_POLL
 
 
-def observe(cluster: Cluster) -> Observed:
-    """Every component's counters and the statuses it served, read in this process."""
+def capacities(cluster: Cluster | None) -> dict[str, CapacityFigures]:
+    """The figures of every component that has slots, read now."""
+    if cluster is None:
+        return {}
+    read = {c: cluster.capacity(c) for c in cluster.urls}
+    return {c: figures for c, figures in read.items() if figures is not None}
+
+
+def observe(
+    cluster: Cluster, began: dict[str, CapacityFigures], ended: dict[str, CapacityFigures]
+) -> Observed:
+    """Every component's counters and the statuses it served, read in this process;
+    the stations' figures when the load `began` and `ended`."""
     return Observed(
         counters={c: cluster.counters(c) for c in cluster.urls},
         statuses={c: _statuses(cluster, c) for c in cluster.urls},
         kinds={c: cluster.components[c].kind for c in cluster.urls},
+        capacity={c: (began[c], ended[c]) for c in began},
     )
 
 

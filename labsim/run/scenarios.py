@@ -40,14 +40,7 @@ def run_scenario(
     """Run each variant (`prepare` sets what the scenario does not: secrets, overrides)."""
     run = ScenarioRun(scenarios)
     for scenario in scenarios:
-        load = scenario.load
-        options = BenchOptions(
-            requests=load.requests,
-            concurrency=load.concurrency,
-            mix=dict(load.mix),
-            clock=load.clock,
-            interruptible=interruptible,
-        )
+        options = BenchOptions.of(scenario.load, interruptible=interruptible)
         result = execute(prepare(scenario.topology), options, scenario.faults)
         run.results.append(result.titled(scenario.title))
         if result.interrupted:

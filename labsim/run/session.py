@@ -8,15 +8,18 @@ environment and prints nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..clock import Clock, RealClock, VirtualClock
 from ..cluster import Cluster
 from ..config import Topology
 from ..http import POOL_SIZE, HttpClient
 from ..load import LAB_MIX
+from ..scenario import Load, Stage
 
 
 class BenchError(Exception):
@@ -34,10 +37,27 @@ class BenchOptions:
     progress: str | None = None  # "bar" (a terminal), "lines" (a log), or none
     timeout: float = 60.0  # seconds each request may take on the real clock; then failed
     interruptible: bool = False  # Ctrl-C stops the load and reports what finished
+    # An open model (arrivals at a rate) when `rate` or `stages` are given; see Load.
+    rate: float = 0.0
+    arrivals: str = "poisson"
+    duration: float = 0.0  # seconds of arrivals; 0: until `requests` were sent
+    stages: tuple[Stage, ...] = ()
+    max_in_flight: int = 1000  # an open load's arrivals beyond it are dropped, not sent
 
     @property
     def virtual(self) -> bool:
         return self.clock == "virtual"
+
+    @property
+    def open(self) -> bool:
+        return self.rate > 0 or bool(self.stages)
+
+    @classmethod
+    def of(cls, load: Load, **more: Any) -> BenchOptions:
+        """The options a scenario's `[load]` asks for, with `more` on top."""
+        settings = {f.name: getattr(load, f.name) for f in dataclasses.fields(Load)}
+        settings["mix"] = dict(load.mix)
+        return cls(**(settings | more))
 
 
 @dataclass

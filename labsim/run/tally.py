@@ -49,6 +49,11 @@ class Tally:
     misses: int = 0
     tasks_queued: int = 0
     interrupted: bool = False  # Ctrl-C: the report covers what finished
+    # An open load's arrivals: those scheduled, those not sent (over `max_in_flight`),
+    # and the seconds over which they were scheduled.
+    arrived: int = 0
+    dropped: int = 0
+    offered_for: float = 0.0
     cut: int = 0  # requests in flight when the run was stopped, never answered
 
     def record(self, endpoint: str, outcome: Outcome, latency: float) -> None:

@@ -177,6 +177,11 @@ function makeBox(component) {
     meterLine("queued", "queued", "queued", "tasks queued");
     line("done · rejected", "done");
   }
+  if (component.slots) {
+    // A component with slots: how busy they were over the last tick, and its line.
+    meterLine("slots busy", "busy", "busy", "slots busy");
+    line("waiting · refused", "waiting");
+  }
   line("4xx", "client-errors");
   extra.lastChild.hidden = true; // shown once a client error comes
   line("dropped", "dropped"); // requests that got no answer: down, or the caller gone
@@ -301,10 +306,20 @@ function render(snapshot) {
       set(box, "queued", `${count(c.queued)} of ${count(c.queue_size)}`);
       set(box, "done", `${count(c.completed)} · ${count(c.rejected)}`);
     }
+    if (c.capacity) showCapacity(box, c.capacity);
   }
   benchRunning = snapshot.bench.running;
   document.getElementById("bench").disabled = benchRunning;
   drawArrows();
+}
+
+function showCapacity(box, cap) {
+  const meter = box.querySelector('[data-field="busy-meter"]');
+  if (!meter) return; // the page was drawn before this component had slots
+  meter.value = cap.utilization ?? cap.busy / cap.slots;
+  const share = cap.utilization === null ? "" : ` (${percent(cap.utilization)} of the tick)`;
+  set(box, "busy", `${count(cap.busy)} of ${count(cap.slots)}${share}`);
+  set(box, "waiting", `${count(cap.queue_length)} of ${count(cap.queue_size)} · ${count(cap.rejected)}`);
 }
 
 // --- the arrows -----------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""A component's slots and waiting line: a station (ARCHITECTURE, rule 7).
+
+With `concurrency` above 0 a component serves at most that many requests at once; up to
+`queue_size` more wait for a slot, first come first served; past that, 503 with
+`Retry-After: 1`. A request holds its slot for a draw of `service` and while its handler
+runs, so a gateway holds its slot while it waits for the cache or the database, as a
+thread-per-request server does. The component's `latency` comes before all this (in the
+middleware) and holds no slot; so do its faults. `/health`, `/metrics` and `/admin/`
+take no slot.
+
+Measured here, once, on the shared clock: busy slots and the queue's length, integrated
+over time since the component started (utilization, mean queue length); each admitted
+request's wait for its slot (a `Histogram`, zero waits included); requests refused.
+
+Order, on either clock: a slot that frees up passes straight to the longest waiter, so
+nobody arriving later can take it first. On the virtual clock, requests that arrive at
+the same simulated time reach this point in exchange order (the middleware's barrier), so
+who waits behind whom is fixed. A waiting request needs no clock wake-up: it waits for
+the requests in the slots, which are themselves asleep on the clock or waiting on an
+exchange, so the virtual clock goes on without it and never stalls because of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..clock import Clock
+from ..metrics import Histogram
+from .answers import JSONError
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class CapacityFigures:
+    """One component's station, read at one moment (`at_s`, on the clock).
+
+    Time-weighted figures cover `span_s` seconds, from when the component started. For
+    another window, read twice and subtract: utilization over it is the change in
+    `busy_slot_seconds` / (`slots` * the window's length).
+    """
+
+    slots: int  # concurrency: requests served at once
+    queue_size: int  # requests that may wait beyond those
+    busy_now: int  # slots busy at `at_s`
+    utilization: float  # busy slot-seconds / (slots * span_s), 0 to 1 (0 when span_s is 0)
+    busy_slot_seconds: float  # the integral of busy slots over clock time
+    queue_length_now: int  # requests waiting at `at_s`
+    queue_length_mean: float  # time-weighted mean of the queue's length over span_s
+    queue_wait: Histogram  # a copy: seconds each admitted request waited (0 included)
+    rejected: int  # requests refused with 503: every slot busy, the queue full
+    at_s: float  # the clock's time of this reading
+    span_s: float  # seconds on the clock since the component started
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the same fields, `queue_wait` as its summary in milliseconds."""
+        return {
+            "slots": self.slots,
+            "queue_size": self.queue_size,
+            "busy_now": self.busy_now,
+            "utilization": round(self.utilization, 6),
+            "busy_slot_seconds": round(self.busy_slot_seconds, 6),
+            "queue_length_now": self.queue_length_now,
+            "queue_length_mean": round(self.queue_length_mean, 6),
+            "queue_wait": self.queue_wait.summary(),
+            "rejected": self.rejected,
+            "at_s": round(self.at_s, 6),
+            "span_s": round(self.span_s, 6),
+        }
+
+
+class Capacity:
+    """Slots, a FIFO waiting line and service time for one component, with their figures."""
+
+    def __init__(
+        self,
+        component: str,
+        slots: int,
+        queue_size: int,
+        service: Callable[[], float],
+        clock: Clock,
+    ) -> None:
+        self.component = component
+        self.slots, self.queue_size = slots, queue_size
+        self.service, self.clock = service, clock
+        self.busy = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.waits = Histogram()
+        self.rejected = 0
+        self.started = self._last = clock.now()
+        self._busy_area = 0.0  # slot-seconds
+        self._queue_area = 0.0  # request-seconds
+
+    async def hold(self, handler: Callable[[Any], Awaitable[R]], request: Any) -> R:
+        """`handler(request)` in a slot, after the service time; 503 when none is to be had."""
+        await self._acquire()
+        try:
+            seconds = self.service()
+            if seconds > 0:
+                await self.clock.sleep(seconds)
+            return await handler(request)
+        finally:
+            self._release()
+
+    async def _acquire(self) -> None:
+        if self.busy < self.slots:  # a free slot means nobody waits: the line is empty
+            self._advance()
+            self.busy += 1
+            self.waits.add(0.0)
+            return
+        if len(self.waiting) >= self.queue_size:
+            self.rejected += 1
+            raise JSONError(
+                503,
+                f"{self.component} is at capacity ({self.slots} of {self.slots} slots busy, "
+                f"{len(self.waiting)} waiting; queue_size {self.queue_size})",
+                headers={"Retry-After": "1"},
+                component=self.component,
+            )
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._advance()
+        self.waiting.append(granted)
+        arrived = self.clock.now()
+        try:
+            await granted
+        except asyncio.CancelledError:  # e.g. the component stops while it waits
+            if granted.cancelled():
+                self._advance()
+                if granted in self.waiting:  # `_release` drops cancelled ones it meets
+                    self.waiting.remove(granted)
+            else:
+                self._release()  # the slot came just as it was cancelled: pass it on
+            raise
+        self.waits.add(self.clock.now() - arrived)
+
+    def _release(self) -> None:
+        self._advance()
+        while self.waiting:
+            granted = self.waiting.popleft()
+            if not granted.done():
+                granted.set_result(None)  # the slot passes on: still busy
+                return
+        self.busy -= 1
+
+    def _advance(self) -> None:
+        """Add the time since the last change to the integrals, before a change."""
+        now = self.clock.now()
+        if now > self._last:
+            span = now - self._last
+            self._busy_area += self.busy * span
+            self._queue_area += len(self.waiting) * span
+            self._last = now
+
+    def figures(self) -> CapacityFigures:
+        """The station's figures now."""
+        self._advance()
+        now = self.clock.now()
+        span = max(0.0, now - self.started)
+        waits = dataclasses.replace(self.waits, buckets=Counter(self.waits.buckets))
+        return CapacityFigures(
+            slots=self.slots,
+            queue_size=self.queue_size,
+            busy_now=self.busy,
+            utilization=self._busy_area / (self.slots * span) if span > 0 else 0.0,
+            busy_slot_seconds=self._busy_area,
+            queue_length_now=len(self.waiting),
+            queue_length_mean=self._queue_area / span if span > 0 else 0.0,
+            queue_wait=waits,
+            rejected=self.rejected,
+            at_s=now,
+            span_s=span,
+        )

@@ -1,0 +1,77 @@
+"""The open model: requests arrive at a rate, whether or not earlier ones were answered.
+
+Each arrival is sent at its scheduled time on the run's clock, and its latency counts from
+that time, so a stall shows in every request scheduled during it (a closed client would
+instead send less and hide it: coordinated omission). Arrivals that would exceed
+`max_in_flight` are not sent and are counted as dropped, as k6 counts dropped iterations.
+The endpoint of each arrival is drawn by the mix's weights from the run's seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+
+from ..tasks import cancel_all
+from .arrivals import arrival_times, expected_arrivals
+from .driver import finish, interrupts, one, printer
+from .session import Session
+from .tally import Tally
+
+
+async def send_open_load(session: Session, token: str, tally: Tally) -> None:
+    """Send every arrival of the load; `tally.interrupted` if Ctrl-C stopped it early."""
+    options, clock = session.options, session.clock
+    show = printer(options, max(1, round(_expected(session))))
+    stop = asyncio.Event()
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def schedule() -> None:
+        start = clock.now()
+        for number, (at, endpoint) in enumerate(_arrivals(session), start=1):
+            await clock.sleep(start + at - clock.now())
+            tally.arrived += 1
+            if len(in_flight) >= options.max_in_flight:
+                tally.dropped += 1  # not sent: the load cannot keep its schedule
+                continue
+            task = asyncio.create_task(
+                one(session, token, number, endpoint, tally, show, start + at)
+            )
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        tally.offered_for = clock.now() - start
+
+    scheduler = asyncio.create_task(schedule())
+    try:
+        with interrupts(options.interruptible, stop, in_flight, on_stop=scheduler.cancel):
+            outcomes = [*await asyncio.gather(scheduler, return_exceptions=True)]
+            while in_flight:  # answered, or cut by a second Ctrl-C
+                outcomes += await asyncio.gather(*list(in_flight), return_exceptions=True)
+    except asyncio.CancelledError:
+        scheduler.cancel()
+        await cancel_all([scheduler, *in_flight])
+        raise
+    finish(options, tally, stop, outcomes)
+
+
+def _expected(session: Session) -> float:
+    options = session.options
+    if options.duration or options.stages:
+        return expected_arrivals(options.rate, options.duration or None, options.stages)
+    return options.requests
+
+
+def _arrivals(session: Session) -> Iterator[tuple[float, str]]:
+    """(seconds from the start, endpoint) of each arrival, seeded by the scenario's seed."""
+    options = session.options
+    rng = random.Random(f"{session.topology.seed}:arrivals")
+    times = arrival_times(
+        options.rate, options.duration or None, options.stages, options.arrivals, rng
+    )
+    names, weights = zip(*options.mix.items(), strict=True)
+    counted = not (options.duration or options.stages)  # a number of requests, not a time
+    for count, at in enumerate(times):
+        if counted and count >= options.requests:
+            return
+        yield at, rng.choices(names, weights)[0]
