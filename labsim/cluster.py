@@ -9,6 +9,7 @@ and the bench) but keeps the id its configured port gives it (`gateway-5003`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from types import ModuleType
@@ -21,7 +22,7 @@ from .components import cache, database, gateway, load_balancer, microservice, w
 from .components.capacity import CapacityFigures
 from .components.context import Context, Station
 from .components.middleware import STATION
-from .config import NO_TIME, StationConfig, Topology, WorkerConfig
+from .config import NO_TIME, GatewayConfig, StationConfig, Topology, WorkerConfig
 from .http import HttpClient
 from .serving import ClusterError, serve_app
 
@@ -54,6 +55,17 @@ class Component:
         return text
 
 
+def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
+    """A gateway's settings: the shared ones, with its own station if it has one."""
+    gateways = topology.gateways
+    own = gateways.each.get(gateway_id)
+    if own is None:
+        return gateways
+    return dataclasses.replace(
+        gateways, concurrency=own.concurrency, queue_size=own.queue_size, service=own.service
+    )
+
+
 def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
     """(id, module, settings) for each component, in start order."""
     plan: list[tuple[str, ModuleType, Any]] = [
@@ -62,7 +74,7 @@ def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
         ("microservice", microservice, topology.microservice),
         ("worker", worker, topology.worker),
     ]
-    plan += [(gid, gateway, topology.gateways.station(gid)) for gid in topology.gateway_ids()]
+    plan += [(gid, gateway, gateway_settings(topology, gid)) for gid in topology.gateway_ids()]
     plan.append(("load-balancer", load_balancer, topology.load_balancer))
     return plan
 

@@ -180,15 +180,6 @@ class GatewayConfig(StationConfig):
     # `[gateways.each.gateway-5006]`, a whole station setting (not merged with these).
     each: dict[str, StationConfig] = field(default_factory=dict)
 
-    def station(self, gateway_id: str) -> GatewayConfig:
-        """This gateway's settings: the shared ones, its own station if it has one."""
-        own = self.each.get(gateway_id)
-        if own is None:
-            return self
-        return dataclasses.replace(
-            self, concurrency=own.concurrency, queue_size=own.queue_size, service=own.service
-        )
-
 
 @dataclass(frozen=True)
 class CacheConfig(StationConfig):

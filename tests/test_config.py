@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from labsim.cluster import gateway_settings
 from labsim.config import (
     ConfigError,
     LatencyModel,
@@ -151,8 +152,8 @@ def test_one_gateway_may_have_its_own_station():
         "x.toml",
     )
     shared, own = (
-        topology.gateways.station("gateway-5000"),
-        topology.gateways.station("gateway-5006"),
+        gateway_settings(topology, "gateway-5000"),
+        gateway_settings(topology, "gateway-5006"),
     )
     assert (shared.concurrency, shared.service.mean()) == (2, 0.01)
     assert (own.concurrency, own.service.mean()) == (1, 0.0)  # replaced, not merged
