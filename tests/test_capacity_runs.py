@@ -9,10 +9,10 @@ import pytest
 from labsim.clock import VirtualClock
 from labsim.http import HttpClient
 
-from .test_capacity import CREDENTIALS, get, sim  # noqa: F401
+from .test_capacity import CREDENTIALS, get
 
 
-async def test_the_virtual_clock_does_not_stall_while_requests_wait(sim):  # noqa: F811
+async def test_the_virtual_clock_does_not_stall_while_requests_wait(sim):
     # Every hop has slots; 60 reads at once queue at each of them. Requests waiting for
     # a slot are parked, so simulated time goes on and every one is answered.
     changes = {
