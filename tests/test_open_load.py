@@ -120,3 +120,22 @@ def test_bad_open_load_options_are_one_line_exit_2(capsys, args, named):
     assert code == 2
     err = capsys.readouterr().err
     assert named in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("load", "named"),
+    [
+        (
+            "rate = 5\nduration = 10\n[[load.stages]]\nduration = 5\nrate = 10\n",
+            "stages have their own",
+        ),
+        ('rate = 5\narrivals = "bursty"\n', "load.arrivals: must be one of poisson, constant"),
+        ("[[load.stages]]\nduration = 0\nrate = 10\n", "load.stages[0].duration"),
+    ],
+)
+def test_bad_open_load_in_a_scenario_is_one_line_exit_2(tmp_path, capsys, load, named):
+    path = tmp_path / "s.toml"
+    path.write_text("[load]\n" + load)
+    assert main(["bench", "--scenario", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1
