@@ -61,9 +61,8 @@ def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
     own = gateways.each.get(gateway_id)
     if own is None:
         return gateways
-    return dataclasses.replace(
-        gateways, concurrency=own.concurrency, queue_size=own.queue_size, service=own.service
-    )
+    station = {f.name: getattr(own, f.name) for f in dataclasses.fields(StationConfig)}
+    return dataclasses.replace(gateways, **station)
 
 
 def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:

@@ -45,6 +45,7 @@ AT_LEAST_ONE = check(lambda v: v >= 1, "must be at least 1")
 MAX_SLOTS = 100_000
 MAX_QUEUE = 1_000_000
 NO_TIME = LatencyModel.fixed(0.0)
+_HOLDS, _HOLDS_TEXT = ("request", "service"), 'must be "request" or "service"'
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,10 @@ class StationConfig:
     """What every component but the worker may have: slots, a waiting line, service time.
 
     `concurrency` requests are served at once (0: no limit, the default); up to
-    `queue_size` more wait for a slot, first come first served (0: none may wait); past
-    that, 503. A request holds its slot for a draw of `service` and while its handler
-    runs. `latency` (each kind's own field) is a pure delay before that, holding nothing.
+    `queue_size` more wait (0: none may wait); past that, 503. A request holds its slot
+    for a draw of `service` and while its handler runs (`holds = "request"`), or for the
+    service time only (`holds = "service"`: a CPU or an interpreter lock). `latency`
+    (each kind's own field) is a pure delay before that, holding nothing.
     The worker's `concurrency` and `queue_size` are its tasks' and stay its own.
     """
 
@@ -67,6 +69,7 @@ class StationConfig:
         metadata=check(lambda v: 0 <= v <= MAX_QUEUE, f"must be from 0 to {MAX_QUEUE}"),
     )
     service: LatencyModel = NO_TIME
+    holds: str = field(default="request", metadata=check(_HOLDS.__contains__, _HOLDS_TEXT))
 
 
 @dataclass(frozen=True)

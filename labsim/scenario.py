@@ -11,14 +11,17 @@ import copy
 import math
 import operator
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import (
     AT_LEAST_ONE,
+    GATEWAY_PORT_STEP,
     LIMIT,
     MAX_CONCURRENCY,
+    MAX_GATEWAYS,
     ConfigError,
     Topology,
     build,
@@ -148,13 +151,14 @@ class Scenario:
         return f"{self.name} ({self.variant})" if self.variant else self.name
 
 
-def load_scenarios(path: str | Path) -> list[Scenario]:
-    """The scenario in `path`, once per variant (once when it has none)."""
+def load_scenarios(path: str | Path, overrides: Mapping[str, Any] | None = None) -> list[Scenario]:
+    """The scenario in `path`, once per variant (once when it has none); `overrides`
+    (dotted keys such as "load.rate") are laid over each, after the variant's own keys."""
     source = str(path)
     data = read_toml(path)
     variants = data.pop("variants", None)
     if variants is None:
-        return [_scenario(data, source, None)]
+        return [_scenario(overridden(data, overrides or {}), source, None)]
     if not isinstance(variants, list) or not variants:
         raise ConfigError(f"{source}: variants: must be a list of tables ([[variants]])")
     scenarios: list[Scenario] = []
@@ -170,7 +174,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         if "variants" in variant:
             raise ConfigError(f"{source}: variants[{i}].variants: variants cannot nest")
         extra = variant.pop("expect", [])
-        merged = merge_tables(data, variant)
+        merged = overridden(merge_tables(data, variant), overrides or {})
         merged["expect"] = list(data.get("expect", [])) + (
             extra if isinstance(extra, list) else [extra]
         )
@@ -262,6 +266,32 @@ def _expectation(text: Any, i: int, source: str) -> Expectation:
     if problem:
         raise ConfigError(f"{source}: {where}: {path!r} is not a figure of the report: {problem}")
     return Expectation(text.strip(), keys, op, value)
+
+
+def overridden(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with each dotted key of `overrides` set, tables made on the way.
+    "gateways.count = N" is short for N gateway ports, 3 apart from the first one."""
+    out = copy.deepcopy(data)
+    for key, value in overrides.items():
+        if key == "gateways.count":
+            key, value = "gateways.ports", _gateway_ports(out, value)
+        *tables, last = key.split(".")
+        table = out
+        for i, part in enumerate(tables):
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{key}: {'.'.join(tables[: i + 1])} is not a table")
+        table[last] = value
+    return out
+
+
+def _gateway_ports(data: dict[str, Any], count: Any) -> list[int]:
+    if not (isinstance(count, int) and 1 <= count <= MAX_GATEWAYS):
+        raise ConfigError(f"gateways.count: must be a whole number from 1 to {MAX_GATEWAYS}")
+    gateways = data.get("gateways")
+    ports = gateways.get("ports") if isinstance(gateways, dict) else None
+    first = ports[0] if isinstance(ports, list) and ports and isinstance(ports[0], int) else 5000
+    return [first + GATEWAY_PORT_STEP * i if first else 0 for i in range(count)]
 
 
 def merge_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,12 @@ def test_bounds_are_accepted():
 
 def test_every_key_is_documented_with_its_default():
     section = DOCS.read_text().split("## Capacity", 1)[1].split("\n## ", 1)[0]
-    defaults = {"concurrency": "`0` (no limit", "queue_size": "`1000000`", "service": "`0.0`"}
+    defaults = {
+        "concurrency": "`0` (no limit",
+        "queue_size": "`1000000`",
+        "service": "`0.0`",
+        "holds": '`"request"`',
+    }
     for f in dataclasses.fields(StationConfig):
         assert f"| `{f.name}` | {defaults[f.name]}" in section
 

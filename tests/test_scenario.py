@@ -17,7 +17,7 @@ SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.toml"))
 SHIPPED = {
     "lab", "no-cache", "ttl-expiry", "stampede", "weighted", "least-connections",
     "gateway-failure", "rate-limit", "slow-database", "zero-latency",
-    "saturation", "scale-out", "mm1", "mmc", "coordinated-omission",
+    "saturation", "scale-out", "mm1", "mmc", "coordinated-omission", "seed",
 }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""The command line: `python -m labsim up | bench | run`.
+"""The command line: `python -m labsim up | bench | run | sweep`.
 
 User mistakes (a bad option value, a broken scenario, a port already taken) end as one
 line on stderr naming the bad value, with exit code 2, never a traceback. Each
@@ -25,6 +25,7 @@ _COMMANDS = {
     "up": ("up", "run_up"),
     "bench": ("bench", "run_bench_command"),
     "run": ("run", "run_scenarios_command"),
+    "sweep": ("sweep", "run_sweep_command"),
 }
 
 

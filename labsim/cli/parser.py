@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from ..config import LIMIT, MAX_CONCURRENCY
 from ..load import parse_mix
 from ..numbers import within
+from ..run.sweep import MAX_JOBS, Axis, parse_axis
 
 EXIT_USAGE = 2
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_up(commands)
     _add_bench(commands)
     _add_run(commands)
+    _add_sweep(commands)
     return parser
 
 
@@ -93,6 +95,14 @@ _ABOUT = {
         "Run each scenario (each of its variants, side by side), print every expectation "
         "with its measured value and PASS or FAIL. Exit code 0 when all pass, 1 when any "
         "fails.",
+    ),
+    "sweep": (
+        "run a scenario at many settings and draw latency against load",
+        "Run the scenario once per point of a grid of settings (each --set an axis), on "
+        "the virtual clock with the same seed, and print one row per point: offered rate, "
+        "throughput, p50/p99 per endpoint, dropped and refused requests, the busiest "
+        "component; with queueing theory's prediction where every station on the path is "
+        "M/M/c, and the saturation point.",
     ),
 }
 
@@ -279,4 +289,48 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also write an HTML page with charts per scenario file, and index.html, "
         "into DIR, made if missing (default: none)",
+    )
+
+
+def _axis(text: str) -> Axis:
+    try:
+        return parse_axis(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--set {text!r}: ")) from None
+
+
+def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    sweep = _command(commands, "sweep")
+    sweep.add_argument("file", metavar="FILE", help="the scenario file (TOML) to sweep")
+    sweep.add_argument(
+        "--set",
+        dest="axes",
+        metavar="KEY=V1,V2",
+        type=_axis,
+        action="append",
+        required=True,
+        help="a scenario key and its values, e.g. load.rate=20,40,60 or "
+        "database.concurrency=1,2,4 (gateways.count=N: N gateways); several --set make "
+        "a grid, the first one walking along each curve",
+    )
+    sweep.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="which of the file's variants to sweep (default: the first)",
+    )
+    sweep.add_argument(
+        "--jobs",
+        type=_number(int, 1, f"a whole number from 1 to {MAX_JOBS}", maximum=MAX_JOBS),
+        default=1,
+        metavar="N",
+        help="run points in N processes at once; the output is the same (default: 1)",
+    )
+    sweep.add_argument("--json", metavar="PATH", help="also write the points as JSON to PATH")
+    sweep.add_argument(
+        "--csv", metavar="PATH", help="also write one CSV row per point and endpoint to PATH"
+    )
+    sweep.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write one HTML page with the latency-versus-throughput curve to PATH",
     )

@@ -4,8 +4,11 @@ With `concurrency` above 0 a component serves at most that many requests at once
 `queue_size` more wait for a slot, first come first served; past that, 503 with
 `Retry-After: 1`. A request holds its slot for a draw of `service` and while its handler
 runs, so a gateway holds its slot while it waits for the cache or the database, as a
-thread-per-request server does. The component's `latency` comes before all this (in the
-middleware) and holds no slot; so do its faults. `/health`, `/metrics` and `/admin/`
+thread-per-request server does; with `holds = "service"` it holds the slot for the
+service time only, then lets go before its handler runs, as a CPU or a lock is held
+(the interpreter lock of a threaded Python server: waiting on a socket holds nothing).
+The component's `latency` comes before all this (in the middleware) and holds no slot;
+so do its faults. `/health`, `/metrics` and `/admin/`
 take no slot.
 
 Measured here, once, on the shared clock: busy slots and the queue's length, integrated
@@ -84,8 +87,10 @@ class Capacity:
         queue_size: int,
         service: Callable[[], float],
         clock: Clock,
+        holds: str = "request",
     ) -> None:
         self.component = component
+        self.for_service_only = holds == "service"
         self.slots, self.queue_size = slots, queue_size
         self.service, self.clock = service, clock
         self.busy = 0
@@ -103,9 +108,11 @@ class Capacity:
             seconds = self.service()
             if seconds > 0:
                 await self.clock.sleep(seconds)
-            return await handler(request)
+            if not self.for_service_only:
+                return await handler(request)
         finally:
             self._release()
+        return await handler(request)
 
     async def _acquire(self) -> None:
         if self.busy < self.slots:  # a free slot means nobody waits: the line is empty

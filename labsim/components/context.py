@@ -81,7 +81,12 @@ class Context(Generic[S]):
             service = self.sampler(settings.service)
             if settings.concurrency > 0:
                 self.capacity = Capacity(
-                    self.id, settings.concurrency, settings.queue_size, service, self.clock
+                    self.id,
+                    settings.concurrency,
+                    settings.queue_size,
+                    service,
+                    self.clock,
+                    holds=settings.holds,
                 )
             elif settings.service != NO_TIME:
                 self.delay = _sum(self.delay, service)

@@ -35,7 +35,7 @@ footer { margin-top: 3em; color: #6b7280; font-size: 0.85em; }
 """
 
 
-def _page(title: str, lead: str, body: list[str]) -> str:
+def page(title: str, lead: str, body: list[str]) -> str:
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -58,7 +58,7 @@ def _rows(rows: Sequence[tuple[str, Any]]) -> str:
     return f"<table>{cells}</table>"
 
 
-def _grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(tag: str, i: int, value: Any) -> str:
         cls = ' class="n"' if i else ""
         text = "-" if value is None else (f"{value:g}" if isinstance(value, float) else value)
@@ -117,7 +117,7 @@ def _endpoints(result: BenchResult) -> str:
             if latency is not None and latency.count:
                 rows.append(_endpoint_row(f"{name}: {part}", latency, None))
     header = ("endpoint", "requests", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "failed")
-    return _grid(header, rows)
+    return grid(header, rows)
 
 
 def _endpoint_row(name: str, s: Latency, failed: int | None) -> list[Any]:
@@ -130,7 +130,7 @@ def _failures(result: BenchResult) -> str:
     rows = [
         (f.endpoint, common.failure_status(f.status), f.error, f.count) for f in result.failures
     ]
-    return _grid(("endpoint", "status", "error", "requests"), rows)
+    return grid(("endpoint", "status", "error", "requests"), rows)
 
 
 def _charts(result: BenchResult) -> list[str]:
@@ -193,19 +193,19 @@ def _timeline_charts(result: BenchResult) -> list[str]:
         return [
             *out,
             "<h3>Worker queue over time</h3>",
-            _note("Not known for a topology in another process."),
+            note("Not known for a topology in another process."),
         ]
     if not any(timeline["worker_running"]) and not any(timeline["worker_queued"]):
         return [
             *out,
             "<h3>Worker queue over time</h3>",
-            _note("The worker had no task in this run."),
+            note("The worker had no task in this run."),
         ]
     tasks = {"waiting": timeline["worker_queued"], "running": timeline["worker_running"]}
     out += over_time("Worker queue over time", tasks, "tasks")
     if result.clock == "virtual":
-        return [*out, _note("Sampled through the run and until the worker finished its tasks.")]
-    return [*out, _note("Sampled until the last request was answered.")]
+        return [*out, note("Sampled through the run and until the worker finished its tasks.")]
+    return [*out, note("Sampled until the last request was answered.")]
 
 
 def _status_chart(result: BenchResult) -> list[str]:
@@ -216,7 +216,7 @@ def _status_chart(result: BenchResult) -> list[str]:
             *out,
             '<p class="note">Per component only for a topology in this process; '
             "what the load balancer answered:</p>",
-            _grid(("status", "requests"), list(result.requests.by_status.items())),
+            grid(("status", "requests"), list(result.requests.by_status.items())),
         ]
     names = list(components)
     statuses = sorted({s for c in components.values() for s in c.statuses})
@@ -229,15 +229,15 @@ def _status_chart(result: BenchResult) -> list[str]:
         stacked=True,
         colours=svg.status_colours(statuses),
     )
-    note = _note(
+    explained = note(
         "Everything each component served, health checks included; dropped: "
         "requests that got no answer (the component was down, or its caller gave "
         "up first)."
     )
-    return [*out, chart, note]
+    return [*out, chart, explained]
 
 
-def _note(text: str) -> str:
+def note(text: str) -> str:
     return f'<p class="note">{escape(text)}</p>'
 
 
@@ -268,7 +268,7 @@ def _run(result: BenchResult) -> list[str]:
 def render_bench(result: BenchResult) -> str:
     """The page for one `labsim bench` run."""
     where = result.target or f"scenario {result.scenario}"
-    return _page(
+    return page(
         f"labsim bench: {where}",
         f"{result.requests.total} requests on the {result.clock} clock.",
         _run(result),
@@ -291,7 +291,7 @@ def render_scenario(
             body.append("</details>")
     else:
         body += _run(results[0][1])
-    return _page(f"labsim run: {path}", description or "A labsim scenario.", body)
+    return page(f"labsim run: {path}", description or "A labsim scenario.", body)
 
 
 def _checks(checks: Sequence[Check]) -> str:
@@ -309,7 +309,7 @@ def _checks(checks: Sequence[Check]) -> str:
 
 def _comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
     rows = [[label, *values] for label, values in common.comparison(results)]
-    return _grid(["", *(name for name, _ in results)], rows)
+    return grid(["", *(name for name, _ in results)], rows)
 
 
 def render_index(entries: Sequence[tuple[str, str, int, int]]) -> str:
@@ -319,7 +319,7 @@ def render_index(entries: Sequence[tuple[str, str, int, int]]) -> str:
         f'<td class="{"pass" if passed == total else "fail"}">{passed} of {total} passed</td></tr>'
         for page, path, passed, total in entries
     )
-    return _page(
+    return page(
         "labsim run",
         f"{len(entries)} scenario files.",
         [f"<table><tbody>{rows}</tbody></table>"],

@@ -240,3 +240,55 @@ def steps(
             f'stroke-width="2"><title>{escape(name)}: {end} at the end</title></polyline>'
         )
     return chart.svg(x_title)
+
+
+def curve(
+    label: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    x_title: str,
+    y_label: str,
+    colours: dict[str, str],
+    dashed: Sequence[str] = (),
+    marks: Sequence[tuple[float, str]] = (),
+) -> str:
+    """Each series as (x, y) points joined by a line, a dot on each point; the `dashed`
+    series (a prediction, say) without dots. `marks` are labelled vertical lines."""
+    ys = [y for points in series.values() for _, y in points]
+    xs = [x for points in series.values() for x, _ in points]
+    ticks = nice_ticks(max(ys, default=0))
+    x_ticks = nice_ticks(max([*xs, *(x for x, _ in marks)], default=0), 6)
+    chart = _Chart(label, ticks[-1])
+    chart.axes(ticks, y_label, [(n, colours[n]) for n in series])
+    plot_w = WIDTH - LEFT - RIGHT
+
+    def x_at(x: float) -> float:
+        return LEFT + x / x_ticks[-1] * plot_w
+
+    chart.x_labels([(x_at(t), _number(t)) for t in x_ticks], plot_w / max(1, len(x_ticks) - 1))
+    for x, text in marks:
+        # Labels go left of a mark in the right half, so they are never cut at the edge.
+        right = x_at(x) > LEFT + plot_w / 2
+        anchor, shift = ("end", -4) if right else ("start", 4)
+        chart.add(
+            f'<line x1="{x_at(x):.1f}" x2="{x_at(x):.1f}" y1="{TOP}" y2="{chart.base}" '
+            f'class="mark"><title>{escape(text)}</title></line>'
+            f'<text x="{x_at(x) + shift:.1f}" y="{TOP + 10}" text-anchor="{anchor}" '
+            f'class="mark">{escape(text)}</text>'
+        )
+    for name, points in series.items():
+        colour = colours[name]
+        line = " ".join(f"{x_at(x):.1f},{chart.y(y):.1f}" for x, y in points)
+        dash = ' stroke-dasharray="6 4"' if name in dashed else ""
+        chart.add(
+            f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}>'
+            f"<title>{escape(name)}</title></polyline>"
+        )
+        if name in dashed:
+            continue
+        for x, y in points:
+            chart.add(
+                f'<circle cx="{x_at(x):.1f}" cy="{chart.y(y):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(name)}: {_number(y)} at {_number(x)}</title></circle>"
+            )
+    return chart.svg(x_title)

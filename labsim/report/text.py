@@ -14,7 +14,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows as aligned columns: the first to the left, the others to the right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
@@ -32,7 +32,7 @@ def _table(rows: list[tuple[str, Latency]]) -> list[str]:
         (name, str(s.count), *map(_ms, (s.mean_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms)))
         for name, s in rows
     ]
-    return _columns(cells)
+    return columns(cells)
 
 
 def _interrupted(result: BenchResult) -> list[str]:
@@ -106,7 +106,7 @@ def render_comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
     rows = [("", *(name for name, _ in results))]
     for label, values in common.comparison(results):
         rows.append((label, *map(_figure, values)))
-    return "\n".join(_columns(rows))
+    return "\n".join(columns(rows))
 
 
 def _figure(value: float | None) -> str:

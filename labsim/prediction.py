@@ -1,0 +1,223 @@
+"""What queueing theory predicts for a scenario's endpoints, or why it cannot.
+
+A sweep prints this beside what it measured. The prediction holds where each endpoint's
+path (load balancer, a gateway, then the microservice or the worker) is a chain of pure
+delays and M/M/c stations: Poisson arrivals at a fixed rate, exponential service, first
+come first served, no queue limit, and no station holding its slot while a later hop on
+the path takes time. Poisson streams split at random stay Poisson, and a stable M/M/c
+station passes Poisson arrivals on (Burke), so each station is solved alone with
+`theory.py` and the times add up. Anything else gets a reason instead, in words a user
+can act on. Reads the scenario only; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .cluster import gateway_settings
+from .config import MAX_QUEUE, StationConfig, Topology
+from .latency import LatencyModel
+from .scenario import Scenario
+from .theory import mmc_mean_response, mmc_response_tail
+
+# The hops each endpoint's request takes, in order ("gateways": the one the balancer picks).
+PATHS = {
+    "process": ("load_balancer", "gateways", "microservice"),
+    "longtask": ("load_balancer", "gateways", "worker"),
+}
+
+
+@dataclass(frozen=True)
+class StationTheory:
+    """One M/M/c station as theory sees it."""
+
+    arrival_rps: float
+    slots: int
+    service_s: float  # the mean of its exponential service
+    utilization: float
+
+
+@dataclass(frozen=True)
+class EndpointTheory:
+    mean_ms: float
+    p50_ms: float | None  # None where the distribution is not known in closed form
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per endpoint, what theory predicts; or, in `reason`, why it does not apply."""
+
+    endpoints: dict[str, EndpointTheory] = field(default_factory=dict)
+    stations: dict[str, StationTheory] = field(default_factory=dict)
+    reason: str | None = None
+
+
+class _NoTheory(Exception):
+    """Why the scenario is not a network of M/M/c stations (the message says)."""
+
+
+def predict(scenario: Scenario) -> Prediction:
+    """Theory's figures for `scenario`, or a Prediction with only a `reason`."""
+    try:
+        return _predict(scenario)
+    except _NoTheory as e:
+        return Prediction(reason=str(e))
+
+
+@dataclass(frozen=True)
+class _Way:
+    """One way through a hop: its share of the hop's requests, its delay, its station."""
+
+    component: str
+    share: float
+    latency: LatencyModel
+    station: StationConfig | None
+    arrival_rps: float
+
+    @property
+    def takes_time(self) -> bool:
+        station = self.station
+        service = station.service.mean() if station is not None and station.concurrency else 0
+        return self.latency.mean() > 0 or service > 0
+
+
+def _predict(scenario: Scenario) -> Prediction:
+    _check_load(scenario)
+    topology, load = scenario.topology, scenario.load
+    total = sum(load.mix.values())
+    stations: dict[str, StationTheory] = {}
+    endpoints: dict[str, EndpointTheory] = {}
+    for endpoint, weight in load.mix.items():
+        if not weight:
+            continue
+        hops = [_ways(topology, kind, load.rate * weight / total) for kind in PATHS[endpoint]]
+        tails: list[Callable[[float], float]] = []  # per hop: P(its time > t)
+        fixed, constant, mean = True, 0.0, 0.0
+        for i, ways in enumerate(hops):
+            for way in ways:
+                station = _station(way, hops[i + 1 :])
+                if station is not None:
+                    stations[way.component] = station
+            mean += sum(w.share * (w.latency.mean() + _response(w, stations)) for w in ways)
+            fixed &= all(w.latency.model == "fixed" for w in ways)
+            delays = {w.latency.mean() for w in ways}
+            if any(w.component in stations for w in ways) or len(delays) > 1:
+                tails.append(_hop_tail(ways, stations))
+            else:
+                constant += delays.pop()
+        endpoints[endpoint] = _endpoint(mean, constant, tails if fixed else None)
+    return Prediction(endpoints, stations)
+
+
+def _check_load(scenario: Scenario) -> None:
+    load, topology = scenario.load, scenario.topology
+    if not load.open:
+        raise _NoTheory("a closed load (clients wait for answers); theory needs load.rate")
+    if load.stages:
+        raise _NoTheory("the rate changes over stages; theory needs one load.rate")
+    if load.arrivals != "poisson":
+        raise _NoTheory(f'arrivals are {load.arrivals}; theory needs "poisson"')
+    if scenario.faults:
+        raise _NoTheory("faults change the components during the run")
+    if topology.load_balancer.rate_limit.rate or topology.gateways.rate_limit.rate:
+        raise _NoTheory("a rate limit refuses requests")
+    others = [e for e, w in load.mix.items() if w and e not in PATHS]
+    if others:
+        raise _NoTheory(
+            f"{others[0]} goes through the cache, whose hits and misses take different paths"
+        )
+
+
+def _ways(topology: Topology, kind: str, rate: float) -> list[_Way]:
+    """The ways through one hop: one, or one per gateway (each with its share)."""
+    if kind != "gateways":
+        settings = getattr(topology, kind)
+        station = settings if isinstance(settings, StationConfig) else None
+        return [_Way(kind.replace("_", "-"), 1.0, settings.latency, station, rate)]
+    ids = topology.gateway_ids()
+    settings = [gateway_settings(topology, g) for g in ids]
+    if len(ids) > 1 and any(s.concurrency for s in settings):
+        strategy = topology.load_balancer.strategy
+        if strategy != "random":
+            raise _NoTheory(
+                f"the {strategy.replace('_', ' ')} balancer does not split arrivals at "
+                "random, so the gateways' arrivals are not Poisson"
+            )
+    share = 1 / len(ids)
+    return [_Way(g, share, s.latency, s, rate * share) for g, s in zip(ids, settings, strict=True)]
+
+
+def _station(way: _Way, later: list[list[_Way]]) -> StationTheory | None:
+    """The way's M/M/c station (None without slots); _NoTheory if it is not one."""
+    station, component = way.station, way.component
+    if station is None or not station.concurrency:
+        return None
+    busy_later = next((w for ways in later for w in ways if w.takes_time), None)
+    if busy_later is not None and station.holds == "request":
+        raise _NoTheory(
+            f"{component} holds its slot while {busy_later.component} works, so its time "
+            "in service is not exponential"
+        )
+    service = station.service
+    if service.model != "exponential":
+        raise _NoTheory(f"{component}'s service is {service.model}, not exponential")
+    if station.queue_size < MAX_QUEUE:
+        raise _NoTheory(f"{component}'s queue_size ({station.queue_size}) limits its line")
+    mean = service.param("mean")
+    utilization = way.arrival_rps * mean / station.concurrency
+    if utilization >= 1:
+        raise _NoTheory(f"unstable: {component} would be {utilization:.2f} busy (1 or more)")
+    return StationTheory(way.arrival_rps, station.concurrency, mean, utilization)
+
+
+def _response(way: _Way, stations: dict[str, StationTheory]) -> float:
+    """The mean time at the way's station (0 without one), seconds."""
+    s = stations.get(way.component)
+    return 0.0 if s is None else mmc_mean_response(s.arrival_rps, 1 / s.service_s, s.slots)
+
+
+def _hop_tail(ways: list[_Way], stations: dict[str, StationTheory]) -> Callable[[float], float]:
+    """P(time at this hop > t): its delay, then its station, mixed over the ways."""
+    parts = [(w.share, w.latency.mean(), stations.get(w.component)) for w in ways]
+
+    def tail(t: float) -> float:
+        total = 0.0
+        for share, delay, s in parts:
+            left = t - delay
+            if left < 0:
+                total += share
+            elif s is not None:
+                total += share * mmc_response_tail(s.arrival_rps, 1 / s.service_s, s.slots, left)
+        return total
+
+    return tail
+
+
+def _endpoint(
+    mean: float, constant: float, tails: list[Callable[[float], float]] | None
+) -> EndpointTheory:
+    """Quantiles are known when the delays are fixed and at most one hop varies (a
+    station, or a choice of ways): then they are that hop's, shifted by the rest."""
+    if tails is None or len(tails) > 1:
+        return EndpointTheory(mean * 1000, None, None)
+    if not tails:
+        return EndpointTheory(mean * 1000, constant * 1000, constant * 1000)
+    [tail] = tails
+    return EndpointTheory(
+        mean * 1000,
+        (constant + _quantile(tail, 0.5)) * 1000,
+        (constant + _quantile(tail, 0.99)) * 1000,
+    )
+
+
+def _quantile(tail: Callable[[float], float], q: float) -> float:
+    """The q-quantile of a falling tail function, by bisection."""
+    low, high = 0.0, 1.0
+    while tail(high) > 1 - q:
+        high *= 2
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if tail(middle) > 1 - q else (low, middle)
+    return (low + high) / 2

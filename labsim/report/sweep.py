@@ -1,0 +1,230 @@
+"""A sweep's result as text, CSV and an HTML page with the latency-versus-throughput curve.
+
+Every view reads the same `Sweep`: one row per point (its settings, offered rate,
+throughput, latencies per endpoint, dropped and refused requests, the busiest component),
+theory's prediction and the deviation from it where theory applies, and the first
+saturated point. No I/O.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from ..run.sweep import SATURATED, Sweep, SweepPoint
+from . import svg
+from .html import grid, note, page
+from .text import columns
+
+_FIGURES = ("mean_ms", "p50_ms", "p99_ms")
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f}%"
+
+
+def _setting(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def title(sweep: Sweep) -> str:
+    variant = f" (variant {sweep.variant!r})" if sweep.variant else ""
+    return f"sweep of {sweep.scenario}{variant}"
+
+
+def _endpoints(sweep: Sweep) -> list[str]:
+    return list(dict.fromkeys(e for p in sweep.points for e in p.endpoints))
+
+
+def _with_theory(sweep: Sweep) -> list[str]:
+    return list(dict.fromkeys(e for p in sweep.points for e in p.theory))
+
+
+def _slash(values: Sequence[str]) -> str:
+    return " / ".join(values)
+
+
+def rows(sweep: Sweep) -> list[list[str]]:
+    """The table of points, header first, as the text and HTML reports show it."""
+    keys = [a.key for a in sweep.axes]
+    endpoints, theory = _endpoints(sweep), _with_theory(sweep)
+    header = [*keys, "offered/s", "done/s"]
+    for e in endpoints:
+        header += [f"{e} p50 ms", f"{e} p99 ms", f"{e} mean ms"]
+        if e in theory:
+            header += [f"{e} theory mean/p50/p99", "deviation"]
+    header += ["dropped", "refused", "busiest"]
+    table = [header]
+    for p in sweep.points:
+        row = [_setting(p.settings[k]) for k in keys]
+        row += [_number(p.offered_rps), _number(p.throughput_rps)]
+        for e in endpoints:
+            s = p.endpoints.get(e)
+            row += [_number(getattr(s, f, None)) for f in ("p50_ms", "p99_ms", "mean_ms")]
+            if e in theory:
+                t = p.theory.get(e)
+                row.append(_slash([_number(getattr(t, f, None)) for f in _FIGURES]))
+                row.append(_slash([_percent(p.deviation(e, f)) for f in _FIGURES]))
+        busy = (
+            f"{p.busiest} {p.utilization:.0%}" if p.busiest and p.utilization is not None else "-"
+        )
+        row += [str(p.dropped), str(p.rejected), busy]
+        table.append(row)
+    return table
+
+
+def notes(sweep: Sweep) -> list[str]:
+    """Theory's standing, the saturation point, in sentences."""
+    out = []
+    missing = [(p, p.theory_note) for p in sweep.points if p.theory_note]
+    if missing and len(missing) == len(sweep.points) and len({n for _, n in missing}) == 1:
+        out.append(f"no theory: {missing[0][1]}")
+    else:
+        if len(missing) < len(sweep.points):
+            out.append(
+                "theory: every station on the path is M/M/c; predicted mean, p50 and p99 "
+                "in ms (- where not known), deviation = (measured - theory) / theory"
+            )
+        out += [f"no theory at {_where(p)}: {n}" for p, n in missing]
+    out.append(_saturation(sweep))
+    return out
+
+
+def _where(point: SweepPoint) -> str:
+    return ", ".join(f"{k}={_setting(v)}" for k, v in point.settings.items())
+
+
+def _saturation(sweep: Sweep) -> str:
+    index = sweep.saturation
+    if index is None:
+        return f"saturation: no point (none {SATURATED:.0%} busy, refusing, dropping or behind)"
+    p = sweep.points[index]
+    why = []
+    if p.utilization is not None and p.utilization >= SATURATED:
+        why.append(f"{p.busiest} {p.utilization:.0%} busy")
+    if p.rejected:
+        why.append(f"{p.rejected} refused")
+    if p.dropped:
+        why.append(f"{p.dropped} dropped")
+    if (
+        p.offered_rps
+        and p.throughput_rps is not None
+        and p.throughput_rps < SATURATED * p.offered_rps
+    ):
+        why.append(f"{p.throughput_rps:,.1f} done/s of {p.offered_rps:,.1f} offered")
+    return f"saturation: from {_where(p)} ({', '.join(why)})"
+
+
+def render_text(sweep: Sweep, wall_s: float) -> str:
+    head = f"== {title(sweep)} ({sweep.source}), virtual clock, {len(sweep.points)} points"
+    body = columns(rows(sweep))
+    tail = [*notes(sweep), f"{len(sweep.points)} points in {wall_s:.1f} s wall"]
+    return "\n".join([head, *body, *tail])
+
+
+def render_csv(sweep: Sweep) -> str:
+    """One row per point and endpoint: settings, the point's figures, the endpoint's."""
+    keys = [a.key for a in sweep.axes]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    point_fields = ["offered_rps", "throughput_rps", "requests", "failed", "dropped"]
+    point_fields += ["rejected", "busiest", "utilization", "saturated"]
+    ep_fields = ["count", "failed", *_FIGURES]
+    writer.writerow(
+        [*keys, *point_fields, "endpoint", *ep_fields]
+        + [f"theory_{f}" for f in _FIGURES]
+        + [f"deviation_{f.removesuffix('_ms')}" for f in _FIGURES]
+    )
+    for p in sweep.points:
+        for name, e in p.endpoints.items():
+            t = p.theory.get(name)
+            writer.writerow(
+                [_setting(p.settings[k]) for k in keys]
+                + [_csv(getattr(p, f)) for f in point_fields]
+                + [name, *(_csv(getattr(e, f)) for f in ep_fields)]
+                + [_csv(getattr(t, f, None)) for f in _FIGURES]
+                + [_csv(p.deviation(name, f)) for f in _FIGURES]
+            )
+    return out.getvalue()
+
+
+def _csv(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def render_html(sweep: Sweep, wall_s: float) -> str:
+    axes = "; ".join(f"{a.key} = {', '.join(map(_setting, a.values))}" for a in sweep.axes)
+    lead = f"{sweep.source}, on the virtual clock: {axes}. {len(sweep.points)} points."
+    body = ["<h2>Latency against throughput</h2>", *_charts(sweep)]
+    body += ["<h2>Points</h2>", grid(rows(sweep)[0], rows(sweep)[1:])]
+    body += [f"<p>{escape(line)}</p>" for line in notes(sweep)]
+    body.append(note(f"{len(sweep.points)} points in {wall_s:.1f} s wall."))
+    return page(title(sweep), lead, body)
+
+
+def _charts(sweep: Sweep) -> list[str]:
+    """One chart per combination of the settings after the first: the first setting
+    walks along each curve."""
+    groups: dict[str, list[SweepPoint]] = {}
+    for p in sweep.points:
+        rest = ", ".join(f"{k}={_setting(v)}" for k, v in list(p.settings.items())[1:])
+        groups.setdefault(rest, []).append(p)
+    out = []
+    for rest, points in groups.items():
+        if rest:
+            out.append(f"<h3>{escape(rest)}</h3>")
+        out.append(_chart(sweep, points))
+    return out
+
+
+def _chart(sweep: Sweep, points: list[SweepPoint]) -> str:
+    series: dict[str, list[tuple[float, float]]] = {}
+    colours: dict[str, str] = {}
+    dashed: list[str] = []
+    for i, e in enumerate(_endpoints(sweep)):
+        for j, figure in enumerate(("p50_ms", "p99_ms")):
+            name = f"{e} {figure.removesuffix('_ms')}"
+            colour = svg.PALETTE[(2 * i + j) % len(svg.PALETTE)]
+            measured = [
+                (p.throughput_rps, getattr(p.endpoints[e], figure))
+                for p in points
+                if e in p.endpoints and p.throughput_rps is not None
+            ]
+            series[name] = [(x, y) for x, y in measured if y is not None]
+            colours[name] = colour
+            predicted = [
+                (p.throughput_rps, getattr(p.theory[e], figure))
+                for p in points
+                if e in p.theory and p.throughput_rps is not None
+            ]
+            predicted = [(x, y) for x, y in predicted if y is not None]
+            if predicted:
+                series[f"{name} theory"] = predicted
+                colours[f"{name} theory"] = colour
+                dashed.append(f"{name} theory")
+    saturated = next((p for p in points if p.saturated), None)
+    marks = []
+    if saturated is not None and saturated.throughput_rps is not None:
+        marks.append((saturated.throughput_rps, f"saturation: {_where(saturated)}"))
+    return svg.curve(
+        "latency against throughput",
+        series,
+        x_title="throughput, requests per simulated second",
+        y_label="ms",
+        colours=colours,
+        dashed=dashed,
+        marks=marks,
+    )

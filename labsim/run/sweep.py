@@ -1,0 +1,270 @@
+"""A sweep: one scenario run at every point of a grid of settings, on the virtual clock.
+
+Each `--set key=v1,v2,...` is an axis; the points are every combination, the last axis
+varying fastest. Every point runs the same scenario (and seed, unless `seed` is an axis)
+with its settings laid over the file's, in a fresh event loop, so a point's figures do not
+depend on which process ran it or in what order: `jobs` only changes the wall time.
+Each point keeps the figures a latency-versus-load curve needs, and theory's prediction
+for the same settings (`prediction.py`), where there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import multiprocessing
+import re
+import signal
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ConfigError
+from ..prediction import EndpointTheory, predict
+from ..scenario import Scenario, load_scenarios
+from .bench import execute
+from .result import BenchResult
+from .session import BenchOptions
+
+MAX_POINTS = 1000  # a grid past this is a typo, not an experiment
+MAX_JOBS = 64
+MAX_VALUES = 100  # per axis
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*")
+# A point is saturated when its busiest component is this busy, or it refused, dropped
+# or fell behind the offered rate by more than this share's complement.
+SATURATED = 0.95
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One setting and the values the sweep gives it."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+def parse_axis(spec: str) -> Axis:
+    """`key=v1,v2,...` as an Axis; each value is read as TOML (20, 0.5, true, "x") or,
+    failing that, as a plain string. ValueError naming the spec if it is not one."""
+    key, equals, text = spec.partition("=")
+    key = key.strip()
+    if not equals or not _KEY.fullmatch(key):
+        raise ValueError(f"--set {spec!r}: give key=value[,value...], e.g. load.rate=20,40,60")
+    values = tuple(_value(v.strip()) for v in text.split(","))
+    if any(v == "" for v in values):
+        raise ValueError(f"--set {spec!r}: a value is empty")
+    if len(values) > MAX_VALUES:
+        raise ValueError(f"--set {spec!r}: at most {MAX_VALUES} values per setting")
+    return Axis(key, values)
+
+
+def _value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class PointLatency:
+    """One endpoint's figures at one point, in milliseconds."""
+
+    count: int
+    failed: int
+    mean_ms: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    settings: dict[str, Any]
+    offered_rps: float | None  # an open load's arrival rate; None for a closed one
+    throughput_rps: float | None
+    requests: int
+    failed: int
+    dropped: int
+    rejected: int
+    busiest: str | None  # the component with the highest utilization (None: no slots)
+    utilization: float | None
+    endpoints: dict[str, PointLatency]
+    theory: dict[str, EndpointTheory]
+    theory_note: str | None  # why there is no theory, where there is none
+    simulated_s: float
+    wall_s: float = field(compare=False)
+
+    @property
+    def saturated(self) -> bool:
+        behind = (
+            self.offered_rps is not None
+            and self.throughput_rps is not None
+            and self.throughput_rps < SATURATED * self.offered_rps
+        )
+        busy = self.utilization is not None and self.utilization >= SATURATED
+        return busy or behind or self.rejected > 0 or self.dropped > 0
+
+    def deviation(self, endpoint: str, figure: str) -> float | None:
+        """(measured - theory) / theory for `figure` (mean_ms, p50_ms, p99_ms)."""
+        theory = self.theory.get(endpoint)
+        measured = self.endpoints.get(endpoint)
+        if theory is None or measured is None:
+            return None
+        expected, seen = getattr(theory, figure), getattr(measured, figure)
+        if expected is None or seen is None or expected <= 0:
+            return None
+        return (seen - expected) / expected
+
+
+@dataclass(frozen=True)
+class Sweep:
+    source: str
+    scenario: str
+    variant: str | None
+    axes: tuple[Axis, ...]
+    points: list[SweepPoint]
+
+    @property
+    def saturation(self) -> int | None:
+        """The index of the first saturated point, if any is."""
+        return next((i for i, p in enumerate(self.points) if p.saturated), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every point's figures, theory and deviation from it."""
+        points = []
+        for p in self.points:
+            point = dataclasses.asdict(p)
+            point["saturated"] = p.saturated
+            point["deviation"] = {
+                e: {f: p.deviation(e, f) for f in ("mean_ms", "p50_ms", "p99_ms")} for e in p.theory
+            }
+            points.append(point)
+        return {
+            "source": self.source,
+            "scenario": self.scenario,
+            "variant": self.variant,
+            "clock": "virtual",
+            "axes": [{"key": a.key, "values": list(a.values)} for a in self.axes],
+            "saturation": self.saturation,
+            "points": points,
+        }
+
+
+def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:
+    """Every combination of the axes' values, the last axis varying fastest."""
+    combos = itertools.product(*(a.values for a in axes))
+    return [dict(zip((a.key for a in axes), c, strict=True)) for c in combos]
+
+
+def plan(path: str, axes: Sequence[Axis], variant: str | None) -> list[Scenario]:
+    """The scenario of every point, each checked; ConfigError naming the bad one."""
+    if math.prod(len(a.values) for a in axes) > MAX_POINTS:
+        raise ConfigError(f"--set: the grid has more than {MAX_POINTS} points")
+    keys = [a.key for a in axes]
+    if len(set(keys)) != len(keys):
+        raise ConfigError("--set: a setting is given twice; give all its values in one --set")
+    _one(path, variant, {})  # the file's own mistakes first, named as `run` names them
+    return [_one(path, variant, settings) for settings in grid(axes)]
+
+
+def _one(path: str, variant: str | None, settings: dict[str, Any]) -> Scenario:
+    try:
+        scenarios = load_scenarios(path, settings)
+    except ConfigError as e:
+        if not settings:
+            raise
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+        raise ConfigError(f"--set {shown}: {e}") from None
+    if variant is None:
+        return scenarios[0]
+    names = [s.variant for s in scenarios]
+    if variant not in names:
+        known = ", ".join(repr(n) for n in names if n) or "none"
+        raise ConfigError(f"--variant {variant!r}: {path} has no such variant (known: {known})")
+    return scenarios[names.index(variant)]
+
+
+def run_sweep(
+    path: str,
+    axes: Sequence[Axis],
+    *,
+    variant: str | None = None,
+    jobs: int = 1,
+    done: Callable[[int, SweepPoint], None] = lambda i, p: None,
+) -> Sweep:
+    """Run every point (in `jobs` processes when more than 1); `done(index, point)` is
+    called as each finishes, in any order. The points come back in grid order."""
+    scenarios = plan(path, axes, variant)
+    first = scenarios[0]
+    tasks = [(path, variant, settings) for settings in grid(axes)]
+    points: list[SweepPoint | None] = [None] * len(tasks)
+    for i, point in _points(tasks, min(jobs, len(tasks))):
+        points[i] = point
+        done(i, point)
+    return Sweep(path, first.name, first.variant, tuple(axes), [p for p in points if p])
+
+
+def _points(tasks: list[tuple[str, str | None, dict[str, Any]]], jobs: int) -> Iterator[Any]:
+    if jobs <= 1:
+        for i, task in enumerate(tasks):
+            yield i, run_point(*task)
+        return
+    # spawn, not fork: a fresh interpreter per worker, with no event loop copied over.
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(jobs, initializer=_ignore_interrupts)
+    try:
+        yield from pool.imap_unordered(_indexed, list(enumerate(tasks)))
+        pool.close()
+    finally:
+        pool.terminate()  # on Ctrl-C or an error, the workers stop with the sweep
+        pool.join()
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C is the parent's to handle: a worker just stops when told to."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _indexed(job: tuple[int, tuple[str, str | None, dict[str, Any]]]) -> tuple[int, SweepPoint]:
+    i, task = job
+    return i, run_point(*task)
+
+
+def run_point(path: str, variant: str | None, settings: dict[str, Any]) -> SweepPoint:
+    """Run one point on the virtual clock (whatever the file's clock) and keep its figures."""
+    scenario = _one(path, variant, settings)
+    options = BenchOptions.of(scenario.load, clock="virtual")
+    result = execute(scenario.topology, options, scenario.faults)
+    prediction = predict(scenario)
+    return _point(settings, result, prediction.endpoints, prediction.reason)
+
+
+def _point(
+    settings: dict[str, Any],
+    r: BenchResult,
+    theory: dict[str, EndpointTheory],
+    note: str | None,
+) -> SweepPoint:
+    components = r.components or {}
+    busy = {n: c.utilization for n, c in components.items() if c.utilization is not None}
+    busiest = max(busy, key=lambda n: busy[n]) if busy else None
+    return SweepPoint(
+        settings=settings,
+        offered_rps=r.offered_rps,
+        throughput_rps=r.throughput_rps,
+        requests=r.requests.total,
+        failed=r.requests.failed,
+        dropped=r.dropped,
+        rejected=sum(c.rejected or 0 for c in components.values()),
+        busiest=busiest,
+        utilization=busy[busiest] if busiest else None,
+        endpoints={
+            name: PointLatency(e.count, e.failed, e.mean_ms, e.p50_ms, e.p99_ms)
+            for name, e in r.endpoints.items()
+        },
+        theory=theory,
+        theory_note=note,
+        simulated_s=r.time.simulated_s,
+        wall_s=r.time.wall_s,
+    )

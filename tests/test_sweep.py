@@ -1,0 +1,311 @@
+"""`labsim sweep`: the grid, its outputs, theory beside it, and every mistake a user can make.
+
+Theory is computed here from the scenario's own rates with `labsim.theory` (and, for the
+M/M/c quantiles, checked in tests/test_theory.py by simulation), not typed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from labsim.prediction import predict
+from labsim.run.sweep import Axis, parse_axis, plan, run_sweep
+from labsim.scenario import load_scenarios
+from labsim.theory import mm1_response_quantile, mmc_mean_response
+
+from .test_cli import run_cli
+
+MM1 = "scenarios/mm1.toml"
+
+
+def write_scenario(folder, text: str) -> str:
+    path = folder / "sweep.toml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_an_axis_reads_each_value_as_toml_or_text():
+    assert parse_axis("load.rate=20,40.5") == Axis("load.rate", (20, 40.5))
+    assert parse_axis("cache.coalesce=true,false").values == (True, False)
+    assert parse_axis("load.arrivals=poisson,constant").values == ("poisson", "constant")
+    many = "load.rate=" + "1," * 100 + "1"
+    for bad in ("load.rate", "=1", "load.rate=1,,2", "load..rate=1", many):
+        with pytest.raises(ValueError, match="--set"):
+            parse_axis(bad)
+
+
+def test_the_grid_is_every_combination_last_axis_fastest():
+    axes = [parse_axis("load.rate=2,4"), parse_axis("microservice.concurrency=1,2")]
+    scenarios = plan(MM1, axes, None)
+    seen = [(s.load.rate, s.topology.microservice.concurrency) for s in scenarios]
+    assert seen == [(2, 1), (2, 2), (4, 1), (4, 2)]
+
+
+def test_gateways_count_sets_that_many_gateway_ports():
+    [one] = load_scenarios("scenarios/lab.toml", {"gateways.count": 5})
+    assert one.topology.gateways.ports == (5000, 5003, 5006, 5009, 5012)
+
+
+def _small_sweep(tmp_path, jobs: int, name: str) -> tuple[str, dict, str]:
+    out = tmp_path / name
+    result = run_cli(
+        "sweep", MM1, "--set", "load.rate=3,6,9.5", "--set", "load.requests=400",
+        "--jobs", str(jobs), "--json", f"{out}.json", "--csv", f"{out}.csv",
+        "--html", f"{out}.html",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout, json.loads((tmp_path / f"{name}.json").read_text()), str(out)
+
+
+def _without_wall(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if "s wall" not in line)
+
+
+def _json_without_wall(data: dict) -> dict:
+    points = [{k: v for k, v in p.items() if k != "wall_s"} for p in data["points"]]
+    return data | {"points": points}
+
+
+def test_jobs_change_nothing_but_wall_time(tmp_path):
+    one, one_json, one_out = _small_sweep(tmp_path, 1, "one")
+    two, two_json, two_out = _small_sweep(tmp_path, 2, "two")
+    again, again_json, _ = _small_sweep(tmp_path, 2, "again")
+    assert _without_wall(one) == _without_wall(two) == _without_wall(again)
+    assert _json_without_wall(one_json) == _json_without_wall(two_json)
+    assert _json_without_wall(two_json) == _json_without_wall(again_json)
+    assert Path(f"{one_out}.csv").read_text() == Path(f"{two_out}.csv").read_text()
+
+
+def test_the_outputs_agree_and_mark_saturation(tmp_path):
+    text, data, out = _small_sweep(tmp_path, 2, "sweep")
+    points = data["points"]
+    assert [p["settings"]["load.rate"] for p in points] == [3, 6, 9.5]
+    # 9.5/s at 10/s of service: the microservice is about 95 % busy, the first saturated.
+    assert data["saturation"] == 2 and points[2]["saturated"] and not points[1]["saturated"]
+    assert "saturation: from load.rate=9.5" in text
+    lines = text.splitlines()
+    assert len([line for line in lines if line.startswith("  3 ")]) == 1
+    rows = list(csv.DictReader(io.StringIO(Path(f"{out}.csv").read_text())))
+    assert [r["load.rate"] for r in rows] == ["3", "6", "9.5"]  # one endpoint: one row each
+    for row, point in zip(rows, points, strict=True):
+        process = point["endpoints"]["process"]
+        assert float(row["p99_ms"]) == pytest.approx(process["p99_ms"], rel=1e-5)
+        assert float(row["theory_mean_ms"]) == pytest.approx(
+            point["theory"]["process"]["mean_ms"], rel=1e-5
+        )
+    html = Path(f"{out}.html").read_text()
+    assert "<svg" in html and "saturation: load.rate=9.5" in html
+    assert "process p50 theory" in html and "stroke-dasharray" in html
+
+
+def test_theory_column_is_the_formula_for_the_same_rates():
+    [point] = plan(MM1, [parse_axis("load.rate=7")], None)
+    prediction = predict(point)
+    lam, mu = 7, 1 / point.topology.microservice.service.param("mean")
+    process = prediction.endpoints["process"]
+    assert process.mean_ms / 1000 == pytest.approx(1 / (mu - lam))
+    assert process.p50_ms / 1000 == pytest.approx(mm1_response_quantile(lam, mu, 0.5))
+    assert process.p99_ms / 1000 == pytest.approx(mm1_response_quantile(lam, mu, 0.99))
+    assert prediction.stations["microservice"].utilization == pytest.approx(0.7)
+
+
+def test_fixed_delays_on_the_path_add_to_theory(tmp_path):
+    path = write_scenario(
+        tmp_path,
+        """
+        [load_balancer]
+        latency = 0.002
+        [gateways]
+        latency = 0.003
+        [microservice]
+        latency = 0.005
+        concurrency = 2
+        service = { model = "exponential", mean = 0.1 }
+        [load]
+        rate = 12
+        mix = { process = 1 }
+        """,
+    )
+    [scenario] = load_scenarios(path)
+    process = predict(scenario).endpoints["process"]
+    assert process.mean_ms / 1000 == pytest.approx(0.010 + mmc_mean_response(12, 10, 2))
+    assert process.p50_ms > 10
+
+
+# At utilization below 0.9 the measured mean is within 5 % of Erlang C's; 20,000 requests
+# a point keep one run's spread near 1 % at 0.2 and 0.6 (the 0.8 case, which needs several
+# seeds of 100,000, is in tests/test_capacity_theory.py).
+def test_measured_points_below_09_are_within_5_percent_of_theory():
+    axes = [parse_axis("load.rate=6,18"), parse_axis("load.requests=20000")]
+    sweep = run_sweep("scenarios/mmc.toml", axes, jobs=2)
+    for point in sweep.points:
+        lam = point.settings["load.rate"]
+        expected = mmc_mean_response(lam, 10, 3)
+        assert point.theory["process"].mean_ms / 1000 == pytest.approx(expected)
+        assert point.endpoints["process"].mean_ms / 1000 == pytest.approx(expected, rel=0.05)
+        assert point.deviation("process", "mean_ms") == pytest.approx(
+            point.endpoints["process"].mean_ms / point.theory["process"].mean_ms - 1
+        )
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ("[load]\nrate = 0\nmix = { process = 1 }", "a closed load"),
+        ('[load]\nrate = 5\narrivals = "constant"\nmix = { process = 1 }', "constant"),
+        ("[load]\nrate = 5\nmix = { data = 1 }", "cache"),
+        (
+            "[microservice]\nconcurrency = 1\nservice = 0.05\n[load]\nrate = 5\n"
+            "mix = { process = 1 }",
+            "fixed, not exponential",
+        ),
+        (
+            '[microservice]\nconcurrency = 1\nqueue_size = 5\nservice = { model = "exponential",'
+            " mean = 0.05 }\n[load]\nrate = 5\nmix = { process = 1 }",
+            "queue_size (5) limits",
+        ),
+        (
+            '[gateways]\nconcurrency = 1\nservice = { model = "exponential", mean = 0.01 }\n'
+            "[load]\nrate = 5\nmix = { process = 1 }",
+            "round robin balancer does not split arrivals at random",
+        ),
+        (
+            '[gateways]\nports = [5000]\nconcurrency = 1\nservice = { model = "exponential",'
+            " mean = 0.01 }\n[load]\nrate = 5\nmix = { process = 1 }",
+            "gateway-5000 holds its slot while microservice works",
+        ),
+        (
+            '[microservice]\nconcurrency = 1\nservice = { model = "exponential", mean = 0.5 }\n'
+            "[load]\nrate = 5\nmix = { process = 1 }",
+            "unstable: microservice would be 2.50 busy",
+        ),
+    ],
+)
+def test_where_theory_does_not_apply_it_says_why(tmp_path, changes, reason):
+    [scenario] = load_scenarios(write_scenario(tmp_path, changes))
+    prediction = predict(scenario)
+    assert not prediction.endpoints
+    assert reason in prediction.reason
+
+
+def test_random_balancing_keeps_gateway_stations_in_theory(tmp_path):
+    path = write_scenario(
+        tmp_path,
+        """
+        [load_balancer]
+        latency = 0
+        strategy = "random"
+        [gateways]
+        latency = 0
+        concurrency = 1
+        service = { model = "exponential", mean = 0.1 }
+        [microservice]
+        latency = 0
+        [load]
+        rate = 15
+        mix = { process = 1 }
+        """,
+    )
+    [scenario] = load_scenarios(path)
+    process = predict(scenario).endpoints["process"]
+    # Three gateways, each M/M/1 at 5/s of 10/s: 1 / (10 - 5) = 200 ms.
+    assert process.mean_ms == pytest.approx(200)
+    assert process.p50_ms == pytest.approx(mm1_response_quantile(5, 10, 0.5) * 1000)
+
+
+def test_a_station_that_lets_go_while_waiting_stays_in_theory(tmp_path):
+    path = write_scenario(
+        tmp_path,
+        """
+        [gateways]
+        ports = [5000]
+        latency = 0
+        concurrency = 1
+        holds = "service"
+        service = { model = "exponential", mean = 0.05 }
+        [microservice]
+        latency = 0.1
+        [load]
+        rate = 10
+        mix = { process = 1 }
+        """,
+    )
+    [scenario] = load_scenarios(path)
+    process = predict(scenario).endpoints["process"]
+    assert process.mean_ms / 1000 == pytest.approx(0.001 + 0.1 + mmc_mean_response(10, 20))
+
+
+def test_a_closed_sweep_says_once_that_theory_does_not_apply():
+    result = run_cli(
+        "sweep", "scenarios/lab.toml", "--set", "load.concurrency=1,5", "--set",
+        "load.requests=20", "--set", "database.latency=0.01",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no theory: a closed load" in result.stdout
+    assert "offered/s" in result.stdout and " - " in result.stdout  # closed: none offered
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "load.rat=5"], "load.rat: unknown key"),
+        (["--set", "load.rate=-1"], "load.rate: must be 0 or more"),
+        (["--set", "load.rate=1e400"], "must be a finite number"),
+        (["--set", "load.rate.x=1"], "load.rate is not a table"),
+        (["--set", "gateways.count=0"], "gateways.count: must be a whole number from 1"),
+        (["--set", "load.rate=5", "--variant", "nope"], "--variant 'nope'"),
+        (["--set", "load.rate=5", "--set", "load.rate=6"], "given twice"),
+        (["--set", "load.rate=5", "--jobs", "0"], "--jobs: must be a whole number from 1"),
+        (["--set", "load.rate=5", "--csv", "/no/such/folder/x.csv"], "does not exist"),
+        (["--set", "load.rate"], "give key=value"),
+        (
+            ["--set", "load.rate=" + ",".join(["1"] * 40), "--set", "seed=" + ",".join(["1"] * 40)],
+            "more than 1000 points",
+        ),
+    ],
+)
+def test_mistakes_are_one_line_and_exit_2(args, message):
+    result = run_cli("sweep", MM1, *args)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_missing_file_is_one_line_and_exit_2():
+    result = run_cli("sweep", "no-such.toml", "--set", "load.rate=1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "labsim: error: no-such.toml: no such scenario file"
+
+
+def test_ctrl_c_stops_the_workers_and_says_so():
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "labsim", "sweep", MM1, "--set", "load.rate=5,6",
+         "--set", "load.requests=1000000", "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(3)  # the workers have started and are running their points
+    os.killpg(sweep.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+    _, err = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the pool's workers end with the sweep
+        try:
+            os.killpg(sweep.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a worker outlived the sweep")
