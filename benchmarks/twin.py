@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from lab_deployment import Deployment, cpu_ticks, deployment
-from twin_prediction import compare, predict
+from twin_prediction import compare, compare_recalibrated, predict, recalibrated
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -416,11 +416,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     log("running labsim's twin of it (scenarios/seed.toml) on the virtual clock ...")
     results["twin"] = predict(list(CONCURRENCIES))
+    results["twin_recalibrated"] = recalibrated(results)
     command = "python benchmarks/twin.py" + (" --quick" if args.quick else "")
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     print(render(plan, results))
     print()
     print(compare(results, results["twin"]))
+    print()
+    print(compare_recalibrated(results, results["twin_recalibrated"]))
     env = results["environment"]
     print(
         f"\nMeasured with `{command}` in {results['elapsed_s']:.0f} s on {env['cores']} cores, "

@@ -21,7 +21,7 @@ from .latency import LatencyModel
 # Re-exported: the schema's error and limit are what users of the configuration meet.
 from .schema import LIMIT as LIMIT
 from .schema import ConfigError as ConfigError
-from .schema import build, check, read_toml
+from .schema import build, check, one_of, read_toml
 
 GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
 
@@ -31,7 +31,6 @@ ONE_MS = LatencyModel.fixed(0.001)
 DB_LAB = LatencyModel.fixed(2.0)
 TASK_LAB = LatencyModel.fixed(5.0)
 
-
 _PORT = check(lambda p: 0 <= p <= 65535, "must be a port number from 0 to 65535")
 # Beyond these, memory (one app, pool and counters per gateway; one task per client) or
 # the kernel (file descriptors) gives out before the numbers mean anything.
@@ -40,12 +39,10 @@ MAX_CONCURRENCY = 10_000
 _POSITIVE = check(lambda v: v > 0, "must be greater than 0")
 AT_LEAST_ONE = check(lambda v: v >= 1, "must be at least 1")
 
-
 # A station's bounds: beyond these a setting is a typo, not a server (issue 11).
 MAX_SLOTS = 100_000
 MAX_QUEUE = 1_000_000
 NO_TIME = LatencyModel.fixed(0.0)
-_HOLDS, _HOLDS_TEXT = ("request", "service"), 'must be "request" or "service"'
 
 
 @dataclass(frozen=True)
@@ -55,8 +52,8 @@ class StationConfig:
     `concurrency` requests are served at once (0: no limit, the default); up to
     `queue_size` more wait (0: none may wait); past that, 503. A request holds its slot
     for a draw of `service` and while its handler runs (`holds = "request"`), or for the
-    service time only (`holds = "service"`: a CPU or an interpreter lock). `latency`
-    (each kind's own field) is a pure delay before that, holding nothing.
+    service time only (`holds = "service"`); with `discipline = "processor_sharing"` all
+    share the slots for their service time instead of waiting. `latency` is a pure delay.
     The worker's `concurrency` and `queue_size` are its tasks' and stay its own.
     """
 
@@ -69,7 +66,8 @@ class StationConfig:
         metadata=check(lambda v: 0 <= v <= MAX_QUEUE, f"must be from 0 to {MAX_QUEUE}"),
     )
     service: LatencyModel = NO_TIME
-    holds: str = field(default="request", metadata=check(_HOLDS.__contains__, _HOLDS_TEXT))
+    holds: str = field(default="request", metadata=one_of("request", "service"))
+    discipline: str = field(default="fifo", metadata=one_of("fifo", "processor_sharing"))
 
 
 @dataclass(frozen=True)

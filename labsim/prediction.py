@@ -4,9 +4,10 @@ A sweep prints this beside what it measured. The prediction holds where each end
 path (load balancer, a gateway, then the microservice or the worker) is a chain of pure
 delays and M/M/c stations: Poisson arrivals at a fixed rate, exponential service, first
 come first served, no queue limit, and no station holding its slot while a later hop on
-the path takes time. Poisson streams split at random stay Poisson, and a stable M/M/c
-station passes Poisson arrivals on (Burke), so each station is solved alone with
-`theory.py` and the times add up. Anything else gets a reason instead, in words a user
+the path takes time (or one processor shared, whose mean is M/M/1's for any service).
+Poisson streams split at random stay Poisson, and a stable M/M/c station passes Poisson
+arrivals on (Burke), so each station is solved alone with `theory.py` and the times add
+up. Anything else gets a reason instead, in words a user
 can act on. Reads the scenario only; no I/O.
 """
 
@@ -36,6 +37,8 @@ class StationTheory:
     slots: int
     service_s: float  # the mean of its exponential service
     utilization: float
+    # One processor shared: the mean is M/M/1's for any service, the quantiles unknown.
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def _predict(scenario: Scenario) -> Prediction:
                     stations[way.component] = station
             mean += sum(w.share * (w.latency.mean() + _response(w, stations)) for w in ways)
             fixed &= all(w.latency.model == "fixed" for w in ways)
+            fixed &= not any(stations[w.component].shared for w in ways if w.component in stations)
             delays = {w.latency.mean() for w in ways}
             if any(w.component in stations for w in ways) or len(delays) > 1:
                 tails.append(_hop_tail(ways, stations))
@@ -160,16 +164,18 @@ def _station(way: _Way, later: list[list[_Way]]) -> StationTheory | None:
             f"{component} holds its slot while {busy_later.component} works, so its time "
             "in service is not exponential"
         )
-    service = station.service
-    if service.model != "exponential":
+    service, shared = station.service, station.discipline == "processor_sharing"
+    if shared and station.concurrency > 1:
+        raise _NoTheory(f"{component} shares {station.concurrency} processors; theory here has 1")
+    if service.model != "exponential" and not shared:  # one shared processor: any service
         raise _NoTheory(f"{component}'s service is {service.model}, not exponential")
     if station.queue_size < MAX_QUEUE:
         raise _NoTheory(f"{component}'s queue_size ({station.queue_size}) limits its line")
-    mean = service.param("mean")
+    mean = service.mean()
     utilization = way.arrival_rps * mean / station.concurrency
     if utilization >= 1:
         raise _NoTheory(f"unstable: {component} would be {utilization:.2f} busy (1 or more)")
-    return StationTheory(way.arrival_rps, station.concurrency, mean, utilization)
+    return StationTheory(way.arrival_rps, station.concurrency, mean, utilization, shared)
 
 
 def _response(way: _Way, stations: dict[str, StationTheory]) -> float:

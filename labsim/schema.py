@@ -35,6 +35,11 @@ def check(predicate: typing.Callable[[Any], bool], problem: str) -> dict[str, An
     return {"check": (predicate, problem)}
 
 
+def one_of(*words: str) -> dict[str, Any]:
+    """`check` metadata for a setting that takes one of a few words."""
+    return check(lambda w: w in words, "must be " + " or ".join(f'"{w}"' for w in words))
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:

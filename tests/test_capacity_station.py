@@ -73,6 +73,7 @@ def test_every_key_is_documented_with_its_default():
         "queue_size": "`1000000`",
         "service": "`0.0`",
         "holds": '`"request"`',
+        "discipline": '`"fifo"`',
     }
     for f in dataclasses.fields(StationConfig):
         assert f"| `{f.name}` | {defaults[f.name]}" in section

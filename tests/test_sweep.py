@@ -247,6 +247,20 @@ def test_a_station_that_lets_go_while_waiting_stays_in_theory(tmp_path):
     assert process.mean_ms / 1000 == pytest.approx(0.001 + 0.1 + mmc_mean_response(10, 20))
 
 
+def test_one_shared_processor_has_m_m_1_s_mean_for_any_service(tmp_path):
+    station = (
+        '[microservice]\nlatency = 0\nconcurrency = {c}\nholds = "service"\n'
+        'discipline = "processor_sharing"\nservice = 0.05\n'
+        "[load]\nrate = 10\nmix = {{ process = 1 }}\n"
+    )
+    [one] = load_scenarios(write_scenario(tmp_path, station.format(c=1)))
+    process = predict(one).endpoints["process"]
+    assert process.mean_ms / 1000 == pytest.approx(0.002 + 1 / (20 - 10))  # LB, gateway 1 ms
+    assert process.p50_ms is None and process.p99_ms is None  # not known for sharing
+    [two] = load_scenarios(write_scenario(tmp_path, station.format(c=2)))
+    assert "shares 2 processors" in predict(two).reason
+
+
 def test_a_closed_sweep_says_once_that_theory_does_not_apply():
     result = run_cli(
         "sweep", "scenarios/lab.toml", "--set", "load.concurrency=1,5", "--set",
@@ -289,14 +303,18 @@ def test_a_missing_file_is_one_line_and_exit_2():
     assert result.stderr.strip() == "labsim: error: no-such.toml: no such scenario file"
 
 
-def test_ctrl_c_stops_the_workers_and_says_so():
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_a_sweep_stops_its_workers_and_says_so(how):
     sweep = subprocess.Popen(
         [sys.executable, "-m", "labsim", "sweep", MM1, "--set", "load.rate=5,6",
          "--set", "load.requests=1000000", "--jobs", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     time.sleep(3)  # the workers have started and are running their points
-    os.killpg(sweep.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+    if how == signal.SIGINT:
+        os.killpg(sweep.pid, how)  # as a terminal's Ctrl-C reaches the whole group
+    else:
+        sweep.send_signal(how)  # as `kill` or a service manager stops the sweep alone
     _, err = sweep.communicate(timeout=30)
     assert sweep.returncode == 130
     assert "interrupted" in err and "Traceback" not in err, err

@@ -2,9 +2,11 @@
 needs, `holds = "service"`.
 
 The twin's figures are checked against exact mean value analysis of the same closed
-network (two single-slot stations with exponential service, N clients, no think time),
-computed here from the service times the file gives; its agreement with the real
-deployment is measured by benchmarks/twin.py (figures in benchmarks/README.md).
+network (two single-processor stations, N clients, no think time), computed here from the
+service times the file gives: with processor sharing the network's throughput depends on
+the mean service only (BCMP), so the exponential-service recursion applies. Its agreement
+with the real deployment is measured by benchmarks/twin.py (figures in
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from .conftest import make_topology
 
 
 def _mva_throughput(demands: list[float], clients: int) -> float:
-    """Exact mean value analysis of a closed network of single-server FIFO stations with
-    exponential service (Reiser and Lavenberg): requests a second with `clients` inside."""
+    """Exact mean value analysis of a closed network of single-server stations, FIFO with
+    exponential service or processor sharing with any (Reiser and Lavenberg): requests a
+    second with `clients` inside."""
     queue = [0.0] * len(demands)
     throughput = 0.0
     for n in range(1, clients + 1):
@@ -38,8 +41,9 @@ def _mva_throughput(demands: list[float], clients: int) -> float:
 def test_the_twin_is_the_closed_network_it_says_it_is(clients):
     [seed] = load_scenarios("scenarios/seed.toml")
     stations = [seed.topology.load_balancer, seed.topology.cache]
-    demands = [s.service.param("mean") for s in stations]
+    demands = [s.service.mean() for s in stations]
     assert all(s.concurrency == 1 and s.holds == "service" for s in stations)
+    assert all(s.discipline == "processor_sharing" for s in stations)
     topology = dataclasses.replace(
         seed.topology,
         database=dataclasses.replace(seed.topology.database, latency=LatencyModel.fixed(0)),

@@ -7,6 +7,11 @@ runs, so a gateway holds its slot while it waits for the cache or the database, 
 thread-per-request server does; with `holds = "service"` it holds the slot for the
 service time only, then lets go before its handler runs, as a CPU or a lock is held
 (the interpreter lock of a threaded Python server: waiting on a socket holds nothing).
+With `discipline = "processor_sharing"` nobody waits in a line: every admitted request
+shares the `concurrency` processors (`sharing.py`) for its service time, as an operating
+system shares cores among threads, then its handler runs; up to `concurrency +
+queue_size` share at once, past that 503. Its busy slots are min(k, concurrency) of the
+k sharing, and its queue the rest.
 The component's `latency` comes before all this (in the middleware) and holds no slot;
 so do its faults. `/health`, `/metrics` and `/admin/`
 take no slot.
@@ -35,6 +40,7 @@ from typing import Any, TypeVar
 from ..clock import Clock
 from ..metrics import Histogram
 from .answers import JSONError
+from .sharing import ProcessorSharing
 
 R = TypeVar("R")
 
@@ -88,9 +94,12 @@ class Capacity:
         service: Callable[[], float],
         clock: Clock,
         holds: str = "request",
+        discipline: str = "fifo",
     ) -> None:
         self.component = component
         self.for_service_only = holds == "service"
+        shared = discipline == "processor_sharing"
+        self.sharing = ProcessorSharing(slots, clock) if shared else None
         self.slots, self.queue_size = slots, queue_size
         self.service, self.clock = service, clock
         self.busy = 0
@@ -100,9 +109,12 @@ class Capacity:
         self.started = self._last = clock.now()
         self._busy_area = 0.0  # slot-seconds
         self._queue_area = 0.0  # request-seconds
+        self._sharing_now = self._shared_queue = 0  # processor sharing: in service, beyond c
 
     async def hold(self, handler: Callable[[Any], Awaitable[R]], request: Any) -> R:
         """`handler(request)` in a slot, after the service time; 503 when none is to be had."""
+        if self.sharing is not None:
+            return await self._shared(handler, request)
         await self._acquire()
         try:
             seconds = self.service()
@@ -114,6 +126,38 @@ class Capacity:
             self._release()
         return await handler(request)
 
+    async def _shared(self, handler: Callable[[Any], Awaitable[R]], request: Any) -> R:
+        assert self.sharing is not None
+        if self.sharing.active >= self.slots + self.queue_size:
+            self._refuse()
+        self.waits.add(0.0)
+        self._advance()
+        self._count_shared(+1)
+        try:
+            await self.sharing.serve(self.service())
+        finally:
+            self._advance()
+            self._count_shared(-1)
+        return await handler(request)
+
+    def _refuse(self) -> None:
+        self.rejected += 1
+        raise JSONError(
+            503,
+            f"{self.component} is at capacity ({self.slots} of {self.slots} slots busy, "
+            f"{self._queued()} waiting; queue_size {self.queue_size})",
+            headers={"Retry-After": "1"},
+            component=self.component,
+        )
+
+    def _queued(self) -> int:
+        return len(self.waiting) + self._shared_queue
+
+    def _count_shared(self, change: int) -> None:
+        self._sharing_now += change
+        self.busy = min(self._sharing_now, self.slots)
+        self._shared_queue = self._sharing_now - self.busy
+
     async def _acquire(self) -> None:
         if self.busy < self.slots:  # a free slot means nobody waits: the line is empty
             self._advance()
@@ -121,14 +165,7 @@ class Capacity:
             self.waits.add(0.0)
             return
         if len(self.waiting) >= self.queue_size:
-            self.rejected += 1
-            raise JSONError(
-                503,
-                f"{self.component} is at capacity ({self.slots} of {self.slots} slots busy, "
-                f"{len(self.waiting)} waiting; queue_size {self.queue_size})",
-                headers={"Retry-After": "1"},
-                component=self.component,
-            )
+            self._refuse()
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._advance()
         self.waiting.append(granted)
@@ -160,7 +197,7 @@ class Capacity:
         if now > self._last:
             span = now - self._last
             self._busy_area += self.busy * span
-            self._queue_area += len(self.waiting) * span
+            self._queue_area += self._queued() * span
             self._last = now
 
     def figures(self) -> CapacityFigures:
@@ -175,7 +212,7 @@ class Capacity:
             busy_now=self.busy,
             utilization=self._busy_area / (self.slots * span) if span > 0 else 0.0,
             busy_slot_seconds=self._busy_area,
-            queue_length_now=len(self.waiting),
+            queue_length_now=self._queued(),
             queue_length_mean=self._queue_area / span if span > 0 else 0.0,
             queue_wait=waits,
             rejected=self.rejected,

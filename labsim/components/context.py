@@ -87,6 +87,7 @@ class Context(Generic[S]):
                     service,
                     self.clock,
                     holds=settings.holds,
+                    discipline=settings.discipline,
                 )
             elif settings.service != NO_TIME:
                 self.delay = _sum(self.delay, service)

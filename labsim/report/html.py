@@ -30,6 +30,7 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .chart text { font-size: 11px; fill: #374151; } .chart .grid { stroke: #e5e7eb; }
 .chart line.mark { stroke: #6b7280; stroke-dasharray: 4 3; } .chart text.mark { fill: #6b7280; }
 .note { color: #6b7280; font-style: italic; }
+.wide { overflow-x: auto; } .wide td, .wide th { white-space: nowrap; }
 details > summary { cursor: pointer; font-weight: 600; font-size: 1.15em; margin-top: 1em; }
 footer { margin-top: 3em; color: #6b7280; font-size: 0.85em; }
 """

@@ -169,7 +169,8 @@ def render_html(sweep: Sweep, wall_s: float) -> str:
     axes = "; ".join(f"{a.key} = {', '.join(map(_setting, a.values))}" for a in sweep.axes)
     lead = f"{sweep.source}, on the virtual clock: {axes}. {len(sweep.points)} points."
     body = ["<h2>Latency against throughput</h2>", *_charts(sweep)]
-    body += ["<h2>Points</h2>", grid(rows(sweep)[0], rows(sweep)[1:])]
+    table = rows(sweep)
+    body += ["<h2>Points</h2>", f'<div class="wide">{grid(table[0], table[1:])}</div>']
     body += [f"<p>{escape(line)}</p>" for line in notes(sweep)]
     body.append(note(f"{len(sweep.points)} points in {wall_s:.1f} s wall."))
     return page(title(sweep), lead, body)

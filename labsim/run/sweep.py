@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import re
 import signal
+import threading
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -213,12 +214,22 @@ def _points(tasks: list[tuple[str, str | None, dict[str, Any]]], jobs: int) -> I
     # spawn, not fork: a fresh interpreter per worker, with no event loop copied over.
     context = multiprocessing.get_context("spawn")
     pool = context.Pool(jobs, initializer=_ignore_interrupts)
+    # SIGTERM would end this process at once and leave the workers running: make it an
+    # interrupt, so that the pool is stopped on the way out.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         yield from pool.imap_unordered(_indexed, list(enumerate(tasks)))
         pool.close()
     finally:
-        pool.terminate()  # on Ctrl-C or an error, the workers stop with the sweep
+        pool.terminate()  # on Ctrl-C, SIGTERM or an error, the workers stop with the sweep
         pool.join()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _ignore_interrupts() -> None:
