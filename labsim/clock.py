@@ -162,10 +162,11 @@ class VirtualClock:
 
     def __init__(self, start: float = 0.0, stall_grace: float = 0.5) -> None:
         self._now_ns = round(start * _NS)
-        # (due ns, kind, order, future): barriers before sleeps at the same time, then by
-        # exchange id (barriers) or by when the sleep was taken (sleeps).
-        self._timers: list[tuple[int, int, int, asyncio.Future[None]]] = []
+        # (due ns, kind, order, push, future): barriers before sleeps at the same time, then
+        # by exchange id (barriers) or by when the sleep was taken (sleeps).
+        self._timers: list[tuple[int, int, int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._pushes = itertools.count()
         self.exchanges = _VirtualExchanges(self)
         self._changed: asyncio.Event | None = None
         self._stall_grace = stall_grace
@@ -235,7 +236,7 @@ class VirtualClock:
         # keep one dead entry per request for the whole timeout.
         self._abandoned += 1
         if self._abandoned > 1024 and self._abandoned * 2 > len(self._timers):
-            self._timers = [t for t in self._timers if not t[3].done()]
+            self._timers = [t for t in self._timers if not t[-1].done()]
             heapq.heapify(self._timers)
             self._abandoned = 0
 
@@ -252,7 +253,9 @@ class VirtualClock:
         await self._wait(future, _BARRIER)
 
     def _push(self, due: int, kind: int, order: int, future: asyncio.Future[None]) -> None:
-        heapq.heappush(self._timers, (due, kind, order, future))
+        # The last number is unique, so two entries never compare their futures: an
+        # exchange cancelled at its barrier can meet its own next barrier at that moment.
+        heapq.heappush(self._timers, (due, kind, order, next(self._pushes), future))
         self._waiting += kind != _BACKGROUND
         self._poke()
 
@@ -311,14 +314,14 @@ class VirtualClock:
         return self._waiting > 0
 
     def _fire_next(self) -> None:
-        while self._timers and self._timers[0][3].cancelled():
+        while self._timers and self._timers[0][-1].cancelled():
             heapq.heappop(self._timers)
         if not self._timers:
             return
         due = self._timers[0][0]
         self._now_ns = max(self._now_ns, due)
         while self._timers and self._timers[0][0] == due:
-            _, kind, _, future = heapq.heappop(self._timers)
+            _, kind, _, _, future = heapq.heappop(self._timers)
             if not future.done():
                 future.set_result(None)
                 self._waiting -= kind != _BACKGROUND

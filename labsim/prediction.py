@@ -80,39 +80,71 @@ class _Way:
     arrival_rps: float
 
     @property
+    def slots(self) -> int:
+        return self.station.concurrency if self.station is not None else 0
+
+    @property
+    def delay(self) -> float:
+        """Mean seconds that hold nothing: the latency, and the service without slots."""
+        station = self.station
+        free = station.service.mean() if station is not None and not self.slots else 0.0
+        return self.latency.mean() + free
+
+    @property
+    def delay_fixed(self) -> bool:
+        free = self.station is None or bool(self.slots) or self.station.service.model == "fixed"
+        return self.latency.model == "fixed" and free
+
+    @property
     def takes_time(self) -> bool:
         station = self.station
-        service = station.service.mean() if station is not None and station.concurrency else 0
-        return self.latency.mean() > 0 or service > 0
+        served = station.service.mean() if station is not None and self.slots else 0.0
+        return self.delay > 0 or served > 0
 
 
 def _predict(scenario: Scenario) -> Prediction:
     _check_load(scenario)
     topology, load = scenario.topology, scenario.load
     total = sum(load.mix.values())
+    paths = {
+        e: [_ways(topology, kind, load.rate * w / total) for kind in _path(topology, e)]
+        for e, w in load.mix.items()
+        if w
+    }
+    arrivals: dict[str, float] = {}  # every endpoint through a component adds to its arrivals
+    for ways in (ways for hops in paths.values() for ways in hops):
+        for w in ways:
+            arrivals[w.component] = arrivals.get(w.component, 0.0) + w.arrival_rps
     stations: dict[str, StationTheory] = {}
-    endpoints: dict[str, EndpointTheory] = {}
-    for endpoint, weight in load.mix.items():
-        if not weight:
-            continue
-        hops = [_ways(topology, kind, load.rate * weight / total) for kind in PATHS[endpoint]]
-        tails: list[Callable[[float], float]] = []  # per hop: P(its time > t)
-        fixed, constant, mean = True, 0.0, 0.0
+    for hops in paths.values():
         for i, ways in enumerate(hops):
             for way in ways:
-                station = _station(way, hops[i + 1 :])
+                station = _station(way, hops[i + 1 :], arrivals[way.component])
                 if station is not None:
                     stations[way.component] = station
-            mean += sum(w.share * (w.latency.mean() + _response(w, stations)) for w in ways)
-            fixed &= all(w.latency.model == "fixed" for w in ways)
-            fixed &= not any(stations[w.component].shared for w in ways if w.component in stations)
-            delays = {w.latency.mean() for w in ways}
-            if any(w.component in stations for w in ways) or len(delays) > 1:
-                tails.append(_hop_tail(ways, stations))
-            else:
-                constant += delays.pop()
-        endpoints[endpoint] = _endpoint(mean, constant, tails if fixed else None)
-    return Prediction(endpoints, stations)
+    return Prediction({e: _theory(hops, stations) for e, hops in paths.items()}, stations)
+
+
+def _theory(hops: list[list[_Way]], stations: dict[str, StationTheory]) -> EndpointTheory:
+    """One endpoint's mean, and its quantiles where they are known."""
+    tails: list[Callable[[float], float]] = []  # per hop that varies: P(its time > t)
+    fixed, constant, mean = True, 0.0, 0.0
+    for ways in hops:
+        mean += sum(w.share * (w.delay + _response(w, stations)) for w in ways)
+        fixed &= all(w.delay_fixed for w in ways)
+        fixed &= not any(stations[w.component].shared for w in ways if w.component in stations)
+        delays = {w.delay for w in ways}
+        if any(w.component in stations for w in ways) or len(delays) > 1:
+            tails.append(_hop_tail(ways, stations))
+        else:
+            constant += delays.pop()
+    return _endpoint(mean, constant, tails if fixed else None)
+
+
+def _path(topology: Topology, endpoint: str) -> tuple[str, ...]:
+    if endpoint == "data":  # only without the cache: then every read is the database's
+        return ("load_balancer", "gateways", "database")
+    return PATHS[endpoint]
 
 
 def _check_load(scenario: Scenario) -> None:
@@ -127,7 +159,9 @@ def _check_load(scenario: Scenario) -> None:
         raise _NoTheory("faults change the components during the run")
     if topology.load_balancer.rate_limit.rate or topology.gateways.rate_limit.rate:
         raise _NoTheory("a rate limit refuses requests")
-    others = [e for e, w in load.mix.items() if w and e not in PATHS]
+    others = [
+        e for e, w in load.mix.items() if w and e not in PATHS and topology.gateways.use_cache
+    ]
     if others:
         raise _NoTheory(
             f"{others[0]} goes through the cache, whose hits and misses take different paths"
@@ -153,18 +187,19 @@ def _ways(topology: Topology, kind: str, rate: float) -> list[_Way]:
     return [_Way(g, share, s.latency, s, rate * share) for g, s in zip(ids, settings, strict=True)]
 
 
-def _station(way: _Way, later: list[list[_Way]]) -> StationTheory | None:
+def _station(way: _Way, later: list[list[_Way]], arrival: float) -> StationTheory | None:
     """The way's M/M/c station (None without slots); _NoTheory if it is not one."""
     station, component = way.station, way.component
     if station is None or not station.concurrency:
         return None
+    shared = station.discipline == "processor_sharing"  # lets go after its service
     busy_later = next((w for ways in later for w in ways if w.takes_time), None)
-    if busy_later is not None and station.holds == "request":
+    if busy_later is not None and station.holds == "request" and not shared:
         raise _NoTheory(
             f"{component} holds its slot while {busy_later.component} works, so its time "
             "in service is not exponential"
         )
-    service, shared = station.service, station.discipline == "processor_sharing"
+    service = station.service
     if shared and station.concurrency > 1:
         raise _NoTheory(f"{component} shares {station.concurrency} processors; theory here has 1")
     if service.model != "exponential" and not shared:  # one shared processor: any service
@@ -172,10 +207,10 @@ def _station(way: _Way, later: list[list[_Way]]) -> StationTheory | None:
     if station.queue_size < MAX_QUEUE:
         raise _NoTheory(f"{component}'s queue_size ({station.queue_size}) limits its line")
     mean = service.mean()
-    utilization = way.arrival_rps * mean / station.concurrency
+    utilization = arrival * mean / station.concurrency
     if utilization >= 1:
         raise _NoTheory(f"unstable: {component} would be {utilization:.2f} busy (1 or more)")
-    return StationTheory(way.arrival_rps, station.concurrency, mean, utilization, shared)
+    return StationTheory(arrival, station.concurrency, mean, utilization, shared)
 
 
 def _response(way: _Way, stations: dict[str, StationTheory]) -> float:
@@ -186,7 +221,7 @@ def _response(way: _Way, stations: dict[str, StationTheory]) -> float:
 
 def _hop_tail(ways: list[_Way], stations: dict[str, StationTheory]) -> Callable[[float], float]:
     """P(time at this hop > t): its delay, then its station, mixed over the ways."""
-    parts = [(w.share, w.latency.mean(), stations.get(w.component)) for w in ways]
+    parts = [(w.share, w.delay, stations.get(w.component)) for w in ways]
 
     def tail(t: float) -> float:
         total = 0.0

@@ -286,7 +286,7 @@ def overridden(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, 
 
 
 def _gateway_ports(data: dict[str, Any], count: Any) -> list[int]:
-    if not (isinstance(count, int) and 1 <= count <= MAX_GATEWAYS):
+    if isinstance(count, bool) or not (isinstance(count, int) and 1 <= count <= MAX_GATEWAYS):
         raise ConfigError(f"gateways.count: must be a whole number from 1 to {MAX_GATEWAYS}")
     gateways = data.get("gateways")
     ports = gateways.get("ports") if isinstance(gateways, dict) else None

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from labsim.prediction import predict
-from labsim.run.sweep import Axis, parse_axis, plan, run_sweep
+from labsim.run.axes import Axis, parse_axis
+from labsim.run.sweep import plan, run_sweep
 from labsim.scenario import load_scenarios
 from labsim.theory import mm1_response_quantile, mmc_mean_response
 
@@ -261,6 +262,106 @@ def test_one_shared_processor_has_m_m_1_s_mean_for_any_service(tmp_path):
     assert "shares 2 processors" in predict(two).reason
 
 
+def _predicted(tmp_path, text: str):
+    [scenario] = load_scenarios(write_scenario(tmp_path, text))
+    return predict(scenario)
+
+
+def test_endpoints_that_share_a_station_add_up_their_arrivals(tmp_path):
+    prediction = _predicted(
+        tmp_path,
+        """
+        [load_balancer]
+        latency = 0
+        strategy = "random"
+        [gateways]
+        latency = 0
+        concurrency = 2
+        holds = "service"
+        service = { model = "exponential", mean = 0.05 }
+        [microservice]
+        latency = 0
+        [worker]
+        latency = 0
+        [load]
+        rate = 90
+        mix = { process = 1, longtask = 1 }
+        """,
+    )
+    # 90/s over three gateways: 30/s each, both endpoints together, at 20/s a slot.
+    expected = mmc_mean_response(30, 20, 2) * 1000
+    assert prediction.stations["gateway-5000"].arrival_rps == pytest.approx(30)
+    assert prediction.endpoints["process"].mean_ms == pytest.approx(expected)
+    assert prediction.endpoints["longtask"].mean_ms == pytest.approx(expected)
+
+
+def test_service_without_slots_is_a_delay_and_counts_as_work(tmp_path):
+    free = '[microservice]\nlatency = 0\nservice = { model = "exponential", mean = 0.1 }\n'
+    load = "[load]\nrate = 5\nmix = { process = 1 }\n"
+    process = _predicted(tmp_path, free + load).endpoints["process"]
+    assert process.mean_ms == pytest.approx(0.002 * 1000 + 100)  # LB and gateway: 1 ms each
+    assert process.p50_ms is None  # an exponential delay: no single quantile to add
+    holder = "[gateways]\nports = [5000]\nconcurrency = 1\nservice = 0.01\n"
+    assert (
+        "holds its slot while microservice works"
+        in _predicted(tmp_path, free + holder + load).reason
+    )
+
+
+def test_sharing_lets_go_after_service_whatever_holds_says(tmp_path):
+    prediction = _predicted(
+        tmp_path,
+        """
+        [gateways]
+        ports = [5000]
+        latency = 0
+        concurrency = 1
+        holds = "request"
+        discipline = "processor_sharing"
+        service = 0.01
+        [microservice]
+        latency = 0.05
+        [load]
+        rate = 50
+        mix = { process = 1 }
+        """,
+    )
+    assert prediction.endpoints["process"].mean_ms == pytest.approx(1 + 1000 / (100 - 50) + 50)
+
+
+def test_without_the_cache_data_is_the_databases_station(tmp_path):
+    prediction = _predicted(
+        tmp_path,
+        """
+        [gateways]
+        use_cache = false
+        [database]
+        latency = 0
+        concurrency = 1
+        service = { model = "exponential", mean = 0.1 }
+        [load]
+        rate = 5
+        mix = { data = 1 }
+        """,
+    )
+    assert prediction.endpoints["data"].mean_ms == pytest.approx(2 + 200)
+
+
+def test_a_point_that_lost_requests_has_no_theory_and_is_saturated():
+    axes = [parse_axis("microservice.timeout=600,0.3"), parse_axis("load.requests=300")]
+    sweep = run_sweep(MM1, axes)
+    healthy, cut = sweep.points
+    assert healthy.theory and not healthy.saturated
+    assert cut.failed > 0 and not cut.theory and cut.theory_note.endswith("requests failed")
+    assert sweep.saturation == 1
+
+
+def test_a_long_pure_delay_is_not_saturation():
+    axes = [parse_axis("microservice.concurrency=0"), parse_axis("microservice.latency=5")]
+    sweep = run_sweep(MM1, [*axes, parse_axis("load.requests=20")])
+    assert sweep.saturation is None
+
+
 def test_a_closed_sweep_says_once_that_theory_does_not_apply():
     result = run_cli(
         "sweep", "scenarios/lab.toml", "--set", "load.concurrency=1,5", "--set",
@@ -280,7 +381,16 @@ def test_a_closed_sweep_says_once_that_theory_does_not_apply():
         (["--set", "load.rate.x=1"], "load.rate is not a table"),
         (["--set", "gateways.count=0"], "gateways.count: must be a whole number from 1"),
         (["--set", "load.rate=5", "--variant", "nope"], "--variant 'nope'"),
-        (["--set", "load.rate=5", "--set", "load.rate=6"], "given twice"),
+        (["--set", "load.rate=5", "--set", "load.rate=6"], "--set load.rate: given twice"),
+        (
+            ["--set", "variants=1"],
+            "--set: variants: cannot be swept: pick a variant with --variant",
+        ),
+        (["--set", "load.clock=real"], "sweeps run on the virtual clock"),
+        (["--set", "gateways.count=true"], "gateways.count: must be a whole number"),
+        (["--set", "gateways.count=2", "--set", "gateways.ports=5000"], "give one of them"),
+        (["--set", "load.rate=" + "1" * 2000], "longer than 1000 characters"),
+        (["--set", "load.rate=5", "--json", "same", "--csv", "same"], "give each its own file"),
         (["--set", "load.rate=5", "--jobs", "0"], "--jobs: must be a whole number from 1"),
         (["--set", "load.rate=5", "--csv", "/no/such/folder/x.csv"], "does not exist"),
         (["--set", "load.rate"], "give key=value"),

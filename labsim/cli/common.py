@@ -98,9 +98,12 @@ def make_folder(option: str, path: str) -> None:
 
 
 def write(option: str, path: str, text: str | Callable[[], str]) -> None:
-    """Write `text` to `path`; a failure is the user's to fix, named by `option`."""
+    """Write `text` to `path`; a failure is the user's to fix, named by `option`. The text
+    is made before the file is opened, so a failure in making it leaves no empty file."""
+    if not isinstance(text, str):
+        text = text()
     try:
         with open(path, "w", encoding="utf-8") as f:
-            f.write(text if isinstance(text, str) else text())
+            f.write(text)
     except OSError as e:
         raise UsageError(f"{option} {path}: cannot write: {e.strerror}") from None

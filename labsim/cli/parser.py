@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from ..config import LIMIT, MAX_CONCURRENCY
 from ..load import parse_mix
 from ..numbers import within
-from ..run.sweep import MAX_JOBS, Axis, parse_axis
+from ..run.axes import MAX_JOBS, Axis, parse_axis
 
 EXIT_USAGE = 2
 
@@ -296,7 +296,7 @@ def _axis(text: str) -> Axis:
     try:
         return parse_axis(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--set {text!r}: ")) from None
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--set ")) from None
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 from ..report.sweep import render_csv, render_html, render_text
 from ..run.sweep import SweepPoint, plan, run_sweep
 from .bench import running
-from .common import check_output_file, write
+from .common import UsageError, check_output_file, write
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    for option in ("json", "csv", "html"):
-        check_output_file(option, getattr(args, option))
+    outputs = {o: getattr(args, o) for o in ("json", "csv", "html") if getattr(args, o)}
+    for option, path in outputs.items():
+        check_output_file(option, path)
+    if len({os.path.realpath(p) for p in outputs.values()}) < len(outputs):
+        raise UsageError(f"{', '.join('--' + o for o in outputs)}: give each its own file")
     total = len(plan(args.file, args.axes, args.variant))  # every point checked first
     started = time.perf_counter()
     finished = 0
@@ -31,9 +35,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - started
     print(render_text(sweep, wall))
     if args.json:
-        write("--json", args.json, lambda: json.dumps(sweep.as_dict(), indent=2) + "\n")
+        write("--json", args.json, json.dumps(sweep.as_dict(), indent=2) + "\n")
     if args.csv:
-        write("--csv", args.csv, lambda: render_csv(sweep))
+        write("--csv", args.csv, render_csv(sweep))
     if args.html:
-        write("--html", args.html, lambda: render_html(sweep, wall))
+        write("--html", args.html, render_html(sweep, wall))
     return 0

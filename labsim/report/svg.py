@@ -253,7 +253,7 @@ def curve(
     marks: Sequence[tuple[float, str]] = (),
 ) -> str:
     """Each series as (x, y) points joined by a line, a dot on each point; the `dashed`
-    series (a prediction, say) without dots. `marks` are labelled vertical lines."""
+    series (a prediction, say) dashed, with hollow dots. `marks` are labelled lines."""
     ys = [y for points in series.values() for _, y in points]
     xs = [x for points in series.values() for x, _ in points]
     ticks = nice_ticks(max(ys, default=0))
@@ -284,11 +284,12 @@ def curve(
             f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}>'
             f"<title>{escape(name)}</title></polyline>"
         )
-        if name in dashed:
-            continue
+        # Measured points filled, predicted ones hollow (seen even where a line has one).
+        fill = "#fff" if name in dashed else colour
         for x, y in points:
             chart.add(
-                f'<circle cx="{x_at(x):.1f}" cy="{chart.y(y):.1f}" r="3" fill="{colour}">'
-                f"<title>{escape(name)}: {_number(y)} at {_number(x)}</title></circle>"
+                f'<circle cx="{x_at(x):.1f}" cy="{chart.y(y):.1f}" r="3" fill="{fill}" '
+                f'stroke="{colour}"><title>{escape(name)}: {_number(y)} at {_number(x)}'
+                "</title></circle>"
             )
     return chart.svg(x_title)

@@ -1,7 +1,7 @@
 """A sweep's result as text, CSV and an HTML page with the latency-versus-throughput curve.
 
 Every view reads the same `Sweep`: one row per point (its settings, offered rate,
-throughput, latencies per endpoint, dropped and refused requests, the busiest component),
+throughput, latencies per endpoint, failed, dropped and rejected requests, the busiest component),
 theory's prediction and the deviation from it where theory applies, and the first
 saturated point. No I/O.
 """
@@ -39,6 +39,11 @@ def title(sweep: Sweep) -> str:
     return f"sweep of {sweep.scenario}{variant}"
 
 
+def _points(sweep: Sweep) -> str:
+    n = len(sweep.points)
+    return f"{n} point" if n == 1 else f"{n} points"
+
+
 def _endpoints(sweep: Sweep) -> list[str]:
     return list(dict.fromkeys(e for p in sweep.points for e in p.endpoints))
 
@@ -59,8 +64,8 @@ def rows(sweep: Sweep) -> list[list[str]]:
     for e in endpoints:
         header += [f"{e} p50 ms", f"{e} p99 ms", f"{e} mean ms"]
         if e in theory:
-            header += [f"{e} theory mean/p50/p99", "deviation"]
-    header += ["dropped", "refused", "busiest"]
+            header += [f"{e} theory mean/p50/p99", f"{e} deviation"]
+    header += ["failed", "dropped", "rejected", "busiest"]
     table = [header]
     for p in sweep.points:
         row = [_setting(p.settings[k]) for k in keys]
@@ -75,7 +80,7 @@ def rows(sweep: Sweep) -> list[list[str]]:
         busy = (
             f"{p.busiest} {p.utilization:.0%}" if p.busiest and p.utilization is not None else "-"
         )
-        row += [str(p.dropped), str(p.rejected), busy]
+        row += [str(p.failed), str(p.dropped), str(p.rejected), busy]
         table.append(row)
     return table
 
@@ -89,11 +94,15 @@ def notes(sweep: Sweep) -> list[str]:
     else:
         if len(missing) < len(sweep.points):
             out.append(
-                "theory: every station on the path is M/M/c; predicted mean, p50 and p99 "
-                "in ms (- where not known), deviation = (measured - theory) / theory"
+                "theory: queueing theory's mean, p50 and p99 in ms for the same settings "
+                "(- where not known); deviation = (measured - theory) / theory"
             )
         out += [f"no theory at {_where(p)}: {n}" for p, n in missing]
-    out.append(_saturation(sweep))
+    curves = _curves(sweep)
+    if len(curves) == 1:
+        out.append(_saturation(sweep.points))
+    else:  # one per curve, as the HTML marks them
+        out += [f"{rest}: {_saturation(points)}" for rest, points in curves.items()]
     return out
 
 
@@ -101,31 +110,32 @@ def _where(point: SweepPoint) -> str:
     return ", ".join(f"{k}={_setting(v)}" for k, v in point.settings.items())
 
 
-def _saturation(sweep: Sweep) -> str:
-    index = sweep.saturation
-    if index is None:
-        return f"saturation: no point (none {SATURATED:.0%} busy, refusing, dropping or behind)"
-    p = sweep.points[index]
+def _curves(sweep: Sweep) -> dict[str, list[SweepPoint]]:
+    """The points of each curve: one per combination of the settings after the first."""
+    groups: dict[str, list[SweepPoint]] = {}
+    for p in sweep.points:
+        rest = ", ".join(f"{k}={_setting(v)}" for k, v in list(p.settings.items())[1:])
+        groups.setdefault(rest, []).append(p)
+    return groups
+
+
+def _saturation(points: list[SweepPoint]) -> str:
+    p = next((p for p in points if p.saturated), None)
+    if p is None:
+        return f"saturation: no point (none {SATURATED:.0%} busy, rejecting, dropping or failing)"
     why = []
     if p.utilization is not None and p.utilization >= SATURATED:
         why.append(f"{p.busiest} {p.utilization:.0%} busy")
-    if p.rejected:
-        why.append(f"{p.rejected} refused")
-    if p.dropped:
-        why.append(f"{p.dropped} dropped")
-    if (
-        p.offered_rps
-        and p.throughput_rps is not None
-        and p.throughput_rps < SATURATED * p.offered_rps
-    ):
-        why.append(f"{p.throughput_rps:,.1f} done/s of {p.offered_rps:,.1f} offered")
+    for count, what in ((p.rejected, "rejected"), (p.dropped, "dropped"), (p.failed, "failed")):
+        if count:
+            why.append(f"{count} {what}")
     return f"saturation: from {_where(p)} ({', '.join(why)})"
 
 
 def render_text(sweep: Sweep, wall_s: float) -> str:
-    head = f"== {title(sweep)} ({sweep.source}), virtual clock, {len(sweep.points)} points"
+    head = f"== {title(sweep)} ({sweep.source}), virtual clock, {_points(sweep)}"
     body = columns(rows(sweep))
-    tail = [*notes(sweep), f"{len(sweep.points)} points in {wall_s:.1f} s wall"]
+    tail = [*notes(sweep), f"{_points(sweep)} in {wall_s:.1f} s wall"]
     return "\n".join([head, *body, *tail])
 
 
@@ -134,7 +144,7 @@ def render_csv(sweep: Sweep) -> str:
     keys = [a.key for a in sweep.axes]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    point_fields = ["offered_rps", "throughput_rps", "requests", "failed", "dropped"]
+    point_fields = ["offered_rps", "throughput_rps", "requests", "requests_failed", "dropped"]
     point_fields += ["rejected", "busiest", "utilization", "saturated"]
     ep_fields = ["count", "failed", *_FIGURES]
     writer.writerow(
@@ -147,7 +157,7 @@ def render_csv(sweep: Sweep) -> str:
             t = p.theory.get(name)
             writer.writerow(
                 [_setting(p.settings[k]) for k in keys]
-                + [_csv(getattr(p, f)) for f in point_fields]
+                + [_csv(getattr(p, f.removeprefix("requests_"))) for f in point_fields]
                 + [name, *(_csv(getattr(e, f)) for f in ep_fields)]
                 + [_csv(getattr(t, f, None)) for f in _FIGURES]
                 + [_csv(p.deviation(name, f)) for f in _FIGURES]
@@ -167,24 +177,20 @@ def _csv(value: Any) -> str:
 
 def render_html(sweep: Sweep, wall_s: float) -> str:
     axes = "; ".join(f"{a.key} = {', '.join(map(_setting, a.values))}" for a in sweep.axes)
-    lead = f"{sweep.source}, on the virtual clock: {axes}. {len(sweep.points)} points."
+    lead = f"{sweep.source}, on the virtual clock: {axes}. {_points(sweep)}."
     body = ["<h2>Latency against throughput</h2>", *_charts(sweep)]
     table = rows(sweep)
     body += ["<h2>Points</h2>", f'<div class="wide">{grid(table[0], table[1:])}</div>']
     body += [f"<p>{escape(line)}</p>" for line in notes(sweep)]
-    body.append(note(f"{len(sweep.points)} points in {wall_s:.1f} s wall."))
+    body.append(note(f"{_points(sweep)} in {wall_s:.1f} s wall."))
     return page(title(sweep), lead, body)
 
 
 def _charts(sweep: Sweep) -> list[str]:
     """One chart per combination of the settings after the first: the first setting
     walks along each curve."""
-    groups: dict[str, list[SweepPoint]] = {}
-    for p in sweep.points:
-        rest = ", ".join(f"{k}={_setting(v)}" for k, v in list(p.settings.items())[1:])
-        groups.setdefault(rest, []).append(p)
     out = []
-    for rest, points in groups.items():
+    for rest, points in _curves(sweep).items():
         if rest:
             out.append(f"<h3>{escape(rest)}</h3>")
         out.append(_chart(sweep, points))
