@@ -10,7 +10,8 @@ description allows, so that its cost can be measured on this machine (`lab_deplo
     load_balancer  8000  round-robin (itertools.cycle) over the gateways 5000, 5003, 5006;
                          forwards with module-level `requests.get`/`requests.post` (no
                          Session: a new TCP connection per forwarded request)
-    gateway        5000  the lab runs three: 5000, 5003, 5006; POST /login (JWT, HS256),
+    gateway        5000  the lab runs three: 5000, 5003, 5006; POST /login (JWT, HS256,
+                         keyed by $FLASK_LAB_SECRET, shared by all three),
                          GET /data (cache, else database then cache), POST /longtask (worker)
     cache          5004  a dict of key -> (value, time set), entries older than CACHE_TTL
                          read as None
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import os
 import sys
 import threading
 import time
@@ -41,7 +43,10 @@ GATEWAYS = ["http://127.0.0.1:5000", "http://127.0.0.1:5003", "http://127.0.0.1:
 CACHE_URL = "http://127.0.0.1:5004/cache"
 DATABASE_URL = "http://127.0.0.1:5002/db"
 WORKER_URL = "http://127.0.0.1:5005/task"
-SECRET_KEY = "secret"
+# The gateways sign and check tokens with this, made per deployment by lab_deployment.py.
+# (The course guide hard-codes "secret"; any key costs the same HS256 work, and the lab's
+# own script only uses the token it is given.)
+SECRET_ENV = "FLASK_LAB_SECRET"
 CACHE_TTL = 30  # seconds
 DEFAULT_PORTS = {
     "load_balancer": 8000,
@@ -75,7 +80,7 @@ def load_balancer(port):
 
 def gateway(port):
     app = Flask(__name__)
-    app.config["SECRET_KEY"] = SECRET_KEY
+    app.config["SECRET_KEY"] = os.environ[SECRET_ENV]
 
     def token_required(f):
         @wraps(f)
@@ -190,6 +195,9 @@ COMPONENTS = {
 def main(argv: list[str]) -> int:
     if not 1 <= len(argv) <= 2 or argv[0] not in COMPONENTS:
         print(f"usage: flask_lab.py {{{','.join(COMPONENTS)}}} [PORT]", file=sys.stderr)
+        return 2
+    if argv[0] == "gateway" and len(os.environ.get(SECRET_ENV, "")) < 32:
+        print(f"flask_lab.py: set {SECRET_ENV} to 32 or more characters", file=sys.stderr)
         return 2
     port = int(argv[1]) if len(argv) == 2 else DEFAULT_PORTS[argv[0]]
     COMPONENTS[argv[0]](port)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from flask_lab import SECRET_ENV
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -146,11 +149,12 @@ def _answers(port: int) -> bool:
         conn.close()
 
 
-def _start(name: str, port: int, log_dir: Path) -> Component:
+def _start(name: str, port: int, log_dir: Path, secret: str) -> Component:
     log_path = log_dir / f"{name}-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 (closed by _stop)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WERKZEUG_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env[SECRET_ENV] = secret
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "flask_lab.py"), name, str(port)],
         cwd=ROOT,
@@ -216,8 +220,9 @@ def deployment(log_dir: Path | None = None, timeout: float = START_TIMEOUT) -> I
         log_dir.mkdir(parents=True, exist_ok=True)
         components: list[Component] = []
         try:
+            secret = secrets.token_urlsafe(32)  # one per deployment: the gateways share it
             for name, port in LAYOUT:
-                components.append(_start(name, port, log_dir))
+                components.append(_start(name, port, log_dir, secret))
             _wait_ready(components, timeout)
             yield Deployment(LB_URL, components, log_dir)
         finally:
