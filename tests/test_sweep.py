@@ -106,6 +106,8 @@ def test_the_outputs_agree_and_mark_saturation(tmp_path):
         assert float(row["theory_mean_ms"]) == pytest.approx(
             point["theory"]["process"]["mean_ms"], rel=1e-5
         )
+        measured, theory = process["mean_ms"], point["theory"]["process"]["mean_ms"]
+        assert point["deviation"]["process"]["mean"] == pytest.approx(measured / theory - 1)
     html = Path(f"{out}.html").read_text()
     assert "<svg" in html and "saturation: load.rate=9.5" in html
     assert "process p50 theory" in html and "stroke-dasharray" in html

@@ -98,8 +98,12 @@ class Sweep:
         for p in self.points:
             point = dataclasses.asdict(p)
             point["saturated"] = p.saturated
-            point["deviation"] = {
-                e: {f: p.deviation(e, f) for f in ("mean_ms", "p50_ms", "p99_ms")} for e in p.theory
+            point["deviation"] = {  # (measured - theory) / theory: fractions, not ms
+                e: {
+                    f.removesuffix("_ms"): p.deviation(e, f)
+                    for f in ("mean_ms", "p50_ms", "p99_ms")
+                }
+                for e in p.theory
             }
             points.append(point)
         return {
