@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from .clock import Clock
 from .components import cache, database, gateway, load_balancer, microservice, worker
@@ -81,11 +83,18 @@ def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
 class Cluster:
     """The whole topology, started and stopped as one."""
 
-    def __init__(self, topology: Topology, clock: Clock, *, ephemeral: bool = False) -> None:
+    def __init__(
+        self, topology: Topology, clock: Clock, *, ephemeral: bool = False, pipes: bool = False
+    ) -> None:
         self.topology = topology
         self.clock = clock
         self.ephemeral = ephemeral
         self.urls: dict[str, str] = {}
+        # With `pipes`, the components' own calls to each other travel over in-memory pipes
+        # (`pipe.py`); their ports are still open to anyone else.
+        self.servers: dict[tuple[str, int], Callable[[], asyncio.Protocol]] | None = (
+            {} if pipes else None
+        )
         self.components: dict[str, Component] = {}
 
     @property
@@ -102,6 +111,7 @@ class Cluster:
                 self.clock,
                 auto_decompress=module is not load_balancer,
                 keepalive=self.topology.limits.head_timeout / 2,
+                servers=self.servers,
             )
             ctx = Context(
                 id=component_id,
@@ -121,6 +131,9 @@ class Cluster:
                 await self.stop()
                 raise
             self.urls[component_id] = url
+            if self.servers is not None and runner.server is not None:
+                address = URL(url)
+                self.servers[(address.host or host, address.port or port)] = runner.server
             self.components[component_id] = Component(
                 component_id, ctx.kind, url, ctx, app[STATION], runner
             )

@@ -1,7 +1,7 @@
 """Every HTTP request labsim makes, to a component or as the bench client, goes through here.
 
-`HttpClient` wraps one keep-alive `aiohttp.ClientSession` per caller, so each hop has its
-own connection pool and one hop can never starve another. It reads each reply whole,
+`HttpClient` keeps its own keep-alive connections per caller (`connections.py`), so each
+hop has its own connection pool and one hop can never starve another. It reads each reply whole,
 carries the request id along, tells the clock about the exchange (the virtual clock waits
 for replies in transit), and turns every way a call can fail into `DownstreamError`,
 which names the component that failed.
@@ -10,14 +10,21 @@ which names the component that failed.
 from __future__ import annotations
 
 import json
+import ssl
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from .clock import Clock
+from .connections import Pool
+from .pipe import Servers
 
 REQUEST_ID_HEADER = "X-Request-Id"
 EXCHANGE_HEADER = "X-Labsim-Exchange"
@@ -97,21 +104,47 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read(resp: aiohttp.ClientResponse) -> bytes:
+async def _read(payload: StreamReader, length: int | None) -> bytes:
     """The whole reply body, at most MAX_REPLY bytes: a server may be anything."""
-    length = resp.content_length
     if length is not None and length <= MAX_REPLY:
-        return await resp.read()  # labsim's own components always say how long
+        return await payload.read()  # labsim's own components always say how long
     body = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
+    while chunk := await payload.readany():
         body += chunk
         if len(body) > MAX_REPLY:
             raise _TooLarge
     return bytes(body)
 
 
+def _head(method: str, url: URL, headers: CIMultiDict[str], body: bytes) -> bytes:
+    """The request line and headers, as aiohttp's client would write them.
+
+    A caller's own `Host` wins over the URL's; the body's length is always this one's.
+    """
+    host = headers.popone("Host", None) or url.host_port_subcomponent
+    headers.popall("Content-Length", None)
+    lines = [f"{method} {url.raw_path_qs} HTTP/1.1\r\nHost: {host}\r\n"]
+    for name, value in headers.items():
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            raise ValueError(f"header {name!r} has a line break")
+        lines.append(f"{name}: {value}\r\n")
+    if body or method in _BODY_METHODS:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    lines.append("\r\n")
+    # Header bytes a server decoded leniently go back out as the same bytes.
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
 class HttpClient:
-    """Requests from one caller, on its own connection pool."""
+    """Requests from one caller, on its own pool of connections to each host.
+
+    aiohttp's own protocol parses the replies; the requests are written here, because
+    aiohttp's full client costs about as much per request as a component's whole
+    answer (benchmarks/README.md), and labsim's hops need none of its extra features.
+    """
 
     def __init__(
         self,
@@ -121,31 +154,39 @@ class HttpClient:
         pool_size: int = POOL_SIZE,
         keepalive: float = KEEPALIVE,
         connect_timeout: float = CONNECT_TIMEOUT,
+        servers: Servers | None = None,
     ) -> None:
-        self._exchanges = exchanges = clock.exchanges
+        """`servers`: the servers in this process, reached over in-memory pipes (`pipe.py`)."""
+        self._exchanges = clock.exchanges
         self._clock = clock
-        traces = []
-        if exchanges.active:
-            # A request queued for a pool connection waits for other work to end, like a
-            # request being served: the virtual clock must not wait for it to move.
-            trace = aiohttp.TraceConfig()
-            trace.on_connection_queued_start.append(self._queued)
-            trace.on_connection_queued_end.append(self._dequeued)
-            traces.append(trace)
-        self._session = aiohttp.ClientSession(
-            # A pool per host, not one limit over all: when a connection frees up, aiohttp
-            # picks among hosts with waiters at random (unseeded), which would make
-            # virtual-clock runs differ.
-            # An idle connection is closed before the server's head timeout would close
-            # it, so a request never goes out on a connection the server is dropping.
-            connector=aiohttp.TCPConnector(
-                limit=0, limit_per_host=pool_size, keepalive_timeout=keepalive
-            ),
-            trace_configs=traces,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-            auto_decompress=auto_decompress,
-            skip_auto_headers=("User-Agent",),
-        )
+        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._settings = (pool_size, keepalive, connect_timeout, auto_decompress)
+        self._servers = servers
+        self._tls: ssl.SSLContext | None = None
+
+    def _pool(self, url: URL) -> Pool:
+        key = (url.scheme, url.host or "", url.port or 0)
+        pool = self._pools.get(key)
+        if pool is None:
+            if key[0] not in ("http", "https") or not url.host:
+                raise ValueError(f"not an http:// or https:// URL: {url}")
+            size, keepalive, connect_timeout, decompress = self._settings
+            address = (url.host, url.port or 0)
+            local = self._servers.get(address) if self._servers and key[0] == "http" else None
+            tls = None
+            if key[0] == "https":
+                tls = self._tls = self._tls or ssl.create_default_context()
+            pool = Pool(
+                address,
+                size,
+                keepalive,
+                connect_timeout,
+                auto_decompress=decompress,
+                server=local,
+                tls=tls,
+            )
+            self._pools[key] = pool
+        return pool
 
     async def request(
         self,
@@ -153,7 +194,7 @@ class HttpClient:
         method: str,
         url: str,
         *,
-        headers: dict[str, str] | CIMultiDict[str] | None = None,
+        headers: Mapping[str, str] | None = None,
         data: bytes | None = None,
         json_body: Any = None,
         check: bool = True,
@@ -179,35 +220,31 @@ class HttpClient:
         component: str,
         method: str,
         url: str,
-        headers: dict[str, str] | CIMultiDict[str] | None,
+        headers: Mapping[str, str] | None,
         data: bytes | None,
         json_body: Any,
         check: bool,
     ) -> Reply:
-        headers = CIMultiDict(headers or {})
+        sent = CIMultiDict(headers) if headers else CIMultiDict()  # repeated names kept
         rid = request_id.get()
-        if rid and REQUEST_ID_HEADER not in headers:
-            headers[REQUEST_ID_HEADER] = rid
+        if rid and REQUEST_ID_HEADER not in sent:
+            sent[REQUEST_ID_HEADER] = rid
         if json_body is not None:
             data = json.dumps(json_body).encode()
-            headers.setdefault("Content-Type", "application/json")
+            sent.setdefault("Content-Type", "application/json")
         exchange = self._exchanges.open()
         if exchange is not None:
-            headers[EXCHANGE_HEADER] = str(exchange)
+            sent[EXCHANGE_HEADER] = str(exchange)
         failure: DownstreamError | None = None
         try:
-            async with self._session.request(
-                method, url, headers=headers, data=data, trace_request_ctx=exchange
-            ) as resp:
-                reply = Reply(resp.status, resp.headers, await _read(resp), component)
+            reply = await self._exchange(component, method, URL(url), sent, data or b"", exchange)
         except _TooLarge:
             message = f"{component} sent a reply larger than {MAX_REPLY:,} bytes"
             failure = DownstreamError(component, message)
-        except aiohttp.ClientConnectorError as e:
-            reason = e.os_error.strerror or str(e.os_error)
-            message = f"{component} unreachable: {reason}"
+        except OSError as e:  # no connection was made
+            message = f"{component} unreachable: {e.strerror or e}"
             failure = DownstreamError(component, message, refused=True)
-        except (TimeoutError, aiohttp.ClientError) as e:
+        except (TimeoutError, ValueError, aiohttp.ClientError, HttpProcessingError) as e:
             reason = str(e) or type(e).__name__
             failure = DownstreamError(component, f"{component} failed: {reason}")
         finally:
@@ -220,11 +257,47 @@ class HttpClient:
             raise _refusal(reply)
         return reply
 
-    async def _queued(self, _session: object, trace: Any, _params: object) -> None:
-        self._exchanges.parked(trace.trace_request_ctx)
-
-    async def _dequeued(self, _session: object, trace: Any, _params: object) -> None:
-        self._exchanges.moving(trace.trace_request_ctx)
+    async def _exchange(
+        self,
+        component: str,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: bytes,
+        exchange: int | None,
+    ) -> Reply:
+        pool = self._pool(url)
+        head = _head(method, url, headers, body)
+        if exchange is not None and pool.must_wait():
+            # Queued for a connection, it waits for other work to end, like a request
+            # being served: the virtual clock must not wait for it to move.
+            self._exchanges.parked(exchange)
+            try:
+                protocol = await pool.acquire()
+            finally:
+                self._exchanges.moving(exchange)
+        else:
+            protocol = await pool.acquire()
+        reusable = False
+        try:
+            if method == "HEAD":
+                pool.expect_no_body(protocol)
+            transport = protocol.transport
+            if transport is None:
+                raise aiohttp.ServerDisconnectedError()
+            transport.write(head + body)
+            message, payload = await protocol.read()
+            while message.code < 200:  # an interim answer (100 Continue): the real one follows
+                message, payload = await protocol.read()
+            length = message.headers.get("Content-Length")
+            answer = await _read(payload, int(length) if length and length.isdigit() else None)
+            reusable = method != "HEAD" and not message.should_close
+        finally:
+            pool.release(protocol, reusable=reusable)
+        return Reply(message.code, message.headers, answer, component)
 
     async def close(self) -> None:
-        await self._session.close()
+        """Close every idle connection; one still in use closes when its reply is read."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()

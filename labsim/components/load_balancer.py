@@ -44,6 +44,7 @@ _HOP_BY_HOP = frozenset(
         "Upgrade",
         "Host",
         "Content-Length",
+        "Expect",  # answered here (100-continue) or refused (417): not the gateway's to see
         EXCHANGE_HEADER,
     )
 )

@@ -83,13 +83,17 @@ async def open_session(topology: Topology, options: BenchOptions) -> AsyncIterat
     clock: Clock = VirtualClock() if options.virtual else RealClock()
     cluster = None
     if options.target is None:
-        cluster = Cluster(topology, clock, ephemeral=True)
+        cluster = Cluster(topology, clock, ephemeral=True, pipes=options.virtual)
         await cluster.start()
         base = cluster.url
     else:
         base = options.target.rstrip("/")
     # The bench's own pool never makes its requests wait: that would count as latency.
-    client = HttpClient(clock, pool_size=max(POOL_SIZE, options.concurrency))
+    client = HttpClient(
+        clock,
+        pool_size=max(POOL_SIZE, options.concurrency),
+        servers=None if cluster is None else cluster.servers,
+    )
     try:
         yield Session(topology, options, clock, client, base, cluster)
     finally:
