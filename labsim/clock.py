@@ -9,8 +9,9 @@ itself makes: the caller opens it (`open`), it is parked while the serving compo
 it whole or while it waits for a free connection in the caller's pool (`parked`), it
 moves again when the reply is sent or a connection is granted (`moving`), and the caller
 closes it when it has read the reply (`close`). The real clock's `exchanges` is a null
-object that ignores all this; the virtual clock needs it, because it shares the process
-with real sockets. Nobody asks which clock they have: they use what it offers.
+object that ignores all this; the virtual clock needs it, because its exchanges may travel
+over real sockets (or over in-memory pipes, `pipe.py`, whose bytes wait in the loop's
+ready queue). Nobody asks which clock they have: they use what it offers.
 
 The virtual clock's guarantee
 -----------------------------
