@@ -1,4 +1,5 @@
-"""JWT issue and verify (HS256 only, always with `exp`) and the user table.
+"""JWT issue and verify (HS256 only, always with `exp`, except in the course guide's
+profile: see `guide.py`) and the user table.
 
 Token expiry is wall-clock time on purpose: a token leaves the simulation (students paste
 it into curl), so it must mean the same thing outside it. Credential checks take the
@@ -11,12 +12,14 @@ import hashlib
 import hmac
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import jwt
 from cachetools import LRUCache
 
-from .config import User
+from .config import Topology, User
+from .guide import GUIDE_SECRET, short_key_allowed
 from .numbers import within
 
 ALGORITHM = "HS256"
@@ -36,6 +39,9 @@ class Auth:
     secret: str
     users: tuple[User, ...]
     token_ttl: float = 3600.0
+    required_claims: tuple[str, ...] = ("exp", "sub")
+    # The guide's 6-byte secret, which pyjwt warns about on every use: `up` warns once.
+    public_secret: bool = False
     # Tokens whose signature was already checked -> their claims. Checking an HS256
     # signature costs more than the rest of a cache hit, and a client sends the same
     # token with every request. Expiry is still checked on every use.
@@ -63,14 +69,16 @@ class Auth:
             "iat": now,
             "exp": now + int(self.token_ttl),
         }
-        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        with short_key_allowed() if self.public_secret else nullcontext():
+            return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> dict:
         if not token.isascii():  # a JWT is base64url and dots; anything else is not one
             raise TokenError("token is malformed")
         claims = self._verified.get(token)
         if claims is not None:
-            if claims["exp"] <= time.time():
+            exp = claims.get("exp")
+            if exp is not None and exp <= time.time():
                 del self._verified[token]
                 raise TokenError("token expired")
             return claims
@@ -80,9 +88,13 @@ class Auth:
 
     def _decode(self, token: str) -> dict:
         try:
-            claims = jwt.decode(
-                token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
-            )
+            with short_key_allowed() if self.public_secret else nullcontext():
+                claims = jwt.decode(
+                    token,
+                    self.secret,
+                    algorithms=[ALGORITHM],
+                    options={"require": list(self.required_claims)},
+                )
         except jwt.ExpiredSignatureError:
             raise TokenError("token expired") from None
         except jwt.InvalidAlgorithmError:
@@ -94,10 +106,17 @@ class Auth:
         except jwt.InvalidTokenError:
             raise TokenError("token is malformed") from None
         # pyjwt reads a numeric string as a time too; the cache above compares numbers.
-        exp = claims["exp"]
-        if not within(exp, -math.inf, math.inf):
+        exp = claims.get("exp")
+        if "exp" in claims and not within(exp, -math.inf, math.inf):
             raise TokenError("token's 'exp' claim is not a number")
         return claims
+
+
+def gateway_auth(topology: Topology, token_ttl: float) -> Auth:
+    """The gateways' token rules: a secret made per run, or the guide's (`guide.py`)."""
+    if topology.auth.mode == "guide":
+        return Auth(GUIDE_SECRET, topology.users, token_ttl, required_claims=(), public_secret=True)
+    return Auth(topology.secret, topology.users, token_ttl)
 
 
 def token_from_header(value: str | None) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from . import exposure
 from .clock import Clock
 from .components import cache, database, gateway, load_balancer, microservice, worker
 from .components.capacity import CapacityFigures
@@ -104,18 +105,20 @@ class Cluster:
 
     async def start(self) -> None:
         ports = self.topology.ports()
-        host = self.topology.host
         for component_id, module, settings in _plan(self.topology):
             port = 0 if self.ephemeral else ports[component_id]
+            kind = module.__name__.rsplit(".", 1)[-1]
+            host = exposure.bind_host(self.topology, kind)
             client = HttpClient(
                 self.clock,
                 auto_decompress=module is not load_balancer,
                 keepalive=self.topology.limits.head_timeout / 2,
                 servers=self.servers,
+                headers=exposure.credential(self.topology, kind),
             )
             ctx = Context(
                 id=component_id,
-                kind=module.__name__.rsplit(".", 1)[-1],
+                kind=kind,
                 settings=settings,
                 clock=self.clock,
                 topology=self.topology,

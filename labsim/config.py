@@ -22,6 +22,7 @@ from .latency import LatencyModel
 from .schema import LIMIT as LIMIT
 from .schema import ConfigError as ConfigError
 from .schema import build, check, one_of, read_toml
+from .topology_rules import validate as _validate
 
 GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
 
@@ -177,6 +178,7 @@ class GatewayConfig(StationConfig):
     )
     use_cache: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
+    public: bool = False  # with exposure "gateways-only": listen on `host`, not loopback
     # Gateways whose slots, waiting line and service differ from the others':
     # `[gateways.each.gateway-5006]`, a whole station setting (not merged with these).
     each: dict[str, StationConfig] = field(default_factory=dict)
@@ -250,9 +252,17 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """How gateways check tokens: `strict` (the default) or the course guide's profile."""
+
+    mode: str = field(default="strict", metadata=one_of("strict", "guide"))
+    required: bool = True  # false: no token is asked for, as with the guide's check disabled
+
+
+@dataclass(frozen=True)
 class Topology:
-    """Every component's settings. `secret` signs JWTs and `admin_token` opens the admin
-    API; neither is ever read from a file."""
+    """Every component's settings. `secret` signs JWTs, `admin_token` opens the admin API
+    and `internal_token` marks the gateways' calls (`exposure`); none is read from a file."""
 
     name: str = "lab"
     description: str = ""
@@ -268,12 +278,16 @@ class Topology:
     worker: WorkerConfig = WorkerConfig()
     microservice: MicroserviceConfig = MicroserviceConfig()
     limits: LimitsConfig = LimitsConfig()
+    auth: AuthConfig = AuthConfig()
+    # "gateways-only": the cache, database, worker and microservice answer only the gateways.
+    exposure: str = field(default="open", metadata=one_of("open", "gateways-only"))
     users: tuple[User, ...] = field(
         default=(User("user1", "password123", "user"),),
         metadata=check(lambda us: 1 <= len(us) <= 1000, "must list 1 to 1000 users"),
     )
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     def gateway_ids(self) -> list[str]:
         return [f"gateway-{port}" for port in self.gateways.ports]
@@ -291,7 +305,7 @@ class Topology:
         return ports
 
 
-_NOT_FROM_FILE = {"secret", "admin_token"}
+_NOT_FROM_FILE = {"secret", "admin_token", "internal_token"}
 
 
 def load_topology(path: str | Path | None) -> Topology:
@@ -343,55 +357,3 @@ def with_overrides(
     if seed is not None:
         topology = dataclasses.replace(topology, seed=seed)
     return _validate(topology, "command line")
-
-
-def _port_key(topology: Topology, component: str) -> str:
-    if component.startswith("gateway-"):
-        return f"gateways.ports[{topology.gateway_ids().index(component)}]"
-    return f"{component.replace('-', '_')}.port"
-
-
-def _validate(topology: Topology, source: str) -> Topology:
-    if not topology.host.strip():
-        raise ConfigError(f"{source}: host: must name an address, e.g. 127.0.0.1")
-    seen: dict[int, str] = {}
-    for component, port in topology.ports().items():
-        if port and port in seen:
-            raise ConfigError(
-                f"{source}: {_port_key(topology, component)}: port {port} is already "
-                f"given to {seen[port]}"
-            )
-        seen[port] = component
-    weights = topology.load_balancer.weights
-    if weights and len(weights) != len(topology.gateways.ports):
-        raise ConfigError(
-            f"{source}: load_balancer.weights: {len(weights)} weights for "
-            f"{len(topology.gateways.ports)} gateways (give one per gateway, in port order)"
-        )
-    rate_limits = [("load_balancer", topology.load_balancer.rate_limit)]
-    rate_limits.append(("gateways", topology.gateways.rate_limit))
-    for section, limit in rate_limits:
-        if (limit.rate > 0) != (limit.burst > 0):
-            raise ConfigError(
-                f"{source}: {section}.rate_limit: give both rate and burst above 0 (or neither)"
-            )
-    cache = topology.cache
-    if cache.ttl > cache.max_ttl:
-        raise ConfigError(
-            f"{source}: cache.ttl: {cache.ttl:g} is above cache.max_ttl ({cache.max_ttl:g})"
-        )
-    if cache.coalesce and cache.lease_timeout >= cache.timeout:
-        raise ConfigError(
-            f"{source}: cache.lease_timeout: {cache.lease_timeout:g} s must be below "
-            f"cache.timeout ({cache.timeout:g} s), or coalesced callers time out first"
-        )
-    for gateway in topology.gateways.each:
-        if gateway not in topology.gateway_ids():
-            known = ", ".join(topology.gateway_ids())
-            raise ConfigError(
-                f"{source}: gateways.each.{gateway}: no such gateway (known: {known})"
-            )
-    names = [u.username for u in topology.users]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: users: a username is listed twice")
-    return topology

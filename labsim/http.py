@@ -28,6 +28,8 @@ from .pipe import Servers
 
 REQUEST_ID_HEADER = "X-Request-Id"
 EXCHANGE_HEADER = "X-Labsim-Exchange"
+# The credential the gateways' calls carry under `exposure = "gateways-only"` (`exposure.py`).
+INTERNAL_HEADER = "X-Labsim-Internal"
 
 # The request id of the request being served, set by the middleware of each component.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -155,14 +157,17 @@ class HttpClient:
         keepalive: float = KEEPALIVE,
         connect_timeout: float = CONNECT_TIMEOUT,
         servers: Servers | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """`servers`: the servers in this process, reached over in-memory pipes (`pipe.py`)."""
+        """`servers`: the servers in this process, reached over in-memory pipes (`pipe.py`);
+        `headers`: sent with every request (a caller's own with the same name win)."""
         self._exchanges = clock.exchanges
         self._clock = clock
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._settings = (pool_size, keepalive, connect_timeout, auto_decompress)
         self._servers = servers
         self._tls: ssl.SSLContext | None = None
+        self._headers = dict(headers or {})
 
     def _pool(self, url: URL) -> Pool:
         key = (url.scheme, url.host or "", url.port or 0)
@@ -226,6 +231,8 @@ class HttpClient:
         check: bool,
     ) -> Reply:
         sent = CIMultiDict(headers) if headers else CIMultiDict()  # repeated names kept
+        for name, value in self._headers.items():
+            sent.setdefault(name, value)
         rid = request_id.get()
         if rid and REQUEST_ID_HEADER not in sent:
             sent[REQUEST_ID_HEADER] = rid

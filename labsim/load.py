@@ -12,8 +12,13 @@ ENDPOINTS: dict[str, tuple[str, str, int, Any]] = {
     "data": ("GET", "/data", 200, None),
     "longtask": ("POST", "/longtask", 202, {"task": "report"}),
     "process": ("GET", "/process", 200, None),
+    "db": ("GET", "/db", 200, None),
 }
+# Endpoints sent straight to a component, not through the load balancer: component id.
+DIRECT = {"db": "database"}
 LAB_MIX = {"data": 50, "longtask": 50}
+# How the load gets its token: `/login`, forged with the guide's public secret, or none.
+AUTH = ("login", "forged", "none")
 
 
 def parse_mix(text: str) -> dict[str, int]:

@@ -30,7 +30,7 @@ from .config import (
     topology_from_dict,
 )
 from .faults import check_changes
-from .load import ENDPOINTS, LAB_MIX, check_mix
+from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
 from .numbers import within
 from .run.result import figure_problem
 
@@ -103,6 +103,10 @@ class Load:
         metadata=check(
             lambda n: 1 <= n <= MAX_CONCURRENCY, f"must be from 1 to {MAX_CONCURRENCY:,}"
         ),
+    )
+    auth: str = field(
+        default="login",
+        metadata=check(lambda a: a in AUTH, f"must be one of {', '.join(AUTH)}"),
     )
 
     @property

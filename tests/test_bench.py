@@ -153,7 +153,7 @@ def test_cli_verbose_prints_one_line_per_request_like_the_lab(capsys):
     assert len(requests) == 20
     assert requests[0] == (
         "[DATA] Request 1: Status 200, Response: "
-        "{'cached': False, 'data': 'Fetched fresh data from DB'}"
+        "{'cached': False, 'data': 'Fetched fresh data from DB', 'gateway_id': 'gateway-5003'}"
     )
     assert requests[-1].startswith("[LONGTASK] Request 20: Status 202")
 

@@ -66,7 +66,10 @@ async def test_database_answers_and_counts(cluster, http):
 
 async def test_microservice(cluster, http):
     async with http.get(f"{cluster.urls['microservice']}/process") as resp:
-        assert await resp.json() == {"message": "Business logic executed"}
+        assert await resp.json() == {
+            "message": "Business logic executed",
+            "service_id": "microservice",
+        }
 
 
 async def test_cache_get_set_and_default_ttl(cluster, http):

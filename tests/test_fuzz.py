@@ -66,14 +66,21 @@ NAMES = ("lb", "gateway1", "gateway2", "gateway3", "cache", "database", "worker"
 
 GET = frozenset({"GET", "HEAD"})  # aiohttp's add_get answers HEAD too
 POST = frozenset({"POST"})
+DELETE = frozenset({"DELETE"})
 # Routes and methods each kind serves itself (the load balancer proxies everything else).
 COMMON = {"/health": GET, "/metrics": GET, "/admin/faults": GET | POST, "/admin/reset": POST}
 SERVED = {
     "load_balancer": COMMON,
     "gateway": {**COMMON, "/login": POST, "/data": GET, "/longtask": POST, "/process": GET},
-    "cache": {**COMMON, "/cache/{key}": GET | POST},
+    "cache": {
+        **COMMON,
+        "/cache": GET,
+        "/cache/stats": GET,
+        "/cache/flush": POST,
+        "/cache/{key}": GET | POST | DELETE,
+    },
     "database": {**COMMON, "/db": GET},
-    "worker": {**COMMON, "/task": POST, "/task/{id}": GET},
+    "worker": {**COMMON, "/task": POST, "/task/{id}": GET, "/tasks": GET},
     "microservice": {**COMMON, "/process": GET},
 }
 ROUTES = tuple(sorted({route for routes in SERVED.values() for route in routes}))
@@ -94,6 +101,8 @@ READ_ONLY = {
     ("gateway", "/process"),
     ("database", "/db"),
     ("microservice", "/process"),
+    ("cache", "/cache"),
+    ("cache", "/cache/stats"),
 }
 # What `up` must never write: a traceback, or a log record that could not be written.
 BAD_LOG = re.compile(r"Traceback \(most recent call last\)|--- Logging error ---")

@@ -58,6 +58,7 @@ async def test_data_misses_then_hits_with_one_shape(cluster, http):
         async with http.get(f"{cluster.url}/data", headers={"Authorization": token}) as resp:
             assert resp.status == 200
             answers.append(await resp.json())
+            assert answers[-1].pop("gateway_id") == resp.headers["X-Served-By"]
     assert answers == [
         {"cached": False, "data": "Fetched fresh data from DB"},
         {"cached": True, "data": "Fetched fresh data from DB"},
@@ -72,7 +73,11 @@ async def test_token_raw_or_bearer(cluster, http, scheme):
         f"{cluster.url}/process", headers={"Authorization": scheme + token}
     ) as resp:
         assert resp.status == 200
-        assert await resp.json() == {"message": "Business logic executed"}
+        assert await resp.json() == {
+            "message": "Business logic executed",
+            "service_id": "microservice",
+            "gateway_id": resp.headers["X-Served-By"],
+        }
 
 
 def _token(secret: str, **claims) -> str:

@@ -31,7 +31,8 @@ def test_the_labs_load_test_runs_unchanged(tmp_path):
     assert out.startswith("Autenticación Satisfactoria. Token: ey")
     data = re.findall(
         r"\[DATA\] Request \d+: Status 200, "
-        r"Response: \{'cached': (\w+), 'data': 'Fetched fresh data from DB'\}",
+        r"Response: \{'cached': (\w+), 'data': 'Fetched fresh data from DB', "
+        r"'gateway_id': 'gateway-\d+'\}",
         out,
     )
     tasks = re.findall(

@@ -18,6 +18,7 @@ SHIPPED = {
     "lab", "no-cache", "ttl-expiry", "stampede", "weighted", "least-connections",
     "gateway-failure", "rate-limit", "slow-database", "zero-latency",
     "saturation", "scale-out", "mm1", "mmc", "coordinated-omission", "seed",
+    "guide", "forged-token", "exposure",
 }  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def test_run_prints_fail_and_exits_1(tmp_path, capsys):
         ("expect = ['db_calls == nan']\n", "expect[0]: 'nan' is not a finite number"),
         ("expect = ['cache.hits.x == 1']\n", "'cache.hits.x' is not a figure of the report"),
         ("expect = ['cache == 1']\n", "it names a section, not a number"),
-        ("expect = ['endpoints.lunch.p50_ms < 1']\n", "an endpoint (data, longtask, process)"),
+        ("expect = ['endpoints.lunch.p50_ms < 1']\n", "an endpoint (data, longtask, process, db)"),
         ("expect = ['endpoints.data.p42_ms < 1']\n", "'p42_ms' is not one of count, mean_ms"),
         ("[[faults]]\nat = inf\ncomponent = 'cache'\ndown = true\n", "faults[0].at: required"),
         ("[[variants]]\nname = 'a'\n[[variants]]\nname = 'a'\n", "'a' is used twice"),

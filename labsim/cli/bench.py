@@ -16,6 +16,7 @@ from ..scenario import Load, check_load
 from . import EXIT_INTERRUPTED
 from .common import (
     UsageError,
+    announce,
     check_output_file,
     configure_logging,
     one_scenario,
@@ -41,8 +42,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         interruptible=True,
     )
+    topology = topology_from_args(args, scenario.topology)
+    announce([topology])
     with running():
-        result = execute(topology_from_args(args, scenario.topology), options, scenario.faults)
+        result = execute(topology, options, scenario.faults)
     result = result.titled(args.scenario or result.scenario)
     from ..report.text import render_text
 
@@ -59,7 +62,16 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 
 # option -> the `[load]` key it overrides
-_LOAD_OPTIONS = ("requests", "concurrency", "mix", "rate", "arrivals", "duration", "max_in_flight")
+_LOAD_OPTIONS = (
+    "requests",
+    "concurrency",
+    "mix",
+    "rate",
+    "arrivals",
+    "duration",
+    "max_in_flight",
+    "auth",
+)
 
 
 def _load(args: argparse.Namespace, load: Load) -> Load:

@@ -11,9 +11,10 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from .. import guide
 from ..config import Topology, load_topology, with_overrides
 from ..scenario import Scenario, load_scenarios
 
@@ -39,6 +40,15 @@ def topology_from_args(args: argparse.Namespace, topology: Topology | None = Non
     if admin_token is not None:
         topology = dataclasses.replace(topology, admin_token=admin_token)
     return topology
+
+
+def announce(topologies: Iterable[Topology]) -> None:
+    """Say loudly, once, when a topology's gateways let anyone forge a token or need none."""
+    topologies = list(topologies)
+    if any(t.auth.mode == "guide" for t in topologies):
+        print(guide.WARNING, file=sys.stderr, flush=True)
+    if any(not t.auth.required for t in topologies):
+        print(guide.NO_TOKEN_WARNING, file=sys.stderr, flush=True)
 
 
 def _secret(variable: str) -> str | None:

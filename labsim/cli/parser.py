@@ -12,7 +12,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from ..config import LIMIT, MAX_CONCURRENCY
-from ..load import parse_mix
+from ..load import AUTH, parse_mix
 from ..numbers import within
 from ..run.axes import MAX_JOBS, Axis, parse_axis
 
@@ -144,13 +144,19 @@ def _add_up(commands: argparse._SubParsersAction) -> None:
         help="address every component binds to (default: 127.0.0.1)",
     )
     up.add_argument("--quiet", action="store_true", help="no log line per request (default: off)")
+    up.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow the guide profile's public token secret on a non-loopback --host "
+        "(default: refuse)",
+    )
     dashboard = up.add_mutually_exclusive_group()
     dashboard.add_argument(
         "--dashboard-port",
         type=port_number,
-        default=8080,
         metavar="N",
-        help="port of the live dashboard, on the same address (default: 8080)",
+        help="port of the live dashboard, on the same address (default: 8080, or the first "
+        "port after it that no component of the scenario has)",
     )
     dashboard.add_argument(
         "--no-dashboard",
@@ -179,7 +185,14 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         type=_mix,
         metavar="SPEC",
         help="endpoint weights, sent in the order given; endpoints: data, longtask, "
-        "process (default: the scenario's, data=50,longtask=50)",
+        "process, db (the database directly, not through the load balancer) "
+        "(default: the scenario's, data=50,longtask=50)",
+    )
+    bench.add_argument(
+        "--auth",
+        choices=AUTH,
+        help="the token each request carries: login (from /login), forged (signed with the "
+        "course guide's public secret), none (default: the scenario's, login)",
     )
     bench.add_argument(
         "--seed",

@@ -12,12 +12,13 @@ from ..run import run_scenario
 from ..run.scenarios import ScenarioRun
 from ..scenario import load_scenarios
 from .bench import EXIT_INTERRUPTED, running
-from .common import make_folder, topology_from_args, write
+from .common import announce, make_folder, topology_from_args, write
 
 
 def run_scenarios_command(args: argparse.Namespace) -> int:
     # Every file is read and checked before anything runs.
     files = [(path, load_scenarios(path)) for path in args.files]
+    announce(s.topology for _, scenarios in files for s in scenarios)
     if args.html is not None:
         make_folder("--html", args.html)
     all_passed = True

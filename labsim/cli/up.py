@@ -7,21 +7,47 @@ import asyncio
 import signal
 from urllib.parse import quote
 
-from .. import loop
+from .. import guide, loop
 from ..clock import RealClock
 from ..cluster import Cluster, ClusterError
 from ..config import Topology
-from .common import UsageError, configure_logging, topology_from_args
+from .common import UsageError, announce, configure_logging, topology_from_args
+
+DASHBOARD_PORT = 8080
 
 
 def run_up(args: argparse.Namespace) -> int:
     topology = topology_from_args(args)
-    dashboard_port = None if args.no_dashboard else args.dashboard_port
-    for component, port in topology.ports().items():
-        if port == dashboard_port:
-            raise UsageError(f"--dashboard-port {port}: that is {component}'s port; choose another")
+    _check_access(topology, args.insecure)
+    dashboard_port = None if args.no_dashboard else _dashboard_port(topology, args.dashboard_port)
     configure_logging(args.quiet)
     return loop.run(_serve(topology, args.scenario, dashboard_port))
+
+
+def _dashboard_port(topology: Topology, asked: int | None) -> int:
+    """The port asked for (not a component's), or the first from 8080 no component has."""
+    taken = {port: component for component, port in topology.ports().items()}
+    if asked is not None:
+        if asked in taken:
+            raise UsageError(
+                f"--dashboard-port {asked}: that is {taken[asked]}'s port; choose another"
+            )
+        return asked
+    port = DASHBOARD_PORT
+    while port in taken:  # the guide's load balancer, for one, sits on 8080
+        port += 1
+    return port
+
+
+def _check_access(topology: Topology, insecure: bool) -> None:
+    """Say loudly what the guide profile opens, and keep its public secret off the network."""
+    public = not (guide.is_loopback(topology.host) or insecure)
+    if topology.auth.mode == "guide" and public:
+        raise UsageError(
+            f"--host {topology.host}: the guide profile signs tokens with a public secret, "
+            "so anyone who can reach it can forge one; add --insecure to serve it there anyway"
+        )
+    announce([topology])
 
 
 async def _serve(topology: Topology, scenario: str | None, dashboard_port: int | None) -> int:

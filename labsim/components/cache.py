@@ -1,4 +1,6 @@
-"""The cache: `GET /cache/<key>` and `POST /cache/<key>`, each entry with its own TTL.
+"""The cache: `GET /cache/<key>` and `POST /cache/<key>`, each entry with its own TTL;
+`DELETE /cache/<key>` drops one, `POST /cache/flush` drops all, and `GET /cache` (or
+`GET /cache/stats`) tells its size and figures. `stats` and `flush` are not keys.
 
 A bounded `cachetools.TLRUCache` whose timer is the shared clock, so entries expire in
 simulated time exactly as they would in real time. Two patterns can be switched on:
@@ -58,11 +60,19 @@ class _CountingCache(TLRUCache):
         return expired
 
 
+RESERVED = frozenset({"stats", "flush"})  # names of the cache's own routes, not keys
+
+
 def make_app(ctx: Context[CacheConfig]) -> web.Application:
     cache = Cache(ctx)
     app = base_app(ctx, cache)
+    # The fixed routes first: aiohttp tries routes in the order they were added.
+    app.router.add_get("/cache", cache.stats)
+    app.router.add_get("/cache/stats", cache.stats)
+    app.router.add_post("/cache/flush", cache.flush)
     app.router.add_get("/cache/{key}", cache.get)
     app.router.add_post("/cache/{key}", cache.put)
+    app.router.add_delete("/cache/{key}", cache.delete)
     return app
 
 
@@ -135,6 +145,35 @@ class Cache(Station[CacheConfig, CacheFigures]):
                 return _answer(entry.value, coalesced=True)
         return _answer(None, lease=True)
 
+    async def stats(self, request: web.Request) -> web.Response:
+        figures, settings = self.figures, self.settings
+        return web.json_response(
+            {
+                "entries": len(self.store),
+                "bytes": int(self.store.currsize),
+                "hits": figures.hits,
+                "misses": figures.misses,
+                "ttl": settings.ttl,
+                "max_entries": settings.maxsize,
+                "max_bytes": settings.max_bytes,
+            }
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if self.store.pop(key, None) is None:
+            raise JSONError(404, f"no cache entry {key[:MAX_KEY]!r}")
+        self.figures.deletions += 1
+        return web.Response(status=204)
+
+    async def flush(self, request: web.Request) -> web.Response:
+        # As open as any other write to the cache: a caller that may write may also drop
+        # entries one by one. Who may call the cache at all is the exposure rule's job.
+        flushed = len(self.store)
+        self.store.clear()
+        self.figures.deletions += flushed
+        return web.json_response({"status": "ok", "flushed": flushed})
+
     async def put(self, request: web.Request) -> web.Response:
         settings = self.settings
         body = await json_body(request)
@@ -147,6 +186,8 @@ class Cache(Station[CacheConfig, CacheFigures]):
         key = request.match_info["key"]
         if len(key) > MAX_KEY:
             raise JSONError(400, f"cache key longer than {MAX_KEY} characters")
+        if key in RESERVED:
+            raise JSONError(400, f"{key!r} is not a key: /cache/{key} is the cache's own route")
         value = json.dumps(body["value"], separators=(",", ":")).encode()
         entry = Entry(value, self.clock.now() + ttl)
         if entry.size() > settings.max_bytes:

@@ -79,6 +79,7 @@ class CacheFigures(Figures):
     expirations: int = counter("cache expirations.")
     coalesced: int = counter("cache coalesced.")
     stale: int = counter("cache stale.")
+    deletions: int = counter("cache entries deleted (DELETE /cache/<key>, POST /cache/flush).")
 
 
 @dataclass(frozen=True)

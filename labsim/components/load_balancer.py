@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
-from ..auth import Auth
+from ..auth import gateway_auth
 from ..balancing import Backend, make_picker
 from ..config import LoadBalancerConfig, RetryConfig
 from ..http import EXCHANGE_HEADER, DownstreamError, Reply
@@ -130,7 +130,7 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         self.retrying = settings.retry.attempts > 0
         limit = settings.rate_limit
         self.limiter = RateLimiter(limit.rate, limit.burst, ctx.clock.now) if limit.rate else None
-        self.auth = Auth(ctx.topology.secret, ctx.topology.users)
+        self.auth = gateway_auth(ctx.topology, token_ttl=0)  # to read who is asking
         self.check_headers = _header_limits(settings)
         hash_on = settings.hash_on
         self.hash_header = hash_on.removeprefix("header:") if hash_on != "client" else None

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from .. import exposure
 from ..clock import Clock
 from ..exposition import render
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
@@ -77,6 +78,7 @@ def _middleware(ctx: Context[Any]) -> Any:
     clock, faults, delay, slots = ctx.clock, ctx.faults, ctx.delay, ctx.capacity
     exchanges = clock.exchanges
     account = _accountant(ctx)
+    guard = exposure.guard(ctx.topology, ctx.kind, ctx.id)  # who may call this component
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -101,18 +103,18 @@ def _middleware(ctx: Context[Any]) -> Any:
             start = clock.now()
             gone: str | None = None  # why no answer reaches the caller, if none does
             try:
+                guard(request)
                 # 2. The component's latency and injected faults, on the shared clock; then
                 # a slot (if it has slots), held for its service time and the handler.
-                if request.match_info.http_exception is None:  # 404 and 405 answer at once
+                routed = request.match_info.http_exception is None  # 404, 405 answer at once
+                if routed:
                     seconds = delay() if work else 0.0
                     if faults.active() and not path.startswith("/admin/"):
                         seconds += await _suffer(ctx, request)  # a down component fails /health
                     if seconds > 0:  # zero costs no trip around the event loop
                         await clock.sleep(seconds)
-                    if slots is not None and work:
-                        response = await slots.hold(handler, request)
-                    else:
-                        response = await handler(request)
+                if routed and slots is not None and work:
+                    response = await slots.hold(handler, request)
                 else:
                     response = await handler(request)
             except _Dropped as e:

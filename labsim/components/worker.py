@@ -2,13 +2,15 @@
 
 Up to `concurrency` tasks run at once, each for a draw of `task_duration` on the shared
 clock (lab: 5 s); up to `queue_size` more wait. Past that, 503 with `Retry-After`.
-`GET /task/<id>` tells a task's state; the last `history` finished tasks are remembered.
+`GET /task/<id>` tells a task's state, `GET /tasks` lists the newest (`?limit=`, at most
+1000); the last `history` finished tasks are remembered.
 On shutdown, unfinished tasks are reported, never dropped silently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import json
 from collections import OrderedDict
@@ -36,11 +38,21 @@ class Task:
     finished_at: float | None = None
 
 
+MAX_LISTED = 1000  # tasks in one answer of `GET /tasks`
+
+
+def _described(task: Task) -> dict[str, object]:
+    body = asdict(task)
+    del body["payload"]  # what a client sent is not for others to read
+    return body
+
+
 def make_app(ctx: Context[WorkerConfig]) -> web.Application:
     worker = Worker(ctx)
     app = base_app(ctx, worker)
     app.router.add_post("/task", worker.submit)
     app.router.add_get("/task/{task_id}", worker.status)
+    app.router.add_get("/tasks", worker.list_tasks)
     app.on_shutdown.append(worker.stop_tasks)
     return app
 
@@ -83,9 +95,19 @@ class Worker(Station[WorkerConfig, WorkerFigures]):
         task = self.active.get(task_id) or self.finished.get(task_id)
         if task is None:
             raise JSONError(404, f"no task {task_id!r} (unknown, or finished long ago)")
-        body = asdict(task)
-        del body["payload"]
-        return web.json_response(body)
+        return web.json_response(_described(task))
+
+    async def list_tasks(self, request: web.Request) -> web.Response:
+        """The newest tasks first, waiting, running or done; `?limit=` of them (100)."""
+        limit = request.query.get("limit", "100")
+        if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_LISTED):
+            raise JSONError(400, f"limit must be a whole number from 1 to {MAX_LISTED}")
+        tasks = itertools.chain(self.active.values(), self.finished.values())
+        # Task numbers grow with each task (tasks finish in any order: sort by number).
+        newest = heapq.nlargest(int(limit), tasks, key=lambda t: int(t.task_id[5:]))
+        shown = [_described(t) for t in newest]
+        total = len(self.active) + len(self.finished)
+        return web.json_response({"tasks": shown, "total": total})
 
     async def run(self, task: Task) -> None:
         figures, clock = self.figures, self.clock

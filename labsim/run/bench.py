@@ -16,7 +16,7 @@ from .. import loop
 from ..config import Topology
 from ..scenario import Fault
 from .collect import Seen, bench_result
-from .driver import login, send_load
+from .driver import credentials, send_load
 from .faults import apply_faults
 from .open_load import send_open_load
 from .result import BenchResult
@@ -45,7 +45,7 @@ async def run_bench(
 
 
 async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
-    token = await login(session)
+    token = await credentials(session)
     tally = Tally()
     clock = session.clock
     start = clock.now()

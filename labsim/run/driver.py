@@ -18,8 +18,9 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ..guide import forged_token
 from ..http import DownstreamError
-from ..load import ENDPOINTS, plan
+from ..load import DIRECT, ENDPOINTS, plan
 from .session import BenchError, BenchOptions, Session
 from .tally import Outcome, Tally
 
@@ -61,7 +62,17 @@ async def login(session: Session) -> str:
     return token
 
 
-async def send_load(session: Session, token: str, tally: Tally) -> None:
+async def credentials(session: Session) -> str | None:
+    """The token every request carries, as the load asks: from `/login`, forged with the
+    course guide's public secret (`guide.py`), or none at all."""
+    if session.options.auth == "forged":
+        return forged_token()
+    if session.options.auth == "none":
+        return None
+    return await login(session)
+
+
+async def send_load(session: Session, token: str | None, tally: Tally) -> None:
     """Send every request of the mix; `tally.interrupted` if Ctrl-C stopped it early."""
     options = session.options
     sequence = _sequence(plan(options.requests, options.mix))
@@ -100,7 +111,7 @@ def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
 
 async def one(
     session: Session,
-    token: str,
+    token: str | None,
     number: int,
     endpoint: str,
     tally: Tally,
@@ -114,10 +125,10 @@ async def one(
     started = clock.now() if scheduled is None else scheduled
     try:
         reply = await session.client.request(
-            "load-balancer",
+            DIRECT.get(endpoint, "load-balancer"),
             method,
-            session.base + path,
-            headers={"Authorization": token},
+            session.url_of(endpoint) + path,
+            headers={"Authorization": token} if token else None,
             json_body=body,
             check=False,
             within=session.request_timeout,

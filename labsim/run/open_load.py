@@ -20,7 +20,7 @@ from .session import Session
 from .tally import Tally
 
 
-async def send_open_load(session: Session, token: str, tally: Tally) -> None:
+async def send_open_load(session: Session, token: str | None, tally: Tally) -> None:
     """Send every arrival of the load; `tally.interrupted` if Ctrl-C stopped it early."""
     options, clock = session.options, session.clock
     show = printer(options, max(1, round(_expected(session))))

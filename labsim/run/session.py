@@ -18,7 +18,7 @@ from ..clock import Clock, RealClock, VirtualClock
 from ..cluster import Cluster
 from ..config import Topology
 from ..http import POOL_SIZE, HttpClient
-from ..load import LAB_MIX
+from ..load import DIRECT, LAB_MIX
 from ..scenario import Load, Stage
 
 
@@ -43,6 +43,7 @@ class BenchOptions:
     duration: float = 0.0  # seconds of arrivals; 0: until `requests` were sent
     stages: tuple[Stage, ...] = ()
     max_in_flight: int = 1000  # an open load's arrivals beyond it are dropped, not sent
+    auth: str = "login"  # the token: from /login, "forged" (guide.py), or "none"
 
     @property
     def virtual(self) -> bool:
@@ -71,6 +72,13 @@ class Session:
     base: str  # the load balancer's URL
     cluster: Cluster | None
 
+    def url_of(self, endpoint: str) -> str:
+        """Where `endpoint` is sent: the load balancer, or the component it names directly."""
+        component = DIRECT.get(endpoint)
+        if component is None or self.cluster is None:
+            return self.base
+        return self.cluster.urls[component]
+
     @property
     def request_timeout(self) -> float | None:
         """How long one request may take; none on the virtual clock, which cannot hang
@@ -80,6 +88,12 @@ class Session:
 
 @asynccontextmanager
 async def open_session(topology: Topology, options: BenchOptions) -> AsyncIterator[Session]:
+    direct = sorted(e for e, weight in options.mix.items() if weight and e in DIRECT)
+    if options.target is not None and direct:
+        raise BenchError(
+            f"endpoint {direct[0]!r} calls the {DIRECT[direct[0]]} directly, which needs "
+            "the topology in this process: drop --target"
+        )
     clock: Clock = VirtualClock() if options.virtual else RealClock()
     cluster = None
     if options.target is None:
