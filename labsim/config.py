@@ -308,6 +308,29 @@ class Topology:
 _NOT_FROM_FILE = {"secret", "admin_token", "internal_token"}
 
 
+def _moved(topology: Topology, offset: int) -> Topology:
+    """Every configured port `offset` higher (0, a free port, stays 0)."""
+    top = max(topology.ports().values())
+    if top + offset > 65535:
+        raise ConfigError(
+            f"--port-offset {offset}: port {top} would become {top + offset}, past 65535"
+        )
+
+    def up(port: int) -> int:
+        return port + offset if port else 0
+
+    sections = {
+        name: dataclasses.replace(getattr(topology, name), port=up(getattr(topology, name).port))
+        for name in ("load_balancer", "cache", "database", "worker", "microservice")
+    }
+    gateways = topology.gateways
+    each = {f"gateway-{up(int(gid.rsplit('-', 1)[1]))}": s for gid, s in gateways.each.items()}
+    sections["gateways"] = dataclasses.replace(
+        gateways, ports=tuple(up(p) for p in gateways.ports), each=each
+    )
+    return dataclasses.replace(topology, **sections)
+
+
 def load_topology(path: str | Path | None) -> Topology:
     """The scenario file's topology (the lab's defaults when `path` is None)."""
     if path is None:
@@ -322,7 +345,7 @@ def topology_from_dict(
 ) -> Topology:
     """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
     known = {k: v for k, v in data.items() if k not in ignore}
-    topology = build(Topology, known, source, "", exclude=_NOT_FROM_FILE)
+    topology = build(Topology, known, source, "", exclude=_NOT_FROM_FILE, read_elsewhere=ignore)
     return _validate(topology, source)
 
 
@@ -333,8 +356,11 @@ def with_overrides(
     db_latency: float | None = None,
     host: str | None = None,
     seed: int | None = None,
+    port_offset: int = 0,
 ) -> Topology:
     """Apply the CLI's overrides (already checked for type and sign by argparse)."""
+    if port_offset:
+        topology = _moved(topology, port_offset)
     if gateways is not None:
         if gateways > MAX_GATEWAYS:
             raise ConfigError(f"--gateways {gateways}: at most {MAX_GATEWAYS}")

@@ -45,6 +45,7 @@ _OPERATORS = {
     ">=": operator.ge,
     ">": operator.gt,
 }
+_SHORT_FORMS = {"failures": "requests.failed"}
 _EXPECTATION = re.compile(r"^\s*([A-Za-z0-9_.:\-]+)\s*(<=|>=|==|<|>)\s*(\S+)\s*$")
 
 
@@ -192,7 +193,10 @@ def _scenario(data: dict[str, Any], source: str, variant: str | None) -> Scenari
     faults = tuple(
         _fault(f, i, topology, source) for i, f in enumerate(_list(data, "faults", source))
     )
-    expect = tuple(_expectation(e, i, source) for i, e in enumerate(_list(data, "expect", source)))
+    expect = tuple(
+        parse_expectation(e, source, f"expect[{i}]")
+        for i, e in enumerate(_list(data, "expect", source))
+    )
     return Scenario(
         name=topology.name,
         description=topology.description,
@@ -250,8 +254,11 @@ def _fault(data: Any, i: int, topology: Topology, source: str) -> Fault:
     return Fault(float(at), component, changes, reset)
 
 
-def _expectation(text: Any, i: int, source: str) -> Expectation:
-    where = f"expect[{i}]"
+def parse_expectation(text: Any, source: str, where: str) -> Expectation:
+    """`figure op number`, as in a scenario's `expect` or `bench --threshold`.
+
+    Two short forms, as k6 users write them: an endpoint first (`data.p99_ms` for
+    `endpoints.data.p99_ms`) and `failures` for `requests.failed`."""
     match = _EXPECTATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ConfigError(
@@ -265,6 +272,9 @@ def _expectation(text: Any, i: int, source: str) -> Expectation:
         value = math.nan
     if not math.isfinite(value):
         raise ConfigError(f"{source}: {where}: {number!r} is not a finite number")
+    path = _SHORT_FORMS.get(path) or (
+        f"endpoints.{path}" if path.split(".")[0] in ENDPOINTS else path
+    )
     keys = tuple(path.split("."))
     problem = figure_problem(path, ENDPOINTS)
     if problem:

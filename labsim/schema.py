@@ -61,16 +61,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def build(
-    cls: Any, data: Any, source: str, where: str, exclude: AbstractSet[str] = frozenset()
+    cls: Any,
+    data: Any,
+    source: str,
+    where: str,
+    exclude: AbstractSet[str] = frozenset(),
+    read_elsewhere: AbstractSet[str] = frozenset(),
 ) -> Any:
-    """An instance of dataclass `cls` from a TOML table, every value checked."""
+    """An instance of dataclass `cls` from a TOML table, every value checked.
+
+    `read_elsewhere`: keys of the same table that another layer reads, named among the
+    known ones when a key is unknown."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {where or 'scenario'}: must be a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
     for key in data:
         if key not in fields:
-            known = ", ".join(sorted(fields))
+            known = ", ".join(sorted(fields.keys() | read_elsewhere))
             raise ConfigError(f"{source}: {_join(where, key)}: unknown key (known: {known})")
     values = {}
     for name, f in fields.items():

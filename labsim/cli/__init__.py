@@ -26,6 +26,7 @@ _COMMANDS = {
     "bench": ("bench", "run_bench_command"),
     "run": ("run", "run_scenarios_command"),
     "sweep": ("sweep", "run_sweep_command"),
+    "compare": ("compare", "run_compare_command"),
 }
 
 

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 
 from ..cluster import ClusterError
 from ..run import BenchError, BenchOptions, execute
-from ..scenario import Load, check_load
+from ..run.result import Check
+from ..scenario import Load, check_load, parse_expectation
 from . import EXIT_INTERRUPTED
 from .common import (
     UsageError,
@@ -27,6 +28,7 @@ from .common import (
 
 def run_bench_command(args: argparse.Namespace) -> int:
     _check_bench_args(args)
+    thresholds = [parse_expectation(t, "command line", "--threshold") for t in args.threshold]
     scenario = one_scenario(args.scenario)
     if scenario.faults and args.target:
         raise UsageError(
@@ -47,7 +49,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     with running():
         result = execute(topology, options, scenario.faults)
     result = result.titled(args.scenario or result.scenario)
-    from ..report.text import render_text
+    from ..report.text import render_checks, render_text
 
     print(render_text(result))
     if args.json:
@@ -58,7 +60,11 @@ def run_bench_command(args: argparse.Namespace) -> int:
         write("--html", args.html, lambda: render_bench(result))
     if result.interrupted:
         return EXIT_INTERRUPTED
-    return 0 if result.requests.failed == 0 else 1
+    checks = [Check("", t.text, *t.evaluate(result)) for t in thresholds]
+    if checks:
+        print("thresholds\n" + render_checks(checks))
+    held = all(c.passed for c in checks)
+    return 0 if result.requests.failed == 0 and held else 1
 
 
 # option -> the `[load]` key it overrides

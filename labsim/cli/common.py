@@ -33,6 +33,7 @@ def topology_from_args(args: argparse.Namespace, topology: Topology | None = Non
         db_latency=getattr(args, "db_latency", None),
         host=getattr(args, "host", None),
         seed=getattr(args, "seed", None),
+        port_offset=getattr(args, "port_offset", None) or 0,
     )
     secret, admin_token = _secret("LABSIM_SECRET"), _secret("LABSIM_ADMIN_TOKEN")
     if secret is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from importlib import metadata
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -69,12 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="labsim",
         description="The load-balancing and caching lab, whole, in one Python process.",
     )
+    parser.add_argument("--version", action="version", version=f"labsim {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     _add_up(commands)
     _add_bench(commands)
     _add_run(commands)
     _add_sweep(commands)
+    _add_compare(commands)
     return parser
 
 
@@ -104,6 +107,12 @@ _ABOUT = {
         "component; with queueing theory's prediction where every station on the path is "
         "M/M/c, and the saturation point.",
     ),
+    "compare": (
+        "compare two runs' JSON reports, figure by figure",
+        "Print every figure of two `bench --json` reports side by side with its relative "
+        "change. With --fail-if rules, exit code 1 when the second run breaks any (a "
+        "regression check for CI), 2 when a file or a rule is not valid.",
+    ),
 }
 
 
@@ -113,6 +122,23 @@ def _command(commands: argparse._SubParsersAction, name: str) -> argparse.Argume
         name, help=summary, description=description
     )
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("labsim")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
+def _add_port_offset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port-offset",
+        type=non_negative_int,
+        metavar="N",
+        help="add N to every port of the scenario, to move the whole topology off the lab's "
+        "ports (8000 -> 8000+N, 5000 -> 5000+N, ...) (default: 0)",
+    )
 
 
 def _add_topology_options(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +151,8 @@ def _add_topology_options(parser: argparse.ArgumentParser) -> None:
         "--gateways",
         type=positive_int,
         metavar="N",
-        help="number of API gateways, on ports 5000, 5003, 5006, ... (default: the scenario's, 3)",
+        help="number of API gateways, 3 ports apart from the scenario's first gateway port "
+        "(the lab's: 5000, 5003, 5006, ...) (default: the scenario's, 3)",
     )
     parser.add_argument(
         "--db-latency",
@@ -133,6 +160,7 @@ def _add_topology_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="the database's fixed service time in seconds (default: the scenario's, 2.0)",
     )
+    _add_port_offset(parser)
 
 
 def _add_up(commands: argparse._SubParsersAction) -> None:
@@ -155,8 +183,8 @@ def _add_up(commands: argparse._SubParsersAction) -> None:
         "--dashboard-port",
         type=port_number,
         metavar="N",
-        help="port of the live dashboard, on the same address (default: 8080, or the first "
-        "port after it that no component of the scenario has)",
+        help="port of the live dashboard, on the same address (default: 8080 plus any "
+        "--port-offset, or the first port after it that no component of the scenario has)",
     )
     dashboard.add_argument(
         "--no-dashboard",
@@ -279,6 +307,15 @@ def _add_bench_target(bench: argparse.ArgumentParser) -> None:
 
 def _add_bench_outputs(bench: argparse.ArgumentParser) -> None:
     bench.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a figure that must hold, as a scenario's expect: 'data.p99_ms<500', "
+        "'failures==0', 'cache.hit_ratio>=0.8'; repeatable; any that fails: exit code 1 "
+        "(default: none)",
+    )
+    bench.add_argument(
         "--json", metavar="PATH", help="also write the report as JSON to PATH (default: none)"
     )
     bench.add_argument(
@@ -297,11 +334,26 @@ def _add_bench_outputs(bench: argparse.ArgumentParser) -> None:
 def _add_run(commands: argparse._SubParsersAction) -> None:
     run = _command(commands, "run")
     run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (TOML)")
+    _add_port_offset(run)
     run.add_argument(
         "--html",
         metavar="DIR",
         help="also write an HTML page with charts per scenario file, and index.html, "
         "into DIR, made if missing (default: none)",
+    )
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    compare = _command(commands, "compare")
+    compare.add_argument("first", metavar="A.json", help="the earlier run (bench --json)")
+    compare.add_argument("second", metavar="B.json", help="the later run (bench --json)")
+    compare.add_argument(
+        "--fail-if",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="exit 1 if B breaks RULE: 'data.p99_ms>+10%%' (relative to A), "
+        "'requests.failed>0' (absolute change); repeatable (default: none)",
     )
 
 

@@ -19,13 +19,16 @@ DASHBOARD_PORT = 8080
 def run_up(args: argparse.Namespace) -> int:
     topology = topology_from_args(args)
     _check_access(topology, args.insecure)
-    dashboard_port = None if args.no_dashboard else _dashboard_port(topology, args.dashboard_port)
+    first = DASHBOARD_PORT + (args.port_offset or 0)
+    dashboard_port = (
+        None if args.no_dashboard else _dashboard_port(topology, args.dashboard_port, first)
+    )
     configure_logging(args.quiet)
     return loop.run(_serve(topology, args.scenario, dashboard_port))
 
 
-def _dashboard_port(topology: Topology, asked: int | None) -> int:
-    """The port asked for (not a component's), or the first from 8080 no component has."""
+def _dashboard_port(topology: Topology, asked: int | None, first: int = DASHBOARD_PORT) -> int:
+    """The port asked for (not a component's), or the first from `first` no component has."""
     taken = {port: component for component, port in topology.ports().items()}
     if asked is not None:
         if asked in taken:
@@ -33,7 +36,7 @@ def _dashboard_port(topology: Topology, asked: int | None) -> int:
                 f"--dashboard-port {asked}: that is {taken[asked]}'s port; choose another"
             )
         return asked
-    port = DASHBOARD_PORT
+    port = first
     while port in taken:  # the guide's load balancer, for one, sits on 8080
         port += 1
     return port

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from ..run.result import BenchResult, Check, Latency
@@ -95,10 +96,26 @@ def _summary(result: BenchResult) -> list[str]:
 def _failures(result: BenchResult) -> list[str]:
     if not result.failures:
         return ["failures    none"]
-    return ["failures"] + [
+    lines = ["failures"] + [
         f"  {f.count} x {f.endpoint} -> {common.failure_status(f.status)}: {f.error}"
         for f in result.failures
     ]
+    if any("worker queue is full" in f.error for f in result.failures):
+        lines += _queue_hint(result)
+    return lines
+
+
+def _queue_hint(result: BenchResult) -> list[str]:
+    """Why tasks were refused, and how to size the worker, when its queue was full."""
+    worker = (result.settings or {}).get("worker")
+    held = f" (here: {worker})" if worker else ""
+    text = (
+        "the worker's queue is full: it runs worker.concurrency tasks at once and keeps "
+        f"worker.queue_size more waiting{held}; a task sent when both are full gets 503. "
+        "A burst of N tasks needs queue_size >= N - concurrency: raise them in the "
+        "scenario's [worker], or send tasks more slowly (--rate)."
+    )
+    return textwrap.wrap(text, 92, initial_indent="why         ", subsequent_indent=" " * 12)
 
 
 def render_comparison(results: Sequence[tuple[str, BenchResult]]) -> str:

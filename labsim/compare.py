@@ -1,0 +1,143 @@
+"""Two runs' JSON reports side by side: every figure, its change, and regression rules.
+
+Reads what `bench --json` writes. A figure is any number in the report, named by its path
+(`endpoints.data.p99_ms`, `cache.hit_ratio`); the settings, the charts' data and the
+failure messages are not figures. A rule (`--fail-if`) is `figure op change`: with a `%`
+the change is relative to the first run (`data.p99_ms>+10%`), without it absolute
+(`requests.failed>0`). Endpoint names and `failures` may stand first, as in `--threshold`.
+Plain functions on plain data: the CLI reads the files and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .schema import ConfigError
+
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+# Parts of a report that are not figures to compare.
+NOT_FIGURES = frozenset(
+    {"scenario", "clock", "seed", "target", "concurrency", "mix", "load", "settings",
+     "latency_distribution", "timeline", "failures", "interrupted"}
+)  # fmt: skip
+_RULE = re.compile(r"^\s*([A-Za-z0-9_.:\-]+)\s*(<=|>=|<|>)\s*([+-]?[0-9.]+(?:e[+-]?\d+)?)(%?)\s*$")
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def read_report(path: str) -> dict[str, Any]:
+    """A `bench --json` report; ConfigError naming the file if it is not one."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_REPORT_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_REPORT_BYTES:,} bytes: not a report")
+    try:
+        report = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ConfigError(f"{path}: not JSON: write it with `bench --json`") from None
+    if not isinstance(report, dict) or "requests" not in report:
+        raise ConfigError(f"{path}: not a labsim report: write it with `bench --json`")
+    return report
+
+
+def figures(report: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
+    """Every figure of `report` as (path, value), in the report's order."""
+    for key, value in report.items():
+        if not prefix and key in NOT_FIGURES:
+            continue
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from figures(value, path + ".")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield path, float(value)
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    first: float | None
+    second: float | None
+
+    @property
+    def change(self) -> float | None:
+        """Relative change from the first to the second; None where it has no meaning."""
+        if self.first is None or self.second is None:
+            return None
+        if self.first == 0:
+            return 0.0 if self.second == 0 else None  # from nothing: no ratio to give
+        return (self.second - self.first) / abs(self.first)
+
+
+def rows(first: dict[str, Any], second: dict[str, Any]) -> list[Row]:
+    """Every figure of either report, in the first's order, then the second's new ones."""
+    a, b = dict(figures(first)), dict(figures(second))
+    names = list(a) + [name for name in b if name not in a]
+    return [Row(name, a.get(name), b.get(name)) for name in names]
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    figure: str
+    op: str
+    limit: float
+    relative: bool
+
+    def broken(self, row: Row) -> tuple[bool, float | None]:
+        """(whether the second run breaks the rule, the change it was judged on)."""
+        if self.relative:
+            change = None if row.change is None else row.change * 100
+        elif row.first is not None and row.second is not None:
+            change = row.second - row.first
+        else:
+            change = None
+        return change is not None and _OPERATORS[self.op](change, self.limit), change
+
+
+def parse_rule(text: str) -> Rule:
+    """`figure op [+-]number[%]`; ConfigError saying what is wrong."""
+    match = _RULE.match(text)
+    if match is None:
+        raise ConfigError(
+            f"--fail-if {text!r}: not of the form 'figure op change', e.g. "
+            "'data.p99_ms>+10%' or 'requests.failed>0' (op: < <= > >=)"
+        )
+    path, op, number, percent = match.groups()
+    try:
+        limit = float(number)
+    except ValueError:
+        limit = math.nan
+    if not math.isfinite(limit):
+        raise ConfigError(f"--fail-if {text!r}: {number!r} is not a finite number")
+    return Rule(text.strip(), _long_form(path), op, limit, percent == "%")
+
+
+def _long_form(path: str) -> str:
+    if path == "failures":
+        return "requests.failed"
+    from .load import ENDPOINTS
+
+    return f"endpoints.{path}" if path.split(".")[0] in ENDPOINTS else path
+
+
+def rule_figure(rule: Rule, table: list[Row]) -> Row:
+    """The row a rule judges; ConfigError if neither report has that figure."""
+    for row in table:
+        if row.figure == rule.figure:
+            return row
+    raise ConfigError(f"--fail-if {rule.text!r}: neither report has the figure {rule.figure!r}")
