@@ -11,14 +11,13 @@ Plain functions on plain data: the CLI reads the files and prints.
 from __future__ import annotations
 
 import json
-import math
 import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .schema import ConfigError
+from .schema import ConfigError, finite, read_limited
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 # Parts of a report that are not figures to compare.
@@ -37,15 +36,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 
 def read_report(path: str) -> dict[str, Any]:
     """A `bench --json` report; ConfigError naming the file if it is not one."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_REPORT_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_REPORT_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_REPORT_BYTES:,} bytes: not a report")
+    raw = read_limited(path, MAX_REPORT_BYTES, "report")
     try:
         report = json.loads(raw)
     except (ValueError, RecursionError):
@@ -118,12 +109,7 @@ def parse_rule(text: str) -> Rule:
             "'data.p99_ms>+10%' or 'requests.failed>0' (op: < <= > >=)"
         )
     path, op, number, percent = match.groups()
-    try:
-        limit = float(number)
-    except ValueError:
-        limit = math.nan
-    if not math.isfinite(limit):
-        raise ConfigError(f"--fail-if {text!r}: {number!r} is not a finite number")
+    limit = finite(number, f"--fail-if {text!r}")
     return Rule(text.strip(), _long_form(path), op, limit, percent == "%")
 
 

@@ -8,7 +8,6 @@ one report. Validation happens here, once; every error names the file and the ke
 from __future__ import annotations
 
 import copy
-import math
 import operator
 import re
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from .faults import check_changes
 from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
 from .numbers import within
 from .run.result import figure_problem
+from .schema import finite
 
 if TYPE_CHECKING:
     from .run.result import BenchResult
@@ -266,12 +266,7 @@ def parse_expectation(text: Any, source: str, where: str) -> Expectation:
             f"e.g. 'cache.hit_ratio >= 0.8' (op: {' '.join(_OPERATORS)})"
         )
     path, op, number = match.groups()
-    try:
-        value = float(number)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise ConfigError(f"{source}: {where}: {number!r} is not a finite number")
+    value = finite(number, f"{source}: {where}")
     path = _SHORT_FORMS.get(path) or (
         f"endpoints.{path}" if path.split(".")[0] in ENDPOINTS else path
     )

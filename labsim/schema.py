@@ -40,18 +40,35 @@ def one_of(*words: str) -> dict[str, Any]:
     return check(lambda w: w in words, "must be " + " or ".join(f'"{w}"' for w in words))
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_limited(path: str | Path, limit: int, what: str) -> bytes:
+    """At most `limit` bytes of the file `what` at `path`; ConfigError naming it otherwise."""
     try:
         with open(path, "rb") as f:
-            raw = f.read(MAX_SCENARIO_BYTES + 1)  # never more: the path may be /dev/zero
+            raw = f.read(limit + 1)  # never more: the path may be /dev/zero
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such scenario file") from None
+        raise ConfigError(f"{path}: no such {what}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a scenario file") from None
+        raise ConfigError(f"{path}: is a directory, not a {what}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    if len(raw) > MAX_SCENARIO_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_SCENARIO_BYTES:,} bytes: not a scenario file")
+    if len(raw) > limit:
+        raise ConfigError(f"{path}: larger than {limit:,} bytes: not a {what}")
+    return raw
+
+
+def finite(number: str, where: str) -> float:
+    """`number` as a finite float; ConfigError naming `where` otherwise."""
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: {number!r} is not a finite number")
+    return value
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    raw = read_limited(path, MAX_SCENARIO_BYTES, "scenario file")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

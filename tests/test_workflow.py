@@ -72,7 +72,7 @@ def test_compare_shows_each_figure_and_fails_on_a_regression(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("files", "rule", "message"),
     [
-        (("nowhere.json",), None, "nowhere.json: no such file"),
+        (("nowhere.json",), None, "nowhere.json: no such report"),
         (("notjson",), None, "not JSON"),
         (("list",), None, "not a labsim report"),
         ((), "data.p99_ms>>1", "not of the form 'figure op change'"),
