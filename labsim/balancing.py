@@ -39,8 +39,8 @@ class Backend:
     consecutive_failures: int = 0
     health_streak: int = 0  # consecutive check results agreeing with a pending change
     # The load balancer's figures for this gateway, in `/metrics` by a `gateway` label.
-    sent: int = counter("Per gateway.", name="requests")  # requests sent (retries too)
-    failures: int = counter("Per gateway.")  # of those, the ones that failed (or 5xx)
+    sent: int = counter("Requests sent to the gateway, retries included.", name="requests")
+    failures: int = counter("Requests to the gateway that failed or answered 5xx.")
 
     def available(self, now: float) -> bool:
         return self.healthy and now >= self.ejected_until

@@ -1,9 +1,12 @@
 """One component's figures in the Prometheus text exposition format (version 0.0.4).
 
-Written by hand rather than through `prometheus_client`: that library keeps its metrics
-in registries that live beside the values labsim already counts, so every figure would be
-counted twice; the text format itself is a few lines. Durations are on the shared clock,
-so on the virtual clock they are simulated seconds.
+Written by hand rather than through `prometheus_client`'s custom collectors, which would
+read the same counters without counting twice: the text format 0.0.4 is frozen and a few
+lines, and labsim keeps one runtime dependency fewer; `tests/test_metrics.py` reads every
+component's output back with `prometheus_client`'s own parser, right after start and
+after traffic. Every series exists from the start at 0, as Prometheus advises, so a
+query works before the first failure. Durations are on the shared clock, so on the
+virtual clock they are simulated seconds.
 
 The HTTP figures every component has come from its context; its own kind's figures from
 its station, each field marked counter or gauge (`components/figures.py`); its slots and
@@ -32,10 +35,17 @@ def _family(name: str, kind: str, help_text: str, samples: Iterable[str]) -> lis
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
 
 
-def render(ctx: Context[Any], station: Station[Any, Any]) -> str:
-    """The exposition text for `ctx`'s component, whose station is `station`."""
+# What `GET /metrics` answers with: the text format and its version, as client libraries send.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Why a request got no answer (`labsim_http_dropped_total`'s reasons).
+DROP_REASONS = ("down", "caller_gone")
+
+
+def render(ctx: Context[Any], station: Station[Any, Any], routes: Iterable[str] = ()) -> str:
+    """The exposition text for `ctx`'s component, whose station is `station`; each of its
+    `routes` has its series from the start (a 200 and each drop reason at 0)."""
     me = {"component": ctx.id}
-    lines = _traffic(ctx, me)
+    lines = _traffic(ctx, me, list(routes))
     lines += _durations(ctx.latency, me)
     lines += _figures(f"labsim_{ctx.kind}", me, [({}, station.figures), *station.more_figures()])
     if ctx.capacity is not None:
@@ -43,14 +53,16 @@ def render(ctx: Context[Any], station: Station[Any, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _traffic(ctx: Context[Any], me: dict[str, str]) -> list[str]:
+def _traffic(ctx: Context[Any], me: dict[str, str], routes: list[str]) -> list[str]:
+    answered = dict.fromkeys(((route, 200) for route in routes), 0) | ctx.requests
+    dropped = dict.fromkeys(((r, why) for r in routes for why in DROP_REASONS), 0) | ctx.dropped
     lines = _family(
         "labsim_http_requests_total",
         "counter",
         "Requests answered, by route and status.",
         (
             f"labsim_http_requests_total{_labels(**me, route=route, status=status)} {n}"
-            for (route, status), n in sorted(ctx.requests.items())
+            for (route, status), n in sorted(answered.items())
         ),
     )
     lines += _family(
@@ -60,7 +72,7 @@ def _traffic(ctx: Context[Any], me: dict[str, str]) -> list[str]:
         "connection) or caller_gone (the caller hung up before the answer was ready).",
         (
             f"labsim_http_dropped_total{_labels(**me, route=route, reason=reason)} {n}"
-            for (route, reason), n in sorted(ctx.dropped.items())
+            for (route, reason), n in sorted(dropped.items())
         ),
     )
     return lines + _family(
@@ -114,7 +126,7 @@ def _capacity(prefix: str, me: dict[str, str], cap: CapacityFigures) -> list[str
         ("slots", "Requests it may serve at once (concurrency).", cap.slots),
         ("slots_busy", "Slots busy now.", cap.busy_now),
         (
-            "utilization",
+            "utilization_ratio",
             "Busy slots / slots, time-weighted on the clock since it started (0 to 1).",
             cap.utilization,
         ),

@@ -270,7 +270,7 @@ async def test_metrics_expose_the_station(sim):
 
     assert samples[("labsim_database_slots", me)] == 1
     assert samples[("labsim_database_slots_busy", me)] == 0
-    assert samples[("labsim_database_utilization", me)] == pytest.approx(1.0)
+    assert samples[("labsim_database_utilization_ratio", me)] == pytest.approx(1.0)
     assert samples[("labsim_database_queue_length", me)] == 0
     assert samples[("labsim_database_queue_length_mean", me)] == pytest.approx(1.0)
     assert samples[("labsim_database_busy_slot_seconds_total", me)] == pytest.approx(3.0)

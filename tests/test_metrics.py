@@ -18,7 +18,7 @@ from .test_components import COMPONENTS
 async def scrape(http, url: str) -> dict[tuple[str, tuple], float]:
     async with http.get(f"{url}/metrics") as resp:
         assert resp.status == 200
-        assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         return parse(await resp.text())
 
 
@@ -66,6 +66,28 @@ async def test_every_figure_is_exposed_from_the_start(cluster, http):
     assert sum(counted) == len(cluster.topology.gateway_ids())  # only each gateway_up is 1
     microservice = await scrape(http, cluster.urls["microservice"])
     assert not [name for name, _ in microservice if name.startswith("labsim_microservice")]
+    # Each route's answers and drops, at 0 before the first request.
+    db = await scrape(http, cluster.urls["database"])
+    at_db = {"component": "database", "route": "/db"}
+    assert has(db, "labsim_http_requests_total", **at_db, status="200")
+    for reason in ("down", "caller_gone"):
+        assert has(db, "labsim_http_dropped_total", **at_db, reason=reason)
+    cache = await scrape(http, cluster.urls["cache"])
+    routes = {dict(labels).get("route") for name, labels in cache if "dropped" in name}
+    assert routes == {"/cache", "/cache/stats", "/cache/flush", "/cache/{key}"}
+
+
+async def test_metric_names_say_their_unit_once_and_help_is_for_a_reader(cluster, http):
+    for component in COMPONENTS:
+        async with http.get(f"{cluster.urls[component]}/metrics") as resp:
+            families = list(text_string_to_metric_families(await resp.text()))
+        for family in families:
+            words = family.name.removeprefix("labsim_").split("_")
+            assert len(words) == len(set(words)), f"{family.name} repeats a word"
+            help_text = family.documentation
+            assert help_text[0].isupper() and help_text[-1] in ".)", (family.name, help_text)
+            if family.type in ("histogram", "summary"):
+                assert family.name.endswith("_seconds"), family.name
 
 
 async def test_metrics_move_with_traffic(cluster, http):
@@ -91,8 +113,8 @@ async def test_metrics_move_with_traffic(cluster, http):
     )
     assert value(cache, "labsim_cache_hits_total", component="cache") == 4
     assert value(cache, "labsim_cache_misses_total", component="cache") == 1
-    assert value(cache, "labsim_cache_size", component="cache") == 1
-    assert value(db, "labsim_database_db_calls_total", component="database") == 1
+    assert value(cache, "labsim_cache_entries", component="cache") == 1
+    assert value(db, "labsim_database_calls_total", component="database") == 1
     assert (
         value(db, "labsim_http_requests_total", component="database", route="/db", status="200")
         == 1

@@ -38,9 +38,9 @@ def counter(help_text: str, *, name: str | None = None) -> Any:
     return field(default=0, metadata={_METRIC: Metric("counter", help_text, name)})
 
 
-def gauge(help_text: str) -> Any:
+def gauge(help_text: str, *, name: str | None = None) -> Any:
     """A figure that goes down as well as up, starting at 0."""
-    return field(default=0, metadata={_METRIC: Metric("gauge", help_text)})
+    return field(default=0, metadata={_METRIC: Metric("gauge", help_text, name)})
 
 
 def marked(figures: DataclassInstance) -> list[tuple[str, Metric, int]]:
@@ -62,63 +62,64 @@ class Figures:
         return asdict(self)
 
 
-# The HELP texts are the ones `/metrics` has always shown (issue 15 renames the metrics).
 @dataclass
 class GatewayFigures(Figures):
-    hits: int = counter("gateway hits.")
-    misses: int = counter("gateway misses.")
-    login_failures: int = counter("gateway login failures.")
-    rate_limited: int = counter("gateway rate limited.")
+    hits: int = counter("GET /data answered from the cache.")
+    misses: int = counter("GET /data that had to read the database (cache miss).")
+    login_failures: int = counter("POST /login refused: unknown user or wrong password.")
+    rate_limited: int = counter("Requests refused with 429 by this gateway's rate limit.")
 
 
 @dataclass
 class CacheFigures(Figures):
-    hits: int = counter("cache hits.")
-    misses: int = counter("cache misses.")
-    sets: int = counter("cache sets.")
-    expirations: int = counter("cache expirations.")
-    coalesced: int = counter("cache coalesced.")
-    stale: int = counter("cache stale.")
-    deletions: int = counter("cache entries deleted (DELETE /cache/<key>, POST /cache/flush).")
+    hits: int = counter("Lookups that found a fresh entry.")
+    misses: int = counter("Lookups that found no entry, or an expired one.")
+    sets: int = counter("Entries written (POST /cache/<key>).")
+    expirations: int = counter("Entries dropped because their TTL ran out.")
+    coalesced: int = counter("Misses answered by another caller's fill (request coalescing).")
+    stale: int = counter("Expired entries served while one caller refreshes them.")
+    deletions: int = counter("Entries deleted (DELETE /cache/<key>, POST /cache/flush).")
 
 
 @dataclass(frozen=True)
 class CacheSize:
     """The cache's size, read when asked."""
 
-    size: int = gauge("cache size now.")
-    bytes: int = gauge("cache bytes now.")
+    size: int = gauge("Entries held now.", name="entries")
+    bytes: int = gauge("Bytes held now: values as compact JSON, plus 256 per entry.")
 
 
 @dataclass
 class DatabaseFigures(Figures):
-    db_calls: int = counter("database db calls.")
+    db_calls: int = counter("Reads of the database (GET /db).", name="calls")
 
 
 @dataclass
 class WorkerFigures(Figures):
-    submitted: int = counter("worker submitted.")
-    queued: int = gauge("worker queued now.")
-    running: int = gauge("worker running now.")
-    completed: int = counter("worker completed.")
-    rejected: int = counter("worker rejected.")
+    submitted: int = counter("Tasks accepted (POST /task answered 202).")
+    queued: int = gauge("Tasks waiting for a slot now.")
+    running: int = gauge("Tasks running now.")
+    completed: int = counter("Tasks finished.")
+    rejected: int = counter("Tasks refused with 503: every slot busy and the queue full.")
 
 
 @dataclass
 class LoadBalancerFigures(Figures):
-    retries: int = counter("load_balancer retries.")
-    retry_budget_exhausted: int = counter("load_balancer retry budget exhausted.")
-    ejections: int = counter("load_balancer ejections.")
-    health_ejections: int = counter("load_balancer health ejections.")
-    readmissions: int = counter("load_balancer readmissions.")
-    rate_limited: int = counter("load_balancer rate limited.")
+    retries: int = counter("Requests sent again to another gateway after a failure.")
+    retry_budget_exhausted: int = counter("Retries not made because the retry budget was spent.")
+    ejections: int = counter(
+        "Gateways ejected after failing too often in a row (outlier detection)."
+    )
+    health_ejections: int = counter("Gateways taken out after failing their health checks.")
+    readmissions: int = counter("Gateways taken back after passing their health checks again.")
+    rate_limited: int = counter("Requests refused with 429 by the load balancer's rate limit.")
 
 
 @dataclass(frozen=True)
 class GatewayUp:
     """Whether the load balancer may send a gateway traffic now (1) or not (0)."""
 
-    gateway_up: int = gauge("1 when the gateway may take traffic (healthy, not ejected).")
+    gateway_up: int = gauge("Whether the gateway may take traffic: 1 (healthy, not ejected), or 0.")
 
 
 # Marked figures with the labels that tell them apart: ({"gateway": "gateway-5000"}, ...).

@@ -26,7 +26,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from .. import exposure
 from ..clock import Clock
-from ..exposition import render
+from ..exposition import CONTENT_TYPE, render
 from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
 from . import admin
 from .answers import LIMITS, answer_for, error_response
@@ -63,13 +63,19 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
         return web.json_response(answer)
 
     async def metrics(request: web.Request) -> web.Response:
-        text = render(ctx, station)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        text = render(ctx, station, _work_routes(request.app))
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     admin.add_routes(app, ctx.id, ctx.faults, ctx.topology.admin_token, ctx.topology.host)
     return app
+
+
+def _work_routes(app: web.Application) -> list[str]:
+    """The component's own routes, as `/metrics` labels them (not the reporting ones)."""
+    routes = (resource.canonical for resource in app.router.resources())
+    return sorted({r for r in routes if not r.startswith(UNTIMED_PREFIXES)})
 
 
 def _middleware(ctx: Context[Any]) -> Any:
