@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from ..cluster import ClusterError
 from ..run import BenchError, BenchOptions, execute
 from ..run.result import Check
+from ..run.samples import SampleLog
 from ..scenario import Load, check_load, parse_expectation
 from . import EXIT_INTERRUPTED
 from .common import (
@@ -46,8 +47,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     )
     topology = topology_from_args(args, scenario.topology)
     announce([topology])
-    with running():
-        result = execute(topology, options, scenario.faults)
+    with running(), _sample_log(args.samples) as samples:
+        result = execute(topology, options, scenario.faults, samples)
     result = result.titled(args.scenario or result.scenario)
     from ..report.text import render_checks, render_text
 
@@ -58,6 +59,11 @@ def run_bench_command(args: argparse.Namespace) -> int:
         from ..report.html import render_bench
 
         write("--html", args.html, lambda: render_bench(result))
+    if args.csv:
+        from ..report.csv_files import files
+
+        for path, text in files(args.csv, result).items():
+            write("--csv", path, text)
     if result.interrupted:
         return EXIT_INTERRUPTED
     checks = [Check("", t.text, *t.evaluate(result)) for t in thresholds]
@@ -93,10 +99,34 @@ def _check_bench_args(args: argparse.Namespace) -> None:
         raise UsageError(
             "--clock virtual needs the topology in this process; with --target the clock is real"
         )
-    for option in ("json", "html"):
-        check_output_file(option, getattr(args, option))
-    if args.json and args.html and os.path.abspath(args.json) == os.path.abspath(args.html):
-        raise UsageError(f"--json and --html both name {args.json}; give two files")
+    outputs = {"json": args.json, "html": args.html, "samples": args.samples}
+    if args.csv is not None:
+        if not args.csv or args.csv.endswith(("/", os.sep)) or os.path.isdir(args.csv):
+            raise UsageError(f"--csv {args.csv!r}: give a prefix for the file names, e.g. run1")
+        outputs |= {"csv": f"{args.csv}_stats.csv"}
+    for option, path in outputs.items():
+        check_output_file(option, path)
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        same = seen.setdefault(os.path.abspath(path), option)
+        if same != option:
+            raise UsageError(f"--{same} and --{option} both name {path}; give two files")
+
+
+@contextmanager
+def _sample_log(path: str | None) -> Iterator[SampleLog | None]:
+    """`--samples`: the file is written while the run goes, a line per request."""
+    if path is None:
+        yield None
+        return
+    try:
+        file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        raise UsageError(f"--samples {path}: cannot write: {e.strerror}") from None
+    with file:
+        yield SampleLog(file)
 
 
 def _progress(verbose: bool) -> str | None:

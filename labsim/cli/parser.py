@@ -325,6 +325,18 @@ def _add_bench_outputs(bench: argparse.ArgumentParser) -> None:
         "(default: none)",
     )
     bench.add_argument(
+        "--csv",
+        metavar="PREFIX",
+        help="also write PREFIX_stats.csv (a row per endpoint, hits, misses and the total), "
+        "PREFIX_failures.csv and PREFIX_history.csv (the timeline) (default: none)",
+    )
+    bench.add_argument(
+        "--samples",
+        metavar="PATH",
+        help="also write a CSV line per request to PATH, as it is answered: endpoint, "
+        "scheduled and actual start, latency, status, gateway, hit (default: none)",
+    )
+    bench.add_argument(
         "--verbose",
         action="store_true",
         help="print one line per request, as the lab's script does (default: off)",

@@ -20,25 +20,34 @@ from .driver import credentials, send_load
 from .faults import apply_faults
 from .open_load import send_open_load
 from .result import BenchResult
+from .samples import SampleLog
 from .sampling import Sampler, capacities, drain_worker, observe
 from .session import BenchOptions, Session, open_session
 from .tally import Tally
 
 
-def execute(topology: Topology, options: BenchOptions, faults: Sequence[Fault] = ()) -> BenchResult:
+def execute(
+    topology: Topology,
+    options: BenchOptions,
+    faults: Sequence[Fault] = (),
+    samples: SampleLog | None = None,
+) -> BenchResult:
     """Run the bench on a new event loop, the fastest one its clock allows."""
-    return loop.run(run_bench(topology, options, faults), virtual=options.virtual)
+    return loop.run(run_bench(topology, options, faults, samples), virtual=options.virtual)
 
 
 async def run_bench(
-    topology: Topology, options: BenchOptions, faults: Sequence[Fault] = ()
+    topology: Topology,
+    options: BenchOptions,
+    faults: Sequence[Fault] = (),
+    samples: SampleLog | None = None,
 ) -> BenchResult:
     """Run the bench and measure it.
 
     `faults` are applied on schedule through each component's admin API (in-process only).
     """
     wall_start = time.perf_counter()
-    async with open_session(topology, options) as session:
+    async with open_session(topology, options, samples) as session:
         seen = await session.clock.run(_drive(session, faults))
     wall = time.perf_counter() - wall_start
     return bench_result(dataclasses.replace(seen, wall=wall))
@@ -49,6 +58,8 @@ async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
     tally = Tally()
     clock = session.clock
     start = clock.now()
+    if session.samples is not None:
+        session.samples.start = start
     began = capacities(session.cluster)
     sampler = Sampler(session, tally, start)
     watching = asyncio.create_task(sampler.run())

@@ -122,7 +122,8 @@ async def one(
     open load meant to send it) or from now."""
     method, path, _, body = ENDPOINTS[endpoint]
     clock = session.clock
-    started = clock.now() if scheduled is None else scheduled
+    sent = clock.now()
+    started = sent if scheduled is None else scheduled
     try:
         reply = await session.client.request(
             DIRECT.get(endpoint, "load-balancer"),
@@ -141,7 +142,12 @@ async def one(
     except asyncio.CancelledError:
         tally.cut += 1  # Ctrl-C, and it did not finish in time: not answered, not failed
         raise
-    tally.record(endpoint, outcome, clock.now() - started)
+    latency = clock.now() - started
+    tally.record(endpoint, outcome, latency)
+    if session.samples is not None:
+        session.samples.add(
+            endpoint, started, sent, latency, outcome.status, outcome.served_by, outcome.answer
+        )
     show(number, endpoint, outcome.status, outcome.error or outcome.answer)
 
 

@@ -20,6 +20,7 @@ from ..config import Topology
 from ..http import POOL_SIZE, HttpClient
 from ..load import DIRECT, LAB_MIX
 from ..scenario import Load, Stage
+from .samples import SampleLog
 
 
 class BenchError(Exception):
@@ -71,6 +72,7 @@ class Session:
     client: HttpClient
     base: str  # the load balancer's URL
     cluster: Cluster | None
+    samples: SampleLog | None = None  # `bench --samples`: a line per request
 
     def url_of(self, endpoint: str) -> str:
         """Where `endpoint` is sent: the load balancer, or the component it names directly."""
@@ -87,7 +89,9 @@ class Session:
 
 
 @asynccontextmanager
-async def open_session(topology: Topology, options: BenchOptions) -> AsyncIterator[Session]:
+async def open_session(
+    topology: Topology, options: BenchOptions, samples: SampleLog | None = None
+) -> AsyncIterator[Session]:
     direct = sorted(e for e, weight in options.mix.items() if weight and e in DIRECT)
     if options.target is not None and direct:
         raise BenchError(
@@ -109,7 +113,7 @@ async def open_session(topology: Topology, options: BenchOptions) -> AsyncIterat
         servers=None if cluster is None else cluster.servers,
     )
     try:
-        yield Session(topology, options, clock, client, base, cluster)
+        yield Session(topology, options, clock, client, base, cluster, samples)
     finally:
         await client.close()
         if cluster is not None:
