@@ -9,6 +9,14 @@ from typing import Any
 
 # Imported on first use, so `python -m labsim --bad-option` answers before aiohttp loads.
 _EXPORTS = {
+    "bench": "api",
+    "check": "api",
+    "load_scenario": "api",
+    "serve": "api",
+    "Lab": "api",
+    "BenchOptions": "run",
+    "BenchResult": "run.result",
+    "Scenario": "scenario",
     "Clock": "clock",
     "RealClock": "clock",
     "StalledError": "clock",
@@ -21,15 +29,23 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BenchOptions",
+    "BenchResult",
     "Clock",
     "Cluster",
     "ClusterError",
     "ConfigError",
+    "Lab",
     "RealClock",
+    "Scenario",
     "StalledError",
     "Topology",
     "VirtualClock",
+    "bench",
+    "check",
+    "load_scenario",
     "load_topology",
+    "serve",
 ]
 
 __version__ = "0.1.0"
