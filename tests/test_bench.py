@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 
@@ -194,7 +195,8 @@ def test_cli_overrides_reach_the_bench(capsys):
 def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
     bench(requests=40, progress="bar")
     err = capsys.readouterr().err
-    assert err.endswith("\n") and f"[{'#' * 30}] 40/40" in err
+    assert err.endswith("\n") and f"[{'#' * 30}] 40/40  " in err
+    assert re.search(r"40/40  [\d,]+/s, 0:00 left\n$", err)  # the pace, and no time left
     bench(requests=40)
     assert capsys.readouterr().err == ""
 
@@ -207,6 +209,8 @@ def test_a_long_run_in_a_log_shows_progress_lines(capsys, monkeypatch):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("labsim: 2/400 requests answered (0%, ")
     assert lines[-1].startswith("labsim: 400/400 requests answered (100%, ")
+    assert re.fullmatch(r".*\(100%, \d+ s, [\d,]+/s, 0:00 left\)", lines[-1])
+    assert all(re.search(r"/s, \d+:\d\d left\)$", line) for line in lines)
     assert len(lines) == 200 and "\r" not in "".join(lines)
 
 

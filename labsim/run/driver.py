@@ -218,14 +218,26 @@ def printer(options: BenchOptions, total: int) -> Show:
         if options.progress == "bar" and (n % step == 0 or n == total):
             filled = min(30, n * 30 // total)
             bar = "#" * filled + "." * (30 - filled)
-            print(f"\r[{bar}] {n}/{total}", end="", file=sys.stderr, flush=True)
+            print(f"\r[{bar}] {n}/{total}  {pace(n)}", end="", file=sys.stderr, flush=True)
         elif options.progress == "lines" and n % step == 0 and time.monotonic() >= next_line[0]:
             next_line[0] = time.monotonic() + PROGRESS_EVERY
             print(
                 f"labsim: {n:,}/{total:,} requests answered "
-                f"({n * 100 // total}%, {time.monotonic() - began:.0f} s)",
+                f"({n * 100 // total}%, {time.monotonic() - began:.0f} s, {pace(n)})",
                 file=sys.stderr,
                 flush=True,
             )
 
+    def pace(n: int) -> str:
+        """Answers a wall second so far, and the wall time left at that pace."""
+        elapsed = max(time.monotonic() - began, 1e-9)
+        rate = n / elapsed
+        left = (total - n) / rate if rate > 0 else 0.0
+        return f"{rate:,.0f}/s, {_clock(left)} left"
+
     return show
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
