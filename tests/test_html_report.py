@@ -226,6 +226,8 @@ def test_cli_run_writes_a_page_per_file_and_an_index(tmp_path, capsys):
     assert re.search(r'href="stampede.html">scenarios/stampede.toml</a>', index)
     assert '<td class="pass">6 of 6 passed</td>' in index  # stampede: 3 per variant
     assert '<td class="pass">4 of 4 passed</td>' in index
+    described = "<td>10 concurrent misses make 10 database calls; coalesced, they make 1</td>"
+    assert described in index  # each scenario's description beside its link
     stampede = (out / "stampede.html").read_text()
     assert "Variants side by side" in stampede and "PASS" in stampede
     assert Page(stampede).fetches == [] and Page(stampede).charts.count("Requests per gateway") == 2

@@ -22,7 +22,7 @@ def run_scenarios_command(args: argparse.Namespace) -> int:
     if args.html is not None:
         make_folder("--html", args.html)
     all_passed = True
-    pages: list[tuple[str, str, int, int]] = []
+    pages: list[tuple[str, str, str, int, int]] = []
     for path, scenarios in files:
         with running():
             run = run_scenario(scenarios, lambda t: topology_from_args(args, t), interruptible=True)
@@ -63,9 +63,10 @@ def _print_run(path: str, run: ScenarioRun) -> None:
 
 
 def _write_page(
-    folder: str, path: str, run: ScenarioRun, pages: Sequence[tuple[str, str, int, int]]
-) -> tuple[str, str, int, int]:
-    """Write one scenario file's page; (page name, path, passed, checks) for the index."""
+    folder: str, path: str, run: ScenarioRun, pages: Sequence[tuple[str, str, str, int, int]]
+) -> tuple[str, str, str, int, int]:
+    """Write one scenario file's page; (page name, path, description, passed, checks) for
+    the index."""
     from ..report.html import render_scenario
 
     stem = os.path.splitext(os.path.basename(path))[0] or "scenario"
@@ -78,4 +79,4 @@ def _write_page(
     text = render_scenario(path, run.scenarios[0].description, run.named(), run.checks)
     write("--html", os.path.join(folder, page), text)
     passed = sum(c.passed for c in run.checks)
-    return page, path, passed, len(run.checks)
+    return page, path, run.scenarios[0].description, passed, len(run.checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..run.result import BenchResult
@@ -91,7 +92,21 @@ def stations(result: BenchResult) -> list[tuple[str, str]]:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
+    return figure(value)
+
+
+def figure(value: float | None) -> str:
+    """A measured figure as every report writes it: whole numbers whole, others to the
+    thousandth at most (2.031 s, 49.237 req/s, 0.8), thousands and up without decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
 def statuses(result: BenchResult) -> str:

@@ -62,7 +62,7 @@ def _rows(rows: Sequence[tuple[str, Any]]) -> str:
 def grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(tag: str, i: int, value: Any) -> str:
         cls = ' class="n"' if i else ""
-        text = "-" if value is None else (f"{value:g}" if isinstance(value, float) else value)
+        text = common.figure(value) if value is None or isinstance(value, float) else value
         return f"<{tag}{cls}>{escape(str(text))}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
@@ -153,7 +153,7 @@ def _latency_chart(result: BenchResult) -> list[str]:
         dist["edges_ms"],
         dist["series"],
         x_title="latency in ms (log-spaced bins)",
-        y_label="requests",
+        y_label="requests (log scale)",
         colours=_latency_colours(dist["series"]),
     )
     note = (
@@ -176,20 +176,35 @@ def _gateway_chart(result: BenchResult) -> list[str]:
 def _timeline_charts(result: BenchResult) -> list[str]:
     timeline = result.timeline
     x_title = f"seconds since the first request ({result.clock} clock)"
-    # The timeline may go on after the last request, while the worker finishes its tasks.
-    end = [(result.time.simulated_s, "last request answered")]
+    # The timeline may go on after the last request, while the worker finishes its tasks:
+    # the traffic's charts show the traffic's window, the worker's the whole, marked.
+    last = result.time.simulated_s
+    end = [(last, "last request answered")]
+    xs = timeline["t_s"]
+    # The samples up to the end of traffic, and the first one at or after it.
+    window = next((i + 1 for i, t in enumerate(xs) if t >= last), len(xs))
 
-    def over_time(title: str, series: dict[str, list[int]], y_label: str) -> list[str]:
-        xs = timeline["t_s"]
-        chart = svg.steps(title, xs, series, x_title=x_title, y_label=y_label, marks=end)
+    def over_time(
+        title: str, series: dict[str, list[int]], y_label: str, colours: dict[str, str] | None
+    ) -> list[str]:
+        shown = {name: values[:window] for name, values in series.items()}
+        chart = svg.steps(
+            title, xs[:window], shown, x_title=x_title, y_label=y_label, colours=colours
+        )
         return [f"<h3>{title}</h3>", chart]
 
     queues = {k.removeprefix("queue "): v for k, v in timeline.items() if k.startswith("queue ")}
-    out_queue = over_time("Queue length over time", queues, "requests waiting") if queues else []
+    out_queue = (
+        over_time("Queue length over time", queues, "requests waiting", None) if queues else []
+    )
     hits = {"hits so far": timeline["hits"], "misses so far": timeline["misses"]}
-    out = out_queue + over_time("Cache hits and misses over time", hits, "GET /data answers")
+    hit_colours = {"hits so far": svg.MEANING["hit"], "misses so far": svg.MEANING["miss"]}
+    out = out_queue + over_time(
+        "Cache hits and misses over time", hits, "GET /data answers", hit_colours
+    )
     done = {"ok so far": timeline["ok"], "failed so far": timeline["failed"]}
-    out += over_time("Requests completed over time", done, "requests")
+    done_colours = {"ok so far": svg.MEANING["ok"], "failed so far": svg.MEANING["failed"]}
+    out += over_time("Requests completed over time", done, "requests", done_colours)
     if "worker_queued" not in timeline:
         return [
             *out,
@@ -203,7 +218,17 @@ def _timeline_charts(result: BenchResult) -> list[str]:
             note("The worker had no task in this run."),
         ]
     tasks = {"waiting": timeline["worker_queued"], "running": timeline["worker_running"]}
-    out += over_time("Worker queue over time", tasks, "tasks")
+    task_colours = {"waiting": svg.MEANING["waiting"], "running": svg.MEANING["running"]}
+    worker = svg.steps(
+        "Worker queue over time",
+        xs,
+        tasks,
+        x_title=x_title,
+        y_label="tasks",
+        marks=end,
+        colours=task_colours,
+    )
+    out += ["<h3>Worker queue over time</h3>", worker]
     if result.clock == "virtual":
         return [*out, note("Sampled through the run and until the worker finished its tasks.")]
     return [*out, note("Sampled until the last request was answered.")]
@@ -243,9 +268,12 @@ def note(text: str) -> str:
 
 
 def _latency_colours(series: dict[str, Any]) -> dict[str, str]:
-    # Answered requests in the palette's colours, failed ones in reds, whatever the mix.
-    answered = [name for name in series if not name.endswith(" failed")]
-    colours = {name: svg.PALETTE[i % len(svg.PALETTE)] for i, name in enumerate(answered)}
+    # Hits and misses in their colours, other answers in the others, failures in reds.
+    answered = [n for n in series if not n.endswith((" failed", " hit", " miss"))]
+    colours = {name: svg.OTHERS[i % len(svg.OTHERS)] for i, name in enumerate(answered)}
+    colours |= {
+        n: svg.MEANING[n.rsplit(" ", 1)[1]] for n in series if n.endswith((" hit", " miss"))
+    }
     reds = svg.STATUS_SHADES["5"]
     failed = [name for name in series if name.endswith(" failed")]
     colours |= {name: reds[i % len(reds)] for i, name in enumerate(failed)}
@@ -295,13 +323,17 @@ def render_scenario(
     return page(f"labsim run: {path}", description or "A labsim scenario.", body)
 
 
+def _measured(value: float | None) -> str:
+    return "not measured" if value is None else common.figure(value)
+
+
 def _checks(checks: Sequence[Check]) -> str:
     if not checks:
         return "<p>This scenario states no expectations.</p>"
     rows = "".join(
         f'<tr><td class="{"pass" if c.passed else "fail"}">{"PASS" if c.passed else "FAIL"}</td>'
         f"<td>{escape(c.variant)}</td><td><code>{escape(c.text)}</code></td>"
-        f'<td class="n">{"not measured" if c.measured is None else f"{c.measured:g}"}</td></tr>'
+        f'<td class="n">{_measured(c.measured)}</td></tr>'
         for c in checks
     )
     head = '<tr><th>result</th><th>variant</th><th>expected</th><th class="n">measured</th></tr>'
@@ -313,12 +345,14 @@ def _comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
     return grid(["", *(name for name, _ in results)], rows)
 
 
-def render_index(entries: Sequence[tuple[str, str, int, int]]) -> str:
-    """The page linking each scenario's page: (file name, scenario path, passed, checks)."""
+def render_index(entries: Sequence[tuple[str, str, str, int, int]]) -> str:
+    """The page linking each scenario's page: (file name, scenario path, description,
+    passed, checks)."""
     rows = "".join(
         f'<tr><td><a href="{escape(quote(page))}">{escape(path)}</a></td>'
+        f"<td>{escape(description)}</td>"
         f'<td class="{"pass" if passed == total else "fail"}">{passed} of {total} passed</td></tr>'
-        for page, path, passed, total in entries
+        for page, path, description, passed, total in entries
     )
     return page(
         "labsim run",

@@ -17,6 +17,17 @@ LEFT, RIGHT, TOP = 56, 16, 30
 CHAR_WIDTH = 6.2  # of an 11 px label, near enough to lay labels out
 # No red in it: red means failure (see STATUS_SHADES).
 PALETTE = ("#2f6fb0", "#e08a1e", "#3a9a5b", "#7a5cb0", "#8c6d3f", "#5aa9b5", "#4b5563")
+# One colour per meaning, the same in every chart: a miss is never drawn as a failure.
+MEANING = {
+    "hit": "#3a9a5b",
+    "miss": "#e08a1e",
+    "ok": "#2f6fb0",
+    "failed": "#c2413b",
+    "waiting": "#7a5cb0",
+    "running": "#5aa9b5",
+}
+# What the palette gives series of no particular meaning: none of the colours above.
+OTHERS = ("#2f6fb0", "#8c6d3f", "#4b5563", "#b05c9a", "#6b8e23")
 # Shades per status class, for the first, second, ... status seen of that class.
 STATUS_SHADES = {
     "2": ("#2e8b57", "#8fd19e", "#1f5f3b"),
@@ -64,7 +75,11 @@ class _Chart:
     def base(self) -> float:
         return TOP + PLOT_HEIGHT
 
+    log: bool = False  # a log scale: log(1 + value), so 0 stays at the base
+
     def y(self, value: float) -> float:
+        if self.log:
+            return self.base - math.log10(1 + value) / math.log10(1 + self.y_top) * PLOT_HEIGHT
         return self.base - value / self.y_top * PLOT_HEIGHT
 
     def add(self, element: str) -> None:
@@ -127,7 +142,7 @@ def _bar(x: float, y: float, width: float, height: float, colour: str, title: st
 
 
 def _colours(series: Mapping[str, Sequence[float]], given: dict[str, str] | None) -> dict[str, str]:
-    return given or {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
+    return given or {n: OTHERS[i % len(OTHERS)] for i, n in enumerate(series)}
 
 
 def bars(
@@ -178,11 +193,14 @@ def histogram(
     y_label: str,
     colours: dict[str, str] | None = None,
 ) -> str:
-    """Stacked counts per bin, bins side by side; the x labels are the bins' edges."""
+    """Stacked counts per bin on a log scale, bins side by side; the x labels are the
+    bins' edges."""
     colours = _colours(series, colours)
     bins = len(edges) - 1
-    ticks = nice_ticks(max((sum(v[i] for v in series.values()) for i in range(bins)), default=0))
-    chart = _Chart(label, ticks[-1])
+    top = max((sum(v[i] for v in series.values()) for i in range(bins)), default=0)
+    # Counts a log scale apart (10 misses beside 490 hits) both show: powers of ten.
+    ticks = [0.0, *(10.0**k for k in range(math.ceil(math.log10(max(top, 1))) + 1))]
+    chart = _Chart(label, ticks[-1], log=True)
     chart.axes(ticks, y_label, list(colours.items()))
     width = (WIDTH - LEFT - RIGHT) / max(1, bins)
     for i in range(bins):
@@ -206,12 +224,14 @@ def steps(
     x_title: str,
     y_label: str,
     marks: Sequence[tuple[float, str]] = (),
+    colours: dict[str, str] | None = None,
 ) -> str:
     """Each series as a step line over `xs` (a value holds until the next sample).
 
-    `marks` are (x, text) vertical lines, such as the moment the last request ended.
+    `marks` are (x, text) vertical lines, such as the moment the last request ended; a
+    label that would run past the plot's right edge is written to the left of its line.
     """
-    colours = _colours(series, None)
+    colours = _colours(series, colours)
     ticks = nice_ticks(max((v for values in series.values() for v in values), default=0))
     x_ticks = nice_ticks(max([*xs, *(x for x, _ in marks)], default=0), 6)
     chart = _Chart(label, ticks[-1])
@@ -223,10 +243,13 @@ def steps(
 
     chart.x_labels([(x_at(t), _number(t)) for t in x_ticks], plot_w / max(1, len(x_ticks) - 1))
     for x, text in marks:
+        at = x_at(x)
+        fits = at + 4 + CHAR_WIDTH * len(text) <= WIDTH - RIGHT
+        place = f'x="{at + 4:.1f}"' if fits else f'x="{at - 4:.1f}" text-anchor="end"'
         chart.add(
-            f'<line x1="{x_at(x):.1f}" x2="{x_at(x):.1f}" y1="{TOP}" y2="{chart.base}" '
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{TOP}" y2="{chart.base}" '
             f'class="mark"><title>{escape(text)}</title></line>'
-            f'<text x="{x_at(x) + 4:.1f}" y="{TOP + 10}" class="mark">{escape(text)}</text>'
+            f'<text {place} y="{TOP + 10}" class="mark">{escape(text)}</text>'
         )
     for name, values in series.items():
         points = []

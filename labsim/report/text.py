@@ -127,16 +127,14 @@ def render_comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
 
 
 def _figure(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return str(value) if isinstance(value, int) else f"{value:g}"
+    return common.figure(value)
 
 
 def render_checks(checks: Sequence[Check]) -> str:
     """One line per expectation: PASS or FAIL, what was expected, what was measured."""
     lines = []
     for c in checks:
-        got = "not measured" if c.measured is None else f"measured {c.measured:g}"
+        got = "not measured" if c.measured is None else f"measured {common.figure(c.measured)}"
         label = f"{c.variant}: " if c.variant else ""
         lines.append(f"  {'PASS' if c.passed else 'FAIL'}  {label}{c.text}  ({got})")
     return "\n".join(lines)
