@@ -56,6 +56,9 @@ _FILES = {
     "/": ("dashboard.html", "text/html"),
     "/dashboard.js": ("dashboard.js", "text/javascript"),
     "/dashboard.css": ("dashboard.css", "text/css"),
+    # The page names it; a browser asks for /favicon.ico only where a page names none.
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

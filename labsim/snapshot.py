@@ -16,7 +16,7 @@ from .balancing import Backend
 from .cluster import Cluster, Component
 from .components.cache import Cache
 from .components.capacity import CapacityFigures
-from .components.context import Context
+from .components.context import DURATION_BUCKETS, Context
 from .components.database import Database
 from .components.gateway import Gateway
 from .components.load_balancer import LoadBalancer
@@ -38,6 +38,8 @@ class Reading:
     errors: int = 0  # 5xx
     seconds: float = 0.0
     dropped: int = 0  # no answer: dropped by the down fault, or the caller had gone
+    # Answers at or below each bound of `DURATION_BUCKETS`, then all: `/metrics`' histogram.
+    buckets: tuple[int, ...] = ()
 
 
 def read(ctx: Context[Any]) -> Reading:
@@ -49,7 +51,29 @@ def read(ctx: Context[Any]) -> Reading:
     dropped = sum(
         n for (route, _), n in ctx.dropped.items() if not route.startswith(UNTIMED_PREFIXES)
     )
-    return Reading(sum(by_class.values()), by_class[4], by_class[5], seconds, dropped)
+    buckets = tuple(ctx.latency.cumulative())
+    return Reading(sum(by_class.values()), by_class[4], by_class[5], seconds, dropped, buckets)
+
+
+def quantile_ms(before: tuple[int, ...], now: tuple[int, ...], q: float) -> float | None:
+    """The q-quantile (0 to 1) of the answers between two readings, in ms, estimated from
+    the histogram's buckets as Prometheus' `histogram_quantile` does: linearly within the
+    bucket it falls in, and the top bound for any answer above it. None without answers."""
+    if not before:
+        before = (0,) * len(now)
+    counts = [n - b for n, b in zip(now, before, strict=True)]
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0
+    for bound, at_most in zip(DURATION_BUCKETS, counts, strict=False):
+        if at_most >= rank:
+            inside = at_most - below
+            share = (rank - below) / inside if inside else 1.0
+            return round((lower + (bound - lower) * share) * 1000, 3)
+        lower, below = bound, at_most
+    return DURATION_BUCKETS[-1] * 1000
 
 
 def state(faults: Faults, in_rotation: bool = True) -> str:
@@ -125,6 +149,8 @@ def _rates(now: Reading, before: Reading | None, interval: float | None) -> dict
         "errors": None,
         "client_errors": None,
         "latency_ms": None,
+        "p50_ms": None,
+        "p99_ms": None,
         "dropped": now.dropped,
         "dropped_rate": None,
     }
@@ -137,6 +163,8 @@ def _rates(now: Reading, before: Reading | None, interval: float | None) -> dict
     figures["client_errors"] = _share(now.client_errors - before.client_errors, done)
     if done:
         figures["latency_ms"] = round((now.seconds - before.seconds) / done * 1000, 3)
+    figures["p50_ms"] = quantile_ms(before.buckets, now.buckets, 0.5)
+    figures["p99_ms"] = quantile_ms(before.buckets, now.buckets, 0.99)
     return figures
 
 

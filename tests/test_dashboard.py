@@ -451,3 +451,22 @@ async def test_a_port_in_use_names_it(start_cluster):
     assert str(caught.value) == (
         f"cannot start the dashboard: port {port} on 127.0.0.1 is already in use"
     )
+
+
+def test_p50_and_p99_of_an_interval_come_from_the_histogram_s_buckets():
+    from labsim.components.context import DURATION_BUCKETS
+    from labsim.metrics import Buckets
+    from labsim.snapshot import quantile_ms
+
+    seen = Buckets(DURATION_BUCKETS)
+    for seconds in [0.002] * 98 + [0.3, 0.3]:
+        seen.add(seconds)
+    first = tuple(seen.cumulative())
+    # By hand, as histogram_quantile: rank 50 of the 98 in (1 ms, 2.5 ms]; rank 99 is the
+    # first of the 2 in (250 ms, 500 ms], halfway.
+    assert quantile_ms((), first, 0.5) == pytest.approx(1 + 1.5 * 50 / 98, abs=0.001)
+    assert quantile_ms((), first, 0.99) == 375.0
+    for seconds in [20.0] * 10:  # past the top bound: the top bound, as Prometheus says
+        seen.add(seconds)
+    assert quantile_ms(first, tuple(seen.cumulative()), 0.5) == 10_000.0
+    assert quantile_ms(first, first, 0.5) is None  # no answer in the interval

@@ -312,3 +312,31 @@ def test_work_in_flight_shows_while_the_database_hangs(plain_lab, page):
     expect(shown(page, "database", "in-flight")).to_have_text("0")
     expect(database).to_have_attribute("data-state", "up")
     expect(page.locator('#arrows path[data-to="database"].down')).to_have_count(0)
+
+
+def test_each_component_draws_its_last_minute_and_the_page_fetches_nothing_missing(plain_lab, page):
+    _, lb, link, _ = plain_lab
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    page.goto(link)
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    client = Client(lb)
+    for _ in range(4):  # traffic over a few ticks: a line, not a dot
+        client.get_data(10)
+        time.sleep(0.6)
+    rate = shown(page, "load-balancer", "rate-spark").locator("polyline.line-rate")
+    expect(rate).to_have_attribute("data-points", re.compile(r"^([3-9]|\d\d+)$"))
+    latency = shown(page, "cache", "latency-spark")
+    for line in ("p50", "p99"):
+        expect(latency.locator(f"polyline.line-{line}")).to_have_attribute(
+            "data-points", re.compile(r"^[1-9]\d*$")
+        )
+    caption = shown(page, "load-balancer", "latency-spark-caption")
+    expect(caption).to_have_text(re.compile(r"^p50 [\d.]+ ms · p99 [\d.]+ ms, last minute$"))
+    icon = page.evaluate(
+        "fetch('/favicon.svg').then(r => r.status + ' ' + r.headers.get('content-type'))"
+    )
+    assert icon.startswith("200 image/svg+xml")
+    assert page.locator('link[rel="icon"]').get_attribute("href") == "/favicon.svg"
+    assert failed == [], failed

@@ -11,6 +11,8 @@ const TOKEN_KEY = "labsim-admin-token";
 const SVG = "http://www.w3.org/2000/svg";
 
 const boxes = new Map(); // component id -> its box element
+const WINDOW_MS = 60_000; // the small charts show the last minute
+const lastMinute = new Map(); // component id -> [{t, rate, p50, p99}], the last minute
 let edges = []; // [from, to] component ids
 let latest = null; // the latest snapshot
 let benchRunning = false;
@@ -52,6 +54,47 @@ function milliseconds(ms) {
 
 function rate(perSecond) {
   return perSecond == null ? "–" : `${perSecond >= 100 ? perSecond.toFixed(0) : perSecond.toFixed(1)}/s`;
+}
+
+// --- the small charts: each component's last minute -------------------------------------
+
+function svgEl(tag, attributes = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+function spark(field, label) {
+  const chart = svgEl("svg", { viewBox: "0 0 120 28", class: "spark", "data-field": field, role: "img", "aria-label": label });
+  return el("figure", { class: "spark" }, chart, el("figcaption", { "data-field": `${field}-caption` }, label));
+}
+
+function remember(id, c) {
+  const now = performance.now();
+  const points = lastMinute.get(id) || [];
+  points.push({ t: now, rate: c.rate, p50: c.p50_ms, p99: c.p99_ms });
+  while (points.length && now - points[0].t > WINDOW_MS) points.shift();
+  lastMinute.set(id, points);
+  return points;
+}
+
+// Lines over the last minute, one per key, on one scale from 0 to the largest value.
+function drawSpark(box, field, points, keys) {
+  const chart = box.querySelector(`svg[data-field="${field}"]`);
+  if (!chart) return;
+  const now = performance.now();
+  const values = points.flatMap((p) => keys.map((k) => p[k])).filter((v) => v != null);
+  const top = Math.max(...values, 0) || 1;
+  const lines = keys.map((key) => {
+    const at = points.filter((p) => p[key] != null).map((p) => {
+      const x = 120 - ((now - p.t) / WINDOW_MS) * 120;
+      const y = 27 - (p[key] / top) * 25;
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    });
+    return svgEl("polyline", { points: at.join(" "), class: `line-${key}`, "data-points": String(at.length) });
+  });
+  chart.replaceChildren(...lines);
+  chart.dataset.top = String(top);
 }
 
 function say(text, problem = false) {
@@ -145,6 +188,12 @@ function makeBox(component) {
       figure("in flight", "in-flight"),
       figure("5xx", "errors"),
       figure("latency", "latency"),
+    ),
+    el(
+      "div",
+      { class: "sparks" },
+      spark("rate-spark", "requests a second, last minute"),
+      spark("latency-spark", "p50 · p99 latency, last minute"),
     ),
   );
   const extra = el("dl", { class: "extra" });
@@ -273,6 +322,11 @@ function render(snapshot) {
     set(box, "in-flight", count(c.in_flight));
     set(box, "errors", percent(c.errors));
     set(box, "latency", milliseconds(c.latency_ms));
+    const points = remember(id, c);
+    drawSpark(box, "rate-spark", points, ["rate"]);
+    drawSpark(box, "latency-spark", points, ["p50", "p99"]);
+    set(box, "latency-spark-caption", `p50 ${milliseconds(c.p50_ms)} · p99 ${milliseconds(c.p99_ms)}, last minute`);
+    set(box, "rate-spark-caption", `${rate(c.rate)} now, last minute`);
     set(box, "client-errors", percent(c.client_errors));
     if (c.client_errors) box.querySelector('[data-field="client-errors"]').parentElement.hidden = false;
     set(box, "dropped", `${count(c.dropped)} (${rate(c.dropped_rate)} now)`);
