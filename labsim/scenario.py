@@ -159,8 +159,15 @@ class Scenario:
 def load_scenarios(path: str | Path, overrides: Mapping[str, Any] | None = None) -> list[Scenario]:
     """The scenario in `path`, once per variant (once when it has none); `overrides`
     (dotted keys such as "load.rate") are laid over each, after the variant's own keys."""
-    source = str(path)
-    data = read_toml(path)
+    return scenarios_from(read_toml(path), str(path), overrides)
+
+
+def scenarios_from(
+    data: dict[str, Any], source: str, overrides: Mapping[str, Any] | None = None
+) -> list[Scenario]:
+    """As `load_scenarios`, from a scenario file's parsed TOML (`source` names it in
+    errors): what a sweep sends to a worker on another machine, which has no such file."""
+    data = copy.deepcopy(data)
     variants = data.pop("variants", None)
     if variants is None:
         return [_scenario(overridden(data, overrides or {}), source, None)]

@@ -402,6 +402,13 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="run points in N processes at once; the output is the same (default: 1)",
     )
+    sweep.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the points on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+        "tcp://10.0.0.5:8786 (pip install 'labsim[cluster]' here and on each worker); "
+        "the output is the same (default: none, a local pool of --jobs)",
+    )
     sweep.add_argument("--json", metavar="PATH", help="also write the points as JSON to PATH")
     sweep.add_argument(
         "--csv", metavar="PATH", help="also write one CSV row per point and endpoint to PATH"

@@ -15,6 +15,8 @@ from .common import UsageError, check_output_file, write
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
+    if args.cluster is not None and args.jobs != 1:
+        raise UsageError("--jobs and --cluster: give one (the cluster's workers run the points)")
     outputs = {o: getattr(args, o) for o in ("json", "csv", "html") if getattr(args, o)}
     for option, path in outputs.items():
         check_output_file(option, path)
@@ -31,7 +33,14 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         print(f"point {finished}/{total} done: {shown}", file=sys.stderr, flush=True)
 
     with running():
-        sweep = run_sweep(args.file, args.axes, variant=args.variant, jobs=args.jobs, done=done)
+        sweep = run_sweep(
+            args.file,
+            args.axes,
+            variant=args.variant,
+            jobs=args.jobs,
+            cluster=args.cluster,
+            done=done,
+        )
     wall = time.perf_counter() - started
     print(render_text(sweep, wall))
     if args.json:

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..config import ConfigError
 from ..prediction import EndpointTheory, predict
-from ..scenario import Scenario, load_scenarios
+from ..scenario import Scenario, scenarios_from
+from ..schema import read_toml
 from .axes import MAX_POINTS, Axis
 from .bench import execute
 from .result import BenchResult
@@ -133,13 +134,21 @@ def plan(path: str, axes: Sequence[Axis], variant: str | None) -> list[Scenario]
         raise ConfigError(f"--set {twice}: given twice; give all its values in one --set")
     if "gateways.count" in keys and "gateways.ports" in keys:
         raise ConfigError("--set gateways.count: sets gateways.ports too; give one of them")
-    _one(path, variant, {})  # the file's own mistakes first, named as `run` names them
-    return [_one(path, variant, settings) for settings in grid(axes)]
+    data = read_toml(path)
+    _one(path, data, variant, {})  # the file's own mistakes first, named as `run` names them
+    return [_one(path, data, variant, settings) for settings in grid(axes)]
 
 
-def _one(path: str, variant: str | None, settings: dict[str, Any]) -> Scenario:
+# One point's work, as sent to a worker: the file's name and parsed text (a worker on
+# another machine has no such file), the variant, the point's settings.
+Task = tuple[str, dict[str, Any], str | None, dict[str, Any]]
+
+
+def _one(
+    path: str, data: dict[str, Any], variant: str | None, settings: dict[str, Any]
+) -> Scenario:
     try:
-        scenarios = load_scenarios(path, settings)
+        scenarios = scenarios_from(data, path, settings)
     except ConfigError as e:
         if not settings:
             raise
@@ -160,21 +169,30 @@ def run_sweep(
     *,
     variant: str | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
     done: Callable[[int, SweepPoint], None] = lambda i, p: None,
 ) -> Sweep:
-    """Run every point (in `jobs` processes when more than 1); `done(index, point)` is
-    called as each finishes, in any order. The points come back in grid order."""
+    """Run every point (in `jobs` processes when more than 1, or on the Dask cluster whose
+    scheduler is at `cluster`); `done(index, point)` is called as each finishes, in any
+    order. The points come back in grid order."""
     scenarios = plan(path, axes, variant)
     first = scenarios[0]
-    tasks = [(path, variant, settings) for settings in grid(axes)]
+    data = read_toml(path)
+    tasks: list[Task] = [(path, data, variant, settings) for settings in grid(axes)]
     points: list[SweepPoint | None] = [None] * len(tasks)
-    for i, point in _points(tasks, min(jobs, len(tasks))):
+    if cluster is not None:
+        from .dask_pool import points_on  # Dask is optional: imported only when asked for
+
+        finished = points_on(cluster, run_point, tasks)
+    else:
+        finished = _points(tasks, min(jobs, len(tasks)))
+    for i, point in finished:
         points[i] = point
         done(i, point)
     return Sweep(path, first.name, first.variant, tuple(axes), [p for p in points if p])
 
 
-def _points(tasks: list[tuple[str, str | None, dict[str, Any]]], jobs: int) -> Iterator[Any]:
+def _points(tasks: list[Task], jobs: int) -> Iterator[Any]:
     if jobs <= 1:
         for i, task in enumerate(tasks):
             yield i, run_point(*task)
@@ -205,14 +223,16 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _indexed(job: tuple[int, tuple[str, str | None, dict[str, Any]]]) -> tuple[int, SweepPoint]:
+def _indexed(job: tuple[int, Task]) -> tuple[int, SweepPoint]:
     i, task = job
     return i, run_point(*task)
 
 
-def run_point(path: str, variant: str | None, settings: dict[str, Any]) -> SweepPoint:
+def run_point(
+    path: str, data: dict[str, Any], variant: str | None, settings: dict[str, Any]
+) -> SweepPoint:
     """Run one point on the virtual clock (whatever the file's clock) and keep its figures."""
-    scenario = _one(path, variant, settings)
+    scenario = _one(path, data, variant, settings)
     options = BenchOptions.of(scenario.load, clock="virtual")
     result = execute(scenario.topology, options, scenario.faults)
     prediction = predict(scenario)
