@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -27,7 +28,7 @@ from .components.context import Context, Station
 from .components.middleware import STATION
 from .config import NO_TIME, GatewayConfig, StationConfig, Topology, WorkerConfig
 from .http import HttpClient
-from .serving import ClusterError, serve_app
+from .serving import ClusterError, serve_app, url_host
 
 __all__ = ["CapacityFigures", "Cluster", "ClusterError", "Component", "serve_app"]
 
@@ -85,11 +86,20 @@ class Cluster:
     """The whole topology, started and stopped as one."""
 
     def __init__(
-        self, topology: Topology, clock: Clock, *, ephemeral: bool = False, pipes: bool = False
+        self,
+        topology: Topology,
+        clock: Clock,
+        *,
+        ephemeral: bool = False,
+        pipes: bool = False,
+        only: AbstractSet[str] | None = None,
     ) -> None:
         self.topology = topology
         self.clock = clock
         self.ephemeral = ephemeral
+        # With `only`, this process serves just those components; the others are reached
+        # at the address and port the scenario gives them (`up --only`).
+        self.only = only
         self.urls: dict[str, str] = {}
         # With `pipes`, the components' own calls to each other travel over in-memory pipes
         # (`pipe.py`); their ports are still open to anyone else.
@@ -98,6 +108,10 @@ class Cluster:
         )
         self.components: dict[str, Component] = {}
 
+    def remote(self) -> dict[str, str]:
+        """Component id -> URL of each component another process serves."""
+        return {cid: url for cid, url in self.urls.items() if cid not in self.components}
+
     @property
     def url(self) -> str:
         """The load balancer's URL: where clients send their requests."""
@@ -105,10 +119,16 @@ class Cluster:
 
     async def start(self) -> None:
         ports = self.topology.ports()
+        for component_id, port in ports.items():
+            if self.only is not None and component_id not in self.only:
+                host = url_host(self.topology.host_of(component_id))
+                self.urls[component_id] = f"http://{host}:{port}"
         for component_id, module, settings in _plan(self.topology):
+            if self.only is not None and component_id not in self.only:
+                continue
             port = 0 if self.ephemeral else ports[component_id]
             kind = module.__name__.rsplit(".", 1)[-1]
-            host = exposure.bind_host(self.topology, kind)
+            host = exposure.bind_host(self.topology, kind, component_id)
             client = HttpClient(
                 self.clock,
                 auto_decompress=module is not load_balancer,

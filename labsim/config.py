@@ -281,6 +281,9 @@ class Topology:
     auth: AuthConfig = AuthConfig()
     # "gateways-only": the cache, database, worker and microservice answer only the gateways.
     exposure: str = field(default="open", metadata=one_of("open", "gateways-only"))
+    # Component id -> the address it listens on and is reached at, where not `host`: the
+    # same scenario, split over processes or machines (`up --only`).
+    hosts: dict[str, str] = field(default_factory=dict)
     users: tuple[User, ...] = field(
         default=(User("user1", "password123", "user"),),
         metadata=check(lambda us: 1 <= len(us) <= 1000, "must list 1 to 1000 users"),
@@ -288,6 +291,10 @@ class Topology:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+
+    def host_of(self, component: str) -> str:
+        """The address `component` listens on: its own in `hosts`, else the shared one."""
+        return self.hosts.get(component, self.host)
 
     def gateway_ids(self) -> list[str]:
         return [f"gateway-{port}" for port in self.gateways.ports]

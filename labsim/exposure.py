@@ -34,10 +34,10 @@ def limited(topology: Topology) -> bool:
     return topology.exposure == "gateways-only"
 
 
-def bind_host(topology: Topology, kind: str) -> str:
-    """The address a component of `kind` listens on."""
-    if not limited(topology):
-        return topology.host
+def bind_host(topology: Topology, kind: str, component: str) -> str:
+    """The address a component of `kind` listens on (its own in `hosts` first)."""
+    if component in topology.hosts or not limited(topology):
+        return topology.host_of(component)
     if kind == "load_balancer" or (kind == "gateway" and topology.gateways.public):
         return topology.host
     return LOOPBACK

@@ -170,10 +170,11 @@ async def serve_app(
     except OverflowError:  # a port past 65535 that came in some way other than a scenario
         await runner.cleanup()
         raise ClusterError(f"cannot start {name}: port {port} is not a port number") from None
-    return runner, f"http://{_url_host(host)}:{runner.addresses[0][1]}"
+    return runner, f"http://{url_host(host)}:{runner.addresses[0][1]}"
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
+    """`host` as a URL writes it: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host else host
 
 

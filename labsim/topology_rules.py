@@ -61,6 +61,12 @@ def validate(topology: Topology, source: str) -> Topology:
             raise ConfigError(
                 f"{source}: gateways.each.{gateway}: no such gateway (known: {known})"
             )
+    for component, address in topology.hosts.items():
+        if component not in topology.ports():
+            known = ", ".join(topology.ports())
+            raise ConfigError(f"{source}: hosts.{component}: no such component (known: {known})")
+        if not isinstance(address, str) or not address.strip() or len(address) > 253:
+            raise ConfigError(f"{source}: hosts.{component}: must name an address, e.g. 127.0.0.2")
     names = [u.username for u in topology.users]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: users: a username is listed twice")

@@ -1,7 +1,8 @@
 """What the sub-commands share: user mistakes, the topology from the command line and the
 environment, logging, and output files checked before a run and written after it.
 
-This is the only module that reads the environment (`LABSIM_SECRET`, `LABSIM_ADMIN_TOKEN`).
+This is the only module that reads the environment (`LABSIM_SECRET`, `LABSIM_ADMIN_TOKEN`,
+`LABSIM_INTERNAL_TOKEN`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from .. import guide
 from ..config import Topology, load_topology, with_overrides
@@ -35,12 +36,21 @@ def topology_from_args(args: argparse.Namespace, topology: Topology | None = Non
         seed=getattr(args, "seed", None),
         port_offset=getattr(args, "port_offset", None) or 0,
     )
-    secret, admin_token = _secret("LABSIM_SECRET"), _secret("LABSIM_ADMIN_TOKEN")
-    if secret is not None:
-        topology = dataclasses.replace(topology, secret=secret)
-    if admin_token is not None:
-        topology = dataclasses.replace(topology, admin_token=admin_token)
-    return topology
+    given: dict[str, Any] = {}
+    for field_name, variable in SHARED_SECRETS.items():
+        value = _secret(variable)
+        if value is not None:
+            given[field_name] = value
+    return dataclasses.replace(topology, **given)
+
+
+# Topology field -> the environment variable that sets it: what the processes of a split
+# lab must share (each would make its own at random otherwise).
+SHARED_SECRETS = {
+    "secret": "LABSIM_SECRET",
+    "admin_token": "LABSIM_ADMIN_TOKEN",
+    "internal_token": "LABSIM_INTERNAL_TOKEN",
+}
 
 
 def announce(topologies: Iterable[Topology]) -> None:

@@ -173,6 +173,14 @@ def _add_up(commands: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--quiet", action="store_true", help="no log line per request (default: off)")
     up.add_argument(
+        "--only",
+        metavar="IDS",
+        help="serve only these components of the scenario (ids such as load-balancer, "
+        "gateway-5003, cache, or gateways for all of them), and reach the others at the "
+        "addresses the scenario gives ([hosts]); real clock, no dashboard "
+        "(default: serve every component)",
+    )
+    up.add_argument(
         "--insecure",
         action="store_true",
         help="allow the guide profile's public token secret on a non-loopback --host "

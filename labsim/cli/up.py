@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from urllib.parse import quote
 
@@ -19,12 +20,58 @@ DASHBOARD_PORT = 8080
 def run_up(args: argparse.Namespace) -> int:
     topology = topology_from_args(args)
     _check_access(topology, args.insecure)
+    only = None if args.only is None else components(topology, args.only)
     first = DASHBOARD_PORT + (args.port_offset or 0)
-    dashboard_port = (
-        None if args.no_dashboard else _dashboard_port(topology, args.dashboard_port, first)
-    )
+    # The dashboard reads its figures in the process: a split lab has no page for now.
+    served = args.no_dashboard or only is not None
+    dashboard_port = None if served else _dashboard_port(topology, args.dashboard_port, first)
     configure_logging(args.quiet)
-    return loop.run(_serve(topology, args.scenario, dashboard_port))
+    return loop.run(_serve(topology, args.scenario, dashboard_port, only))
+
+
+# Kinds `--only` takes besides component ids, and the ids each stands for.
+def _kinds(topology: Topology) -> dict[str, list[str]]:
+    gateways = topology.gateway_ids()
+    return {"gateways": gateways, "gateway": gateways, "load_balancer": ["load-balancer"]}
+
+
+def components(topology: Topology, text: str) -> frozenset[str]:
+    """The ids `--only` names (ids, or kinds such as `gateways`); UsageError otherwise."""
+    ports = topology.ports()
+    chosen: set[str] = set()
+    for name in (part.strip() for part in text.split(",")):
+        if name in ports:
+            chosen.add(name)
+        elif name in _kinds(topology):
+            chosen.update(_kinds(topology)[name])
+        else:
+            known = ", ".join([*ports, "gateways"])
+            raise UsageError(f"--only {name!r}: no such component (known: {known})")
+    free = sorted(cid for cid, port in ports.items() if port == 0)
+    if free:
+        raise UsageError(
+            f"--only: {free[0]} has port 0 (a free one): a split lab needs every port fixed, "
+            "so that each process can reach the others"
+        )
+    _check_shared(topology, chosen)
+    return frozenset(chosen)
+
+
+def _check_shared(topology: Topology, chosen: set[str]) -> None:
+    """A secret made at random in each process would differ between them: the processes
+    of a split lab must be given the ones they share."""
+    gateways = set(topology.gateway_ids())
+    needs = {"LABSIM_ADMIN_TOKEN": "the fault API's admin token"}
+    if gateways & chosen and not gateways <= chosen and topology.auth.mode != "guide":
+        needs["LABSIM_SECRET"] = "the gateways' token secret"
+    if topology.exposure == "gateways-only":
+        needs["LABSIM_INTERNAL_TOKEN"] = "the gateways' internal credential"
+    for variable, what in needs.items():
+        if variable not in os.environ:
+            raise UsageError(
+                f"--only: set {variable} (at least 32 characters, the same in every process "
+                f"of the lab): {what} must be shared"
+            )
 
 
 def _dashboard_port(topology: Topology, asked: int | None, first: int = DASHBOARD_PORT) -> int:
@@ -53,8 +100,13 @@ def _check_access(topology: Topology, insecure: bool) -> None:
     announce([topology])
 
 
-async def _serve(topology: Topology, scenario: str | None, dashboard_port: int | None) -> int:
-    cluster = Cluster(topology, RealClock())
+async def _serve(
+    topology: Topology,
+    scenario: str | None,
+    dashboard_port: int | None,
+    only: frozenset[str] | None = None,
+) -> int:
+    cluster = Cluster(topology, RealClock(), only=only)
     try:
         await cluster.start()
     except ClusterError as e:
@@ -86,6 +138,8 @@ def _banner(cluster: Cluster, scenario: str | None, dashboard: str | None = None
     rows = [("component", "id", "url", "service time")]
     for c in cluster.components.values():
         rows.append((c.kind.replace("_", " "), c.id, c.url, c.service_time()))
+    for cid, url in cluster.remote().items():
+        rows.append(("elsewhere", cid, url, "(another process)"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
