@@ -27,6 +27,7 @@ _COMMANDS = {
     "run": ("run", "run_scenarios_command"),
     "sweep": ("sweep", "run_sweep_command"),
     "compare": ("compare", "run_compare_command"),
+    "export": ("export", "run_export_command"),
 }
 
 

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_sweep(commands)
     _add_compare(commands)
+    _add_export(commands)
     return parser
 
 
@@ -106,6 +107,12 @@ _ABOUT = {
         "throughput, p50/p99 per endpoint, dropped and refused requests, the busiest "
         "component; with queueing theory's prediction where every station on the path is "
         "M/M/c, and the saturation point.",
+    ),
+    "export": (
+        "write a scenario as a Docker Compose file, one service per component",
+        "Print a docker-compose.yml: one service per component of the scenario, each "
+        "`labsim up --only <id>`, with its port, its health check on /health and the "
+        "services it waits for; the image is built from labsim's own folder.",
     ),
     "compare": (
         "compare two runs' JSON reports, figure by figure",
@@ -360,6 +367,17 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also write an HTML page with charts per scenario file, and index.html, "
         "into DIR, made if missing (default: none)",
+    )
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    export = _command(commands, "export")
+    export.add_argument("format", choices=("compose",), help="what to write: compose")
+    export.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO",
+        help="the scenario file (default: scenarios/lab.toml, the lab's own)",
     )
 
 

@@ -1,0 +1,146 @@
+"""A scenario as a Docker Compose file: one service per component, each `labsim up --only`.
+
+Every service builds one image of labsim from the folder the file is saved in (an inline
+Dockerfile), gets the scenario as a compose config, with `[hosts]` naming each component
+by its service (so every URL a component uses is a service of the file), listens on its
+scenario port, and is healthy when its `/health` answers. The load balancer publishes its
+port on 127.0.0.1, waits for the gateways, which wait for the components they call. The
+secrets every process must share come from the environment (`${LABSIM_...:?...}`): compose
+refuses to start without them. Plain functions from a scenario to text; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .cli.common import SHARED_SECRETS
+from .config import Topology
+
+DOCKERFILE = """FROM python:3.11-slim
+WORKDIR /labsim
+COPY . .
+RUN pip install --no-cache-dir .
+"""
+SCENARIO_PATH = "/scenario.toml"
+# Whom each kind calls: it waits for them to be healthy before it starts.
+CALLS = {
+    "load-balancer": "gateways",
+    "gateway": ("cache", "database", "worker", "microservice"),
+}
+
+
+def compose(topology: Topology, scenario_text: str, source: str) -> str:
+    """The Compose file of `topology`, read from `scenario_text` (the file `source`)."""
+    ports = topology.ports()
+    config = _with_hosts(scenario_text, list(ports))
+    document: dict[str, Any] = {
+        "name": f"labsim-{_name(topology.name)}",
+        "configs": {"scenario": {"content": config}},
+        "services": {cid: _service(topology, cid, port) for cid, port in ports.items()},
+    }
+    header = (
+        f"# Made by `python -m labsim export compose {source}`: the lab as one service per\n"
+        "# component. Save it in labsim's folder (the image is built from it), then:\n"
+        "#   export LABSIM_ADMIN_TOKEN=... LABSIM_SECRET=... (32+ characters each)\n"
+        "#   docker compose up\n"
+    )
+    return header + _yaml(document, 0)
+
+
+def _name(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    return cleaned or "lab"
+
+
+def _with_hosts(text: str, ids: Iterable[str]) -> str:
+    """The scenario, with every component reached at (and listening on) its service name."""
+    lines = [
+        text.rstrip(),
+        "",
+        "# Added by `labsim export compose`: each component's service.",
+        "[hosts]",
+    ]
+    lines += [f'"{cid}" = "{cid}"' for cid in ids]
+    return "\n".join(lines) + "\n"
+
+
+def _needed_secrets(topology: Topology) -> list[str]:
+    names = ["admin_token"]
+    if topology.auth.mode != "guide":
+        names.append("secret")
+    if topology.exposure == "gateways-only":
+        names.append("internal_token")
+    return [SHARED_SECRETS[n] for n in names]
+
+
+def _service(topology: Topology, cid: str, port: int) -> dict[str, Any]:
+    health = (
+        f"import urllib.request; urllib.request.urlopen('http://{cid}:{port}/health', timeout=2)"
+    )
+    service: dict[str, Any] = {
+        "build": {"context": ".", "dockerfile_inline": DOCKERFILE},
+        "command": [
+            "python",
+            "-m",
+            "labsim",
+            "up",
+            "--scenario",
+            SCENARIO_PATH,
+            "--only",
+            cid,
+            "--quiet",
+        ],  # fmt: skip
+        "configs": [{"source": "scenario", "target": SCENARIO_PATH}],
+        "environment": {
+            variable: f"${{{variable}:?set {variable}, 32 characters or more}}"
+            for variable in _needed_secrets(topology)
+        },
+        "expose": [str(port)],
+        "healthcheck": {
+            "test": ["CMD", "python", "-c", health],
+            "interval": "2s",
+            "timeout": "3s",
+            "retries": 15,
+        },
+    }
+    waits = _calls(topology, cid)
+    if waits:
+        service["depends_on"] = {w: {"condition": "service_healthy"} for w in waits}
+    if cid == "load-balancer":
+        service["ports"] = [f"127.0.0.1:{port}:{port}"]
+    return service
+
+
+def _calls(topology: Topology, cid: str) -> list[str]:
+    if cid == "load-balancer":
+        return topology.gateway_ids()
+    if cid in topology.gateway_ids():
+        return list(CALLS["gateway"])
+    return []
+
+
+def _yaml(value: Any, indent: int) -> str:
+    """YAML for the nested dicts, lists, strings and numbers above: strings as JSON does
+    (a double-quoted YAML scalar), several lines as a literal block."""
+    pad = "  " * indent
+    out: list[str] = []
+    items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+    for key, item in items:
+        lead = f"{pad}{key}:" if key is not None else f"{pad}-"
+        if isinstance(item, dict | list) and item:
+            if key is None and isinstance(item, dict):  # a list of tables: "- key: value"
+                inner = _yaml(item, indent + 1).lstrip()
+                out.append(f"{lead} {inner}".rstrip("\n"))
+            else:
+                out.append(lead)
+                out.append(_yaml(item, indent + 1).rstrip("\n"))
+        elif isinstance(item, str) and "\n" in item:
+            block = "\n".join(
+                f"{pad}  {line}" if line else "" for line in item.rstrip("\n").split("\n")
+            )
+            out.append(f"{lead} |\n{block}")
+        else:
+            out.append(f"{lead} {json.dumps(item)}")
+    return "\n".join(out) + "\n"
