@@ -91,7 +91,7 @@ def _service(topology: Topology, cid: str, port: int) -> dict[str, Any]:
             "--only",
             cid,
             "--quiet",
-        ],  # fmt: skip
+        ],
         "configs": [{"source": "scenario", "target": SCENARIO_PATH}],
         "environment": {
             variable: f"${{{variable}:?set {variable}, 32 characters or more}}"
