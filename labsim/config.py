@@ -335,7 +335,11 @@ def _moved(topology: Topology, offset: int) -> Topology:
     sections["gateways"] = dataclasses.replace(
         gateways, ports=tuple(up(p) for p in gateways.ports), each=each
     )
-    return dataclasses.replace(topology, **sections)
+    hosts = {
+        f"gateway-{up(int(cid.rsplit('-', 1)[1]))}" if cid.startswith("gateway-") else cid: host
+        for cid, host in topology.hosts.items()
+    }
+    return dataclasses.replace(topology, **sections, hosts=hosts)
 
 
 def load_topology(path: str | Path | None) -> Topology:

@@ -147,3 +147,11 @@ def test_the_gateways_option_says_where_its_ports_start(capsys):
         main(["bench", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "3 ports apart from the scenario's first gateway port" in help_text
+
+
+def test_port_offset_moves_the_hosts_of_gateways_too(tmp_path):
+    path = tmp_path / "h.toml"
+    path.write_text('[hosts]\ngateway-5003 = "127.0.0.2"\ncache = "127.0.0.3"\n')
+    moved = with_overrides(load_topology(path), port_offset=10)
+    assert moved.hosts == {"gateway-5013": "127.0.0.2", "cache": "127.0.0.3"}
+    assert moved.host_of("gateway-5013") == "127.0.0.2"
