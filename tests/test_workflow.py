@@ -27,7 +27,7 @@ def test_thresholds_print_and_decide_the_exit_code(capsys):
     out = capsys.readouterr().out
     assert "thresholds\n  PASS  failures==0  (measured 0)\n" in out
     assert main(["bench", "--threshold", "data.p99_ms<500"]) == 1
-    assert "  FAIL  data.p99_ms<500  (measured 2004)" in capsys.readouterr().out
+    assert "  FAIL  data.p99_ms<500  (measured 2,004)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
