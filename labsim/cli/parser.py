@@ -6,16 +6,24 @@ Parsing only: a bad option ends as one line and exit code 2 here, before anythin
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from importlib import metadata
 from typing import NoReturn
-from urllib.parse import urlsplit
 
-from ..config import LIMIT, MAX_CONCURRENCY
-from ..load import AUTH, parse_mix
-from ..numbers import within
+from ..config import LIMIT
+from ..load import AUTH
 from ..run.axes import MAX_JOBS, Axis, parse_axis
+from .values import (
+    concurrency,
+    duration,
+    mix,
+    non_negative_int,
+    number,
+    parse_url,
+    port_number,
+    positive_int,
+    seconds,
+    timeout_seconds,
+)
 
 EXIT_USAGE = 2
 
@@ -23,46 +31,6 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _number(
-    kind: type, minimum: float, what: str, maximum: float = LIMIT
-) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
-        if not within(value, minimum, maximum):
-            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})")
-        return value
-
-    parse.__name__ = what
-    return parse
-
-
-positive_int = _number(int, 1, f"a whole number from 1 to {LIMIT:,}")
-non_negative_int = _number(int, 0, f"a whole number from 0 to {LIMIT:,}")
-seconds = _number(float, 0, f"a number of seconds from 0 to {LIMIT:,}")
-concurrency = _number(
-    int, 1, f"a whole number from 1 to {MAX_CONCURRENCY:,}", maximum=MAX_CONCURRENCY
-)
-timeout_seconds = _number(float, 0.001, f"a number of seconds from 0.001 to {LIMIT:,}")
-port_number = _number(int, 1, "a port number from 1 to 65535", maximum=65535)
-
-
-def _mix(text: str) -> dict[str, int]:
-    try:
-        return parse_mix(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def parse_url(text: str) -> str:
-    url = urlsplit(text)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise argparse.ArgumentTypeError(f"must be an http:// URL (got {text!r})")
-    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,7 +193,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument(
         "--mix",
-        type=_mix,
+        type=mix,
         metavar="SPEC",
         help="endpoint weights, sent in the order given; endpoints: data, longtask, "
         "process, db (the database directly, not through the load balancer) "
@@ -248,28 +216,10 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     _add_bench_outputs(bench)
 
 
-def duration(text: str) -> float:
-    """Seconds, as `30`, `30s`, `2m` or `1h`, for argparse."""
-    number, scale = text, 1.0
-    for unit, seconds in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if text.endswith(unit):
-            number, scale = text[: -len(unit)], seconds
-            break
-    try:
-        value = float(number) * scale
-    except ValueError:
-        value = math.nan
-    if not within(value, 0.001, LIMIT):
-        raise argparse.ArgumentTypeError(
-            f"must be a duration such as 30, 30s, 2m or 1h, above 0 (got {text!r})"
-        )
-    return value
-
-
 def _add_open_load(bench: argparse.ArgumentParser) -> None:
     bench.add_argument(
         "--rate",
-        type=_number(float, 0.001, f"requests a second, above 0, at most {LIMIT:,}"),
+        type=number(float, 0.001, f"requests a second, above 0, at most {LIMIT:,}"),
         metavar="R",
         help="an open load: R new requests a second, answered or not (default: the "
         "scenario's; none: a closed load of --concurrency clients)",
@@ -423,7 +373,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument(
         "--jobs",
-        type=_number(int, 1, f"a whole number from 1 to {MAX_JOBS}", maximum=MAX_JOBS),
+        type=number(int, 1, f"a whole number from 1 to {MAX_JOBS}", maximum=MAX_JOBS),
         default=1,
         metavar="N",
         help="run points in N processes at once; the output is the same (default: 1)",
