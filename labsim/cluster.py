@@ -45,18 +45,22 @@ class Component:
     runner: web.AppRunner
 
     def service_time(self) -> str:
-        """Its service time in words: its latency; a worker's tasks, or its slots, too."""
-        settings = self.context.settings
-        text: str = settings.latency.describe()
-        if isinstance(settings, WorkerConfig):
-            text += f" (tasks: {settings.task_duration.describe()})"
-        elif isinstance(settings, StationConfig):
-            if settings.service != NO_TIME:
-                text += f" + service {settings.service.describe()}"
-            slots = settings.concurrency
-            if slots:
-                text += f" ({slots} slot{'s' * (slots != 1)}, queue {settings.queue_size})"
-        return text
+        return service_time(self.context.settings)
+
+
+def service_time(settings: Any) -> str:
+    """A component's service time in words, from its settings: its latency; a worker's
+    tasks, or its slots, too."""
+    text: str = settings.latency.describe()
+    if isinstance(settings, WorkerConfig):
+        text += f" (tasks: {settings.task_duration.describe()})"
+    elif isinstance(settings, StationConfig):
+        if settings.service != NO_TIME:
+            text += f" + service {settings.service.describe()}"
+        slots = settings.concurrency
+        if slots:
+            text += f" ({slots} slot{'s' * (slots != 1)}, queue {settings.queue_size})"
+    return text
 
 
 def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
@@ -111,6 +115,11 @@ class Cluster:
     def remote(self) -> dict[str, str]:
         """Component id -> URL of each component another process serves."""
         return {cid: url for cid, url in self.urls.items() if cid not in self.components}
+
+    def settings(self) -> dict[str, tuple[str, Any]]:
+        """Component id -> (kind, settings) of every component of the topology, in start
+        order, served here or not."""
+        return {cid: (m.__name__.rsplit(".", 1)[-1], s) for cid, m, s in _plan(self.topology)}
 
     @property
     def url(self) -> str:

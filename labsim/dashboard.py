@@ -24,7 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .cluster import Cluster, serve_app
+from . import exposure
+from .cluster import Cluster, serve_app, service_time
 from .components.admin import authorize, check_host
 from .components.answers import (
     LIMITS,
@@ -103,7 +104,11 @@ class _Panel:
     def __init__(self, cluster: Cluster, interval: float) -> None:
         self.cluster, self.interval = cluster, interval
         self.token = cluster.topology.admin_token
-        self.client = HttpClient(cluster.clock)
+        # Labsim's own reader: under `exposure = "gateways-only"` it may read the internal
+        # components' /metrics when they are in another process.
+        self.client = HttpClient(
+            cluster.clock, headers=exposure.credential(cluster.topology, "dashboard")
+        )
         self.stopping = asyncio.Event()
         self.benches: set[asyncio.Task[BenchResult]] = set()  # at most one at a time
 
@@ -115,10 +120,11 @@ class _Panel:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        sampler = Sampler(self.cluster)
+        sampler = Sampler(self.cluster, self.client)
         try:
             await response.write(f"retry: {_RETRY_MS}\n\n".encode())
             while not self.stopping.is_set():
+                await sampler.refresh()  # the components other processes serve, if any
                 snapshot = sampler.snapshot() | {"bench": {"running": bool(self.benches)}}
                 await response.write(_event("snapshot", snapshot))
                 await _wait(self.stopping, self.interval)
@@ -136,8 +142,8 @@ class _Panel:
     async def _pass_on(self, request: web.Request, path: str) -> web.Response:
         authorize(request, self.token)
         component = request.match_info["component"]
-        if component not in self.cluster.components:
-            known = ", ".join(self.cluster.components)
+        if component not in self.cluster.urls:  # served here or by another process
+            known = ", ".join(self.cluster.urls)
             raise JSONError(404, f"no component {component!r} (known: {known})")
         body = await read_body(request)
         # The component checks the token again: the dashboard has no power of its own.
@@ -193,20 +199,24 @@ class _Panel:
 
 
 def _describe(cluster: Cluster) -> dict[str, Any]:
-    """The components, and the arrows of the data path between them."""
-    components = [
-        {
-            "id": c.id,
-            "kind": c.kind,
-            "url": c.url,
-            "service_time": c.service_time(),
-            "slots": c.context.capacity.slots if c.context.capacity else 0,
-        }
-        for c in cluster.components.values()
-    ]
+    """The components (this process's and those others serve), and the arrows of the data
+    path between them."""
+    components = []
     by_kind: dict[str, list[str]] = {}
-    for c in cluster.components.values():
-        by_kind.setdefault(c.kind, []).append(c.id)
+    for cid, (kind, settings) in cluster.settings().items():
+        here = cluster.components.get(cid)
+        capacity = here.context.capacity if here else None
+        slots = capacity.slots if capacity else getattr(settings, "concurrency", 0)
+        components.append(
+            {
+                "id": cid,
+                "kind": kind,
+                "url": cluster.urls[cid],
+                "service_time": service_time(settings),
+                "slots": slots if kind != "worker" else 0,
+            }
+        )
+        by_kind.setdefault(kind, []).append(cid)
     gateways = by_kind.get("gateway", [])
     called = ["database", "worker", "microservice"]
     if cluster.topology.gateways.use_cache:

@@ -3,8 +3,8 @@
 Under `exposure = "gateways-only"`, the cache, database, worker and microservice answer a
 request only if it carries the run's internal credential (`X-Labsim-Internal`). It is a
 random value made per run, never read from a file, logged or put in an answer; the
-gateways' HTTP client sends it, and no user ever sees it (the dashboard reads figures in
-the process, and its fault buttons use `/admin/`). Anyone else gets 403 naming the rule.
+gateways' HTTP client sends it (and the dashboard's, which reads the `/metrics` of a
+component another process serves), and no user ever sees it. Anyone else gets 403 naming the rule.
 `/health` stays open for liveness checks, and `/admin/` has its own token. With a public
 `--host`, only the load balancer (and the gateways, with `[gateways] public = true`)
 listen on it; the internal components listen on loopback.
@@ -45,7 +45,7 @@ def bind_host(topology: Topology, kind: str, component: str) -> str:
 
 def credential(topology: Topology, kind: str) -> dict[str, str]:
     """Headers a component of `kind` sends with every call: the gateways carry the key."""
-    if limited(topology) and kind == "gateway":
+    if limited(topology) and kind in ("gateway", "dashboard"):
         return {INTERNAL_HEADER: topology.internal_token}
     return {}
 

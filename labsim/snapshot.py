@@ -8,10 +8,12 @@ component or talks to one over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from . import remote as remote_figures
 from .balancing import Backend
 from .cluster import Cluster, Component
 from .components.cache import Cache
@@ -23,6 +25,7 @@ from .components.load_balancer import LoadBalancer
 from .components.middleware import UNTIMED_PREFIXES
 from .components.worker import Worker
 from .faults import Faults
+from .http import HttpClient
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,16 @@ def state(faults: Faults, in_rotation: bool = True) -> str:
     return "degraded" if faults.active() else "up"
 
 
+def _state_of(faults: dict[str, Any], in_rotation: bool) -> str:
+    """`state` for a component of another process, from its faults as JSON."""
+    if faults.get("down") or faults.get("hang"):
+        return "down"
+    if not in_rotation:
+        return "out"
+    active = faults.get("latency") or faults.get("jitter") or faults.get("error_rate")
+    return "degraded" if active else "up"
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -93,11 +106,23 @@ def _share(part: int, whole: int) -> float | None:
 class Sampler:
     """Snapshots of one cluster; rates are over the time since the previous snapshot."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, client: HttpClient | None = None) -> None:
         self.cluster = cluster
         self._last: dict[str, Reading] = {}
         self._last_time: float | None = None
         self._busy: dict[str, float] = {}  # busy slot-seconds at the previous snapshot
+        # Components another process serves (`up --only`), read over HTTP by `refresh`.
+        self._client = client
+        self._remote: dict[str, dict[str, Any] | None] = {}
+
+    async def refresh(self) -> None:
+        """Read the figures of the components other processes serve (none: nothing to do)."""
+        remote = self.cluster.remote()
+        if not remote or self._client is None:
+            return
+        token = self.cluster.topology.admin_token
+        reads = [remote_figures.read(self._client, cid, url, token) for cid, url in remote.items()]
+        self._remote = dict(zip(remote, await asyncio.gather(*reads), strict=True))
 
     def snapshot(self) -> dict[str, Any]:
         now = self.cluster.clock.now()
@@ -119,11 +144,57 @@ class Sampler:
                 figures["capacity"] = self._capacity(cid, ctx.capacity.figures(), interval)
             self._last[cid] = reading
             out[cid] = figures
+        for cid, seen in self._remote.items():
+            out[cid] = self._elsewhere(cid, seen, interval, lb.backend(cid) if lb else None, now)
         self._last_time = now
         return {
             "interval_s": None if interval is None else round(interval, 3),
             "components": out,
         }
+
+    def _elsewhere(
+        self,
+        cid: str,
+        seen: dict[str, Any] | None,
+        interval: float | None,
+        route: Backend | None,
+        now: float,
+    ) -> dict[str, Any]:
+        """A component of another process, as its `/metrics` and `/admin/faults` say."""
+        kind, settings = self.cluster.settings()[cid]
+        if seen is None:  # unreachable: as a component that is down
+            figures = _rates(Reading(), None, None)
+            return figures | {"kind": kind, "in_flight": 0, "faults": {}, "state": "down"}
+        traffic = remote_figures.traffic(seen["samples"])
+        reading = Reading(
+            traffic["requests"],
+            traffic["client_errors"],
+            traffic["errors"],
+            traffic["seconds"],
+            traffic["dropped"],
+            traffic["buckets"],
+        )
+        figures = _rates(reading, self._last.get(cid), interval)
+        self._last[cid] = reading
+        faults = seen["faults"]
+        available = route.available(now) if route else True
+        figures |= {"kind": kind, "in_flight": traffic["in_flight"], "faults": faults}
+        figures["state"] = _state_of(faults, available)
+        figures |= remote_figures.kind_figures(kind, seen["samples"])
+        if kind == "gateway":
+            figures |= {
+                "in_rotation": available,
+                "healthy": route.healthy if route else True,
+                "ejected_for": route.ejected_for(now) if route else 0.0,
+                "routed": route.sent if route else 0,
+            }
+        elif kind == "cache":
+            lookups = figures["hits"] + figures["stale"] + figures["misses"]
+            answered = figures["hits"] + figures["stale"] + figures["coalesced"]
+            figures |= {"hit_ratio": _share(answered, lookups), "maxsize": settings.maxsize}
+        elif kind == "worker":
+            figures |= {"concurrency": settings.concurrency, "queue_size": settings.queue_size}
+        return figures
 
     def _capacity(self, cid: str, now: CapacityFigures, interval: float | None) -> dict[str, Any]:
         """A station's slots and line now; its utilization since the previous snapshot."""

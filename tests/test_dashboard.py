@@ -470,3 +470,31 @@ def test_p50_and_p99_of_an_interval_come_from_the_histogram_s_buckets():
         seen.add(seconds)
     assert quantile_ms(first, tuple(seen.cumulative()), 0.5) == 10_000.0
     assert quantile_ms(first, first, 0.5) is None  # no answer in the interval
+
+
+async def test_a_component_s_metrics_read_over_http_give_its_in_process_reading(cluster, http):
+    from labsim import remote
+    from labsim.snapshot import read
+
+    from .conftest import login
+
+    token = await login(http, cluster.url)
+    for _ in range(5):
+        async with http.get(f"{cluster.url}/data", headers={"Authorization": token}):
+            pass
+    for cid in ("cache", "database", "gateway-5000", "load-balancer"):
+        async with http.get(f"{cluster.urls[cid]}/metrics") as resp:
+            samples = remote.parse(await resp.text())
+        here = read(cluster.components[cid].context)
+        there = remote.traffic(samples)
+        assert (there["requests"], there["errors"], there["dropped"]) == (
+            here.requests,
+            here.errors,
+            here.dropped,
+        )
+        # The histogram counts the answers so far, reporting routes included: one /metrics
+        # answer more by the time the in-process reading is taken, at most.
+        assert there["buckets"][-1] <= here.buckets[-1] <= there["buckets"][-1] + 1
+    async with http.get(f"{cluster.urls['cache']}/metrics") as resp:
+        kinds = remote.kind_figures("cache", remote.parse(await resp.text()))
+    assert (kinds["hits"], kinds["misses"], kinds["size"]) == (4, 1, 1)

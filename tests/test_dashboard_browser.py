@@ -340,3 +340,33 @@ def test_each_component_draws_its_last_minute_and_the_page_fetches_nothing_missi
     assert icon.startswith("200 image/svg+xml")
     assert page.locator('link[rel="icon"]').get_attribute("href") == "/favicon.svg"
     assert failed == [], failed
+
+
+def test_the_dashboard_of_a_split_lab_shows_every_process_s_components(tmp_path, page, monkeypatch):
+    from .test_split import ADMIN, PARTS, scenario
+
+    monkeypatch.setenv("LABSIM_ADMIN_TOKEN", ADMIN)
+    *ports, panel = free_ports(9)
+    path = str(scenario(tmp_path, ports))
+    first = Up("--scenario", path, "--only", PARTS[0], "--quiet", "--dashboard-port", str(panel))
+    others = [Up("--scenario", path, "--only", part, "--quiet") for part in PARTS[1:]]
+    try:
+        link = next(
+            line.split(" ", 1)[1].strip() for line in first.banner if line.startswith("Dashboard")
+        )
+        page.goto(link)
+        expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+        client = Client(f"http://127.0.0.2:{ports[0]}")
+        client.get_data(20)
+        # The cache and the database are another process's: read over HTTP, shown all the same.
+        expect(shown(page, "cache", "lookups")).to_have_text("19 · 1")
+        expect(shown(page, "database", "db-calls")).to_have_text("1")
+        expect(box(page, "worker")).to_have_attribute("data-state", "up")
+        # A fault set from the page reaches the other process's database.
+        page.get_by_test_id("db-latency").fill("0.25")
+        page.get_by_test_id("db-latency-set").click()
+        expect(box(page, "database")).to_have_attribute("data-state", "degraded")
+        expect(shown(page, "database", "added-latency")).to_have_text("0.25 s")
+    finally:
+        for up in (first, *others):
+            up.stop()

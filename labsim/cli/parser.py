@@ -152,8 +152,8 @@ def _add_up(commands: argparse._SubParsersAction) -> None:
         metavar="IDS",
         help="serve only these components of the scenario (ids such as load-balancer, "
         "gateway-5003, cache, or gateways for all of them), and reach the others at the "
-        "addresses the scenario gives ([hosts]); real clock, no dashboard "
-        "(default: serve every component)",
+        "addresses the scenario gives ([hosts]); real clock; the dashboard reads the "
+        "others over HTTP (default: serve every component)",
     )
     up.add_argument(
         "--insecure",

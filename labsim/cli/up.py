@@ -22,9 +22,13 @@ def run_up(args: argparse.Namespace) -> int:
     _check_access(topology, args.insecure)
     only = None if args.only is None else components(topology, args.only)
     first = DASHBOARD_PORT + (args.port_offset or 0)
-    # The dashboard reads its figures in the process: a split lab has no page for now.
-    served = args.no_dashboard or only is not None
-    dashboard_port = None if served else _dashboard_port(topology, args.dashboard_port, first)
+    # A split lab's page is served by the part with the load balancer, unless asked.
+    elsewhere = only is not None and "load-balancer" not in only and args.dashboard_port is None
+    dashboard_port = (
+        None
+        if args.no_dashboard or elsewhere
+        else _dashboard_port(topology, args.dashboard_port, first)
+    )
     configure_logging(args.quiet)
     return loop.run(_serve(topology, args.scenario, dashboard_port, only))
 

@@ -1,0 +1,110 @@
+"""The figures of components another process serves (`up --only`), read over HTTP as any
+monitoring system would: `GET /metrics` for the traffic and the kind's own figures, and
+`GET /admin/faults` (with the shared admin token) for the faults. The dashboard of one
+part of a split lab shows the whole lab with them. It only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+from .components.context import DURATION_BUCKETS
+from .components.middleware import UNTIMED_PREFIXES
+from .http import DownstreamError, HttpClient
+
+# Seconds a remote component has to answer one read before it counts as unreachable.
+READ_TIMEOUT = 2.0
+_SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+# What the page shows per kind, and the metric (without `labsim_<kind>_`) it comes from.
+KIND_FIGURES = {
+    "cache": {"hits": "hits_total", "misses": "misses_total", "stale": "stale_total",
+              "coalesced": "coalesced_total", "size": "entries"},
+    "database": {"db_calls": "calls_total"},
+    "worker": {"submitted": "submitted_total", "queued": "queued", "running": "running",
+               "completed": "completed_total", "rejected": "rejected_total"},
+    "gateway": {"hits": "hits_total", "misses": "misses_total",
+                "rate_limited": "rate_limited_total"},
+    "load_balancer": {"retries": "retries_total", "ejections": "ejections_total",
+                      "health_ejections": "health_ejections_total",
+                      "readmissions": "readmissions_total", "rate_limited": "rate_limited_total"},
+}  # fmt: skip
+
+
+def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Prometheus text (as labsim writes it): name -> [(labels, value)]."""
+    samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue  # a HELP or TYPE line
+        name, labels, value = match.groups()
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        samples[name].append((dict(_LABEL.findall(labels or "")), number))
+    return samples
+
+
+def traffic(samples: dict[str, list[tuple[dict[str, str], float]]]) -> dict[str, Any]:
+    """What `snapshot.Reading` holds, from a component's `/metrics`."""
+    by_class: dict[int, int] = defaultdict(int)
+    for labels, value in samples.get("labsim_http_requests_total", []):
+        if not labels.get("route", "").startswith(UNTIMED_PREFIXES):
+            by_class[int(labels.get("status", "0")) // 100] += int(value)
+    dropped = sum(
+        int(v)
+        for labels, v in samples.get("labsim_http_dropped_total", [])
+        if not labels.get("route", "").startswith(UNTIMED_PREFIXES)
+    )
+    bounds = {labels.get("le"): int(v) for labels, v in samples.get(_BUCKET, [])}
+    buckets = (*(bounds.get(str(b), 0) for b in DURATION_BUCKETS), bounds.get("+Inf", 0))
+    seconds = sum(v for _, v in samples.get(_SUM, []))
+    in_flight = sum(int(v) for _, v in samples.get("labsim_http_requests_in_flight", []))
+    return {
+        "requests": sum(by_class.values()),
+        "client_errors": by_class[4],
+        "errors": by_class[5],
+        "seconds": seconds,
+        "dropped": dropped,
+        "buckets": buckets,
+        "in_flight": in_flight,
+    }
+
+
+_BUCKET = "labsim_http_request_duration_seconds_bucket"
+_SUM = "labsim_http_request_duration_seconds_sum"
+
+
+def kind_figures(
+    kind: str, samples: dict[str, list[tuple[dict[str, str], float]]]
+) -> dict[str, Any]:
+    out = {}
+    for field, metric in KIND_FIGURES.get(kind, {}).items():
+        values = samples.get(f"labsim_{kind}_{metric}", [])
+        out[field] = int(sum(v for labels, v in values if "gateway" not in labels))
+    return out
+
+
+async def read(client: HttpClient, component: str, url: str, token: str) -> dict[str, Any] | None:
+    """(metrics samples, faults) of a component in another process; None if unreachable."""
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        metrics, faults = await asyncio.gather(
+            client.request(component, "GET", f"{url}/metrics", within=READ_TIMEOUT),
+            client.request(
+                component, "GET", f"{url}/admin/faults", headers=auth, within=READ_TIMEOUT
+            ),
+        )
+        return {
+            "samples": parse(metrics.body.decode("utf-8", "replace")),
+            "faults": json.loads(faults.body).get("faults", {}),
+        }
+    except (DownstreamError, ValueError, AttributeError):
+        return None
