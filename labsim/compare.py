@@ -11,6 +11,7 @@ Plain functions on plain data: the CLI reads the files and prints.
 from __future__ import annotations
 
 import json
+import math
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -38,12 +39,16 @@ def read_report(path: str) -> dict[str, Any]:
     """A `bench --json` report; ConfigError naming the file if it is not one."""
     raw = read_limited(path, MAX_REPORT_BYTES, "report")
     try:
-        report = json.loads(raw)
+        report = json.loads(raw, parse_constant=_not_a_number)
     except (ValueError, RecursionError):
         raise ConfigError(f"{path}: not JSON: write it with `bench --json`") from None
     if not isinstance(report, dict) or "requests" not in report:
         raise ConfigError(f"{path}: not a labsim report: write it with `bench --json`")
     return report
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not a figure")
 
 
 def figures(report: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
@@ -69,8 +74,8 @@ class Row:
         """Relative change from the first to the second; None where it has no meaning."""
         if self.first is None or self.second is None:
             return None
-        if self.first == 0:
-            return 0.0 if self.second == 0 else None  # from nothing: no ratio to give
+        if self.first == 0:  # from nothing: no ratio, but which way it went
+            return 0.0 if self.second == 0 else math.copysign(math.inf, self.second)
         return (self.second - self.first) / abs(self.first)
 
 
@@ -90,13 +95,13 @@ class Rule:
     relative: bool
 
     def broken(self, row: Row) -> tuple[bool, float | None]:
-        """(whether the second run breaks the rule, the change it was judged on)."""
-        if self.relative:
-            change = None if row.change is None else row.change * 100
-        elif row.first is not None and row.second is not None:
+        """(whether the second run breaks the rule, the change it was judged on). A figure
+        one report lacks breaks it: a check that cannot be made must not pass."""
+        if row.first is None or row.second is None:
+            return True, None
+        change = row.change * 100 if self.relative and row.change is not None else None
+        if not self.relative:
             change = row.second - row.first
-        else:
-            change = None
         return change is not None and _OPERATORS[self.op](change, self.limit), change
 
 

@@ -37,11 +37,14 @@ def compose(topology: Topology, scenario_text: str, source: str) -> str:
     config = _with_hosts(scenario_text, list(ports))
     document: dict[str, Any] = {
         "name": f"labsim-{_name(topology.name)}",
-        "configs": {"scenario": {"content": config}},
+        # One quoted line, whatever the text holds (YAML reads some characters as line
+        # breaks in a block), and `$$`: Compose would fill in `$NAME` even here.
+        "configs": {"scenario": {"content": _Quoted(config.replace("$", "$$"))}},
         "services": {cid: _service(topology, cid, port) for cid, port in ports.items()},
     }
+    shown = "".join(c if c.isprintable() else "?" for c in source)  # a comment stays one line
     header = (
-        f"# Made by `python -m labsim export compose {source}`: the lab as one service per\n"
+        f"# Made by `python -m labsim export compose {shown}`: the lab as one service per\n"
         "# component. Save it in labsim's folder (the image is built from it), then:\n"
         "#   export LABSIM_ADMIN_TOKEN=... LABSIM_SECRET=... (32+ characters each)\n"
         "#   docker compose up\n"
@@ -50,8 +53,13 @@ def compose(topology: Topology, scenario_text: str, source: str) -> str:
 
 
 def _name(text: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
-    return cleaned or "lab"
+    """A Compose project name: lowercase ASCII letters, digits and dashes."""
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "-" for c in text.lower())
+    return cleaned.strip("-") or "lab"
+
+
+class _Quoted(str):
+    """A string written as one double-quoted scalar, never as a block."""
 
 
 def _with_hosts(text: str, ids: Iterable[str]) -> str:
@@ -136,7 +144,7 @@ def _yaml(value: Any, indent: int) -> str:
             else:
                 out.append(lead)
                 out.append(_yaml(item, indent + 1).rstrip("\n"))
-        elif isinstance(item, str) and "\n" in item:
+        elif isinstance(item, str) and "\n" in item and not isinstance(item, _Quoted):
             block = "\n".join(
                 f"{pad}  {line}" if line else "" for line in item.rstrip("\n").split("\n")
             )

@@ -106,6 +106,13 @@ class _TooLarge(Exception):
     pass
 
 
+class _NotConnected(Exception):
+    """No connection could be made: the request never left (safe to send elsewhere)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+
+
 async def _read(payload: StreamReader, length: int | None) -> bytes:
     """The whole reply body, at most MAX_REPLY bytes: a server may be anything."""
     if length is not None and length <= MAX_REPLY:
@@ -123,7 +130,9 @@ def _head(method: str, url: URL, headers: CIMultiDict[str], body: bytes) -> byte
 
     A caller's own `Host` wins over the URL's; the body's length is always this one's.
     """
-    host = headers.popone("Host", None) or url.host_port_subcomponent
+    host = headers.popone("Host", None) or url.host_port_subcomponent or ""
+    if "\n" in host or "\r" in host:
+        raise ValueError("header 'Host' has a line break")
     headers.popall("Content-Length", None)
     lines = [f"{method} {url.raw_path_qs} HTTP/1.1\r\nHost: {host}\r\n"]
     for name, value in headers.items():
@@ -248,9 +257,10 @@ class HttpClient:
         except _TooLarge:
             message = f"{component} sent a reply larger than {MAX_REPLY:,} bytes"
             failure = DownstreamError(component, message)
-        except OSError as e:  # no connection was made
-            message = f"{component} unreachable: {e.strerror or e}"
-            failure = DownstreamError(component, message, refused=True)
+        except _NotConnected as e:
+            failure = DownstreamError(component, f"{component} unreachable: {e}", refused=True)
+        except OSError as e:  # the connection broke after the request went out
+            failure = DownstreamError(component, f"{component} failed: {e.strerror or e}")
         except (TimeoutError, ValueError, aiohttp.ClientError, HttpProcessingError) as e:
             reason = str(e) or type(e).__name__
             failure = DownstreamError(component, f"{component} failed: {reason}")
@@ -275,16 +285,19 @@ class HttpClient:
     ) -> Reply:
         pool = self._pool(url)
         head = _head(method, url, headers, body)
-        if exchange is not None and pool.must_wait():
-            # Queued for a connection, it waits for other work to end, like a request
-            # being served: the virtual clock must not wait for it to move.
-            self._exchanges.parked(exchange)
-            try:
+        try:
+            if exchange is not None and pool.must_wait():
+                # Queued for a connection, it waits for other work to end, like a request
+                # being served: the virtual clock must not wait for it to move.
+                self._exchanges.parked(exchange)
+                try:
+                    protocol = await pool.acquire()
+                finally:
+                    self._exchanges.moving(exchange)
+            else:
                 protocol = await pool.acquire()
-            finally:
-                self._exchanges.moving(exchange)
-        else:
-            protocol = await pool.acquire()
+        except OSError as e:
+            raise _NotConnected(e) from None
         reusable = False
         try:
             if method == "HEAD":
@@ -295,8 +308,13 @@ class HttpClient:
             transport.write(head + body)
             message, payload = await protocol.read()
             while message.code < 200:  # an interim answer (100 Continue): the real one follows
+                if message.code == 101:
+                    raise ValueError(
+                        "answered 101 Switching Protocols, which labsim does not speak"
+                    )
                 message, payload = await protocol.read()
-            length = message.headers.get("Content-Length")
+            # A compressed reply's length says nothing of the bytes it unpacks to.
+            length = None if message.compression else message.headers.get("Content-Length")
             answer = await _read(payload, int(length) if length and length.isdigit() else None)
             reusable = method != "HEAD" and not message.should_close
         finally:

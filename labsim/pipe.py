@@ -33,7 +33,9 @@ class Pipe(asyncio.Transport):
         self.peer: Pipe = self
         self._closing = False
         self._paused = False
-        self._held: list[bytes] = []  # received while reading is paused
+        # Received while reading is paused, in order; the end of file waits behind them.
+        self._held: list[bytes] = []
+        self._eof_held = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         # Bytes written after close go nowhere, as on a socket whose peer is gone.
@@ -46,7 +48,7 @@ class Pipe(asyncio.Transport):
     def _receive(self, data: bytes) -> None:
         if self._closing:
             return
-        if self._paused:
+        if self._paused or self._held:  # behind what is already waiting: order is kept
             self._held.append(data)
         else:
             self._protocol.data_received(data)
@@ -56,9 +58,16 @@ class Pipe(asyncio.Transport):
 
     def resume_reading(self) -> None:
         self._paused = False
-        held, self._held = self._held, []
-        for data in held:
-            self._loop.call_soon(self._receive, data)
+        self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Deliver what was held, in order, until reading is paused again; then the end
+        of file, if it came meanwhile."""
+        while self._held and not self._paused and not self._closing:
+            self._protocol.data_received(self._held.pop(0))
+        if not self._held and self._eof_held and not self._paused:
+            self._eof_held = False
+            self._end_of_file()
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
@@ -75,6 +84,9 @@ class Pipe(asyncio.Transport):
     abort = close  # nothing is buffered on this side: aborting and closing are the same
 
     def _end_of_file(self) -> None:
+        if self._held or self._paused:
+            self._eof_held = True  # after the data still held
+            return
         if not self._closing and not self._protocol.eof_received():
             self.close()
 

@@ -56,8 +56,9 @@ def traffic(samples: dict[str, list[tuple[dict[str, str], float]]]) -> dict[str,
     """What `snapshot.Reading` holds, from a component's `/metrics`."""
     by_class: dict[int, int] = defaultdict(int)
     for labels, value in samples.get("labsim_http_requests_total", []):
-        if not labels.get("route", "").startswith(UNTIMED_PREFIXES):
-            by_class[int(labels.get("status", "0")) // 100] += int(value)
+        status = labels.get("status", "")
+        if status.isdigit() and not labels.get("route", "").startswith(UNTIMED_PREFIXES):
+            by_class[int(status) // 100] += int(value)
     dropped = sum(
         int(v)
         for labels, v in samples.get("labsim_http_dropped_total", [])
@@ -93,18 +94,30 @@ def kind_figures(
 
 
 async def read(client: HttpClient, component: str, url: str, token: str) -> dict[str, Any] | None:
-    """(metrics samples, faults) of a component in another process; None if unreachable."""
+    """(metrics samples, faults) of a component in another process; None if its metrics
+    cannot be read (unreachable). Faults that cannot be read are shown as none."""
     auth = {"Authorization": f"Bearer {token}"}
-    try:
-        metrics, faults = await asyncio.gather(
-            client.request(component, "GET", f"{url}/metrics", within=READ_TIMEOUT),
-            client.request(
-                component, "GET", f"{url}/admin/faults", headers=auth, within=READ_TIMEOUT
-            ),
-        )
-        return {
-            "samples": parse(metrics.body.decode("utf-8", "replace")),
-            "faults": json.loads(faults.body).get("faults", {}),
-        }
-    except (DownstreamError, ValueError, AttributeError):
+    metrics, faults = await asyncio.gather(
+        _get(client, component, f"{url}/metrics", {}),
+        _get(client, component, f"{url}/admin/faults", auth),
+    )
+    if metrics is None:
         return None
+    try:
+        shown = json.loads(faults or b"{}").get("faults")
+    except (ValueError, AttributeError):
+        shown = None
+    return {
+        "samples": parse(metrics.decode("utf-8", "replace")),
+        "faults": shown if isinstance(shown, dict) else {},
+    }
+
+
+async def _get(
+    client: HttpClient, component: str, url: str, headers: dict[str, str]
+) -> bytes | None:
+    try:
+        reply = await client.request(component, "GET", url, headers=headers, within=READ_TIMEOUT)
+    except DownstreamError:
+        return None
+    return reply.body

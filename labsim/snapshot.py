@@ -174,7 +174,10 @@ class Sampler:
             traffic["dropped"],
             traffic["buckets"],
         )
-        figures = _rates(reading, self._last.get(cid), interval)
+        before = self._last.get(cid)
+        if before is not None and reading.requests < before.requests:
+            before = None  # its counters started again: that process restarted
+        figures = _rates(reading, before, interval)
         self._last[cid] = reading
         faults = seen["faults"]
         available = route.available(now) if route else True

@@ -277,3 +277,52 @@ async def test_the_callers_host_wins_and_a_reply_without_length_ends_at_hang_up(
 async def test_a_url_that_is_not_http_is_a_failed_call(client):
     with pytest.raises(DownstreamError, match="x failed: not an http:// or https:// URL"):
         await client.request("x", "GET", "ftp://127.0.0.1/")
+
+
+async def test_a_paused_pipe_keeps_the_order_and_the_end_of_file_behind_held_data():
+    client, server = Recorder(), Recorder()
+    connect(client, server, ("127.0.0.1", 5000))
+    assert client.transport and server.transport
+    client.transport.write(b"1")
+    await turns()
+    server.transport.pause_reading()
+    client.transport.write(b"2")
+    await turns()
+    client.transport.write(b"3")
+    server.transport.resume_reading()  # 3 is already on its way: it must come after 2
+    client.transport.write(b"4")
+    server.transport.pause_reading()
+    client.transport.close()  # the end of file comes while 3 and 4 may still be held
+    await turns()
+    server.transport.resume_reading()
+    await turns()
+    assert server.events == [b"1", b"2", b"3", b"4", "eof", "lost"]
+
+
+async def test_a_reset_after_the_request_went_out_is_not_a_refusal(client):
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.transport.abort()  # a reset: the server had the request
+
+    url, server = await raw_server(reset)
+    async with server:
+        with pytest.raises(DownstreamError, match="gone failed") as e:
+            await client.request("gone", "POST", f"{url}/", data=b"{}")
+    assert not e.value.refused  # the load balancer must not send a POST again
+
+
+async def test_an_upgrade_answer_and_a_host_with_a_line_break_are_failed_calls(client):
+    async def upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
+        )
+        await writer.drain()
+        await asyncio.sleep(5)  # as a server would, now speaking something else
+
+    url, server = await raw_server(upgrade)
+    async with server:
+        with pytest.raises(DownstreamError, match="101 Switching Protocols"):
+            await client.request("odd", "GET", f"{url}/")
+        with pytest.raises(DownstreamError, match="'Host' has a line break"):
+            await client.request("odd", "GET", f"{url}/", headers={"Host": "a\r\nX: 1"})

@@ -498,3 +498,21 @@ async def test_a_component_s_metrics_read_over_http_give_its_in_process_reading(
     async with http.get(f"{cluster.urls['cache']}/metrics") as resp:
         kinds = remote.kind_figures("cache", remote.parse(await resp.text()))
     assert (kinds["hits"], kinds["misses"], kinds["size"]) == (4, 1, 1)
+
+
+async def test_a_remote_read_keeps_the_metrics_when_the_faults_are_refused(cluster):
+    from labsim import remote
+    from labsim.clock import RealClock
+    from labsim.http import HttpClient
+
+    client = HttpClient(RealClock())
+    try:
+        seen = await remote.read(client, "cache", cluster.urls["cache"], "not-the-token")
+        assert seen is not None and seen["faults"] == {}  # 401 on faults: shown as none
+        assert "labsim_cache_hits_total" in seen["samples"]
+        gone = await remote.read(client, "cache", "http://127.0.0.1:1", "x")
+        assert gone is None  # unreachable: the page shows it down
+    finally:
+        await client.close()
+    odd = remote.parse('labsim_http_requests_total{route="/x",status="oops"} 3\nnot a sample\n')
+    assert remote.traffic(odd)["requests"] == 0  # a status that is no number is not counted

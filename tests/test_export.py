@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import tomllib
 
@@ -26,7 +27,7 @@ def test_every_component_is_a_service_wired_to_services_that_exist(capsys):
     document = export(capsys)
     services = document["services"]
     assert list(services) == LAB_IDS
-    scenario_text = document["configs"]["scenario"]["content"]
+    scenario_text = document["configs"]["scenario"]["content"].replace("$$", "$")
     (scenario,) = scenarios_from(tomllib.loads(scenario_text), "exported")
     topology = scenario.topology
     assert topology.ports() == load_topology("scenarios/lab.toml").ports()
@@ -57,7 +58,7 @@ def test_every_component_is_a_service_wired_to_services_that_exist(capsys):
 def test_each_service_s_command_is_one_labsim_accepts(capsys, tmp_path, monkeypatch):
     document = export(capsys)
     scenario = tmp_path / "scenario.toml"
-    scenario.write_text(document["configs"]["scenario"]["content"])
+    scenario.write_text(document["configs"]["scenario"]["content"].replace("$$", "$"))
     command = document["services"]["cache"]["command"]
     assert command[:4] == ["python", "-m", "labsim", "up"]
     monkeypatch.delenv("LABSIM_ADMIN_TOKEN", raising=False)
@@ -92,3 +93,21 @@ def test_export_mistakes_are_one_line_exit_2(capsys, tmp_path, text, message):
     assert main(["export", "compose", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_any_scenario_text_survives_the_trip_through_yaml_and_compose(capsys, tmp_path):
+    text = (
+        '   name = "café: # \\"quoted\\" $HOME ${X}"\n'  # leading spaces, YAML and $ signs
+        'description = "a\u0085b\u2028c"\n'  # characters YAML reads as line breaks
+    )
+    path = tmp_path / "odd\nname.toml"  # a file name with a line break in it
+    path.write_text(text)
+    assert main(["export", "compose", str(path)]) == 0
+    out = capsys.readouterr().out
+    header = [line for line in out.splitlines() if line.startswith("#")]
+    assert len(header) == 4  # the comment stayed four lines
+    document = yaml.safe_load(out)
+    assert re.fullmatch(r"labsim-caf-[a-z0-9-]*quoted[a-z0-9-]*home[a-z0-9-]*x", document["name"])
+    content = document["configs"]["scenario"]["content"]
+    assert "$$HOME" in content and "$${X}" in content  # Compose makes them $HOME again
+    assert content.replace("$$", "$").startswith(text)

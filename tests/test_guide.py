@@ -161,3 +161,11 @@ def test_the_same_client_is_refused_by_the_default(tmp_path):
     result = run_guide_client(tmp_path, "")
     assert result.returncode == 1
     assert "first read: (401" in result.stdout
+
+
+def test_up_refuses_the_public_secret_on_a_door_with_its_own_public_address(tmp_path, capsys):
+    text = '[auth]\nmode = "guide"\n[hosts]\nload-balancer = "0.0.0.0"\n'
+    scenario = write_scenario(tmp_path / "g.toml", free_ports(8), text)
+    assert main(["up", "--scenario", str(scenario)]) == 2
+    err = capsys.readouterr().err
+    assert "hosts.load-balancer 0.0.0.0: the guide profile signs tokens with a public secret" in err

@@ -4,6 +4,7 @@ and messages that say what to do."""
 from __future__ import annotations
 
 import json
+import math
 from importlib import metadata
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def test_compare_shows_each_figure_and_fails_on_a_regression(tmp_path, capsys):
         (("nowhere.json",), None, "nowhere.json: no such report"),
         (("notjson",), None, "not JSON"),
         (("list",), None, "not a labsim report"),
+        (("nan",), None, "not JSON"),
         ((), "data.p99_ms>>1", "not of the form 'figure op change'"),
         ((), "lunch>1%", "neither report has the figure 'lunch'"),
     ],
@@ -83,6 +85,7 @@ def test_compare_mistakes_are_one_line_exit_2(tmp_path, capsys, files, rule, mes
     good = run_json(tmp_path, "good")
     (tmp_path / "notjson").write_text("{")
     (tmp_path / "list").write_text("[1]")
+    (tmp_path / "nan").write_text('{"requests": {"total": NaN}}')
     paths = [str(tmp_path / f) if f != "nowhere.json" else f for f in files] or [good]
     args = ["compare", *[*paths, good][:2]] + (["--fail-if", rule] if rule else [])
     capsys.readouterr()
@@ -98,7 +101,14 @@ def test_a_rule_without_percent_is_an_absolute_change():
         True,
         -50.0,
     )
-    assert parse_rule("x>1%").broken(Row("x", None, 1)) == (False, None)
+    # A figure one report lacks breaks the rule: a check that cannot be made must not pass.
+    assert parse_rule("x>1%").broken(Row("x", None, 1)) == (True, None)
+    # From nothing to something is an infinite rise, not "not measured".
+    assert parse_rule("requests.failed>+10%").broken(Row("requests.failed", 0, 100)) == (
+        True,
+        math.inf,
+    )
+    assert parse_rule("requests.failed>+10%").broken(Row("requests.failed", 0, 0)) == (False, 0.0)
 
 
 def test_port_offset_moves_every_port_and_the_ids_with_them():

@@ -20,7 +20,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         print("fail-if")
         for rule, broken, change in judged:
             unit = " %" if rule.relative else ""
-            seen = "not measured" if change is None else f"change {change:+.4g}{unit}"
+            seen = "not in both reports" if change is None else f"change {change:+.4g}{unit}"
             print(f"  {'FAIL' if broken else 'ok  '}  {rule.text}  ({seen})")
     return 1 if any(broken for _, broken, _ in judged) else 0
 

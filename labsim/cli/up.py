@@ -95,10 +95,14 @@ def _dashboard_port(topology: Topology, asked: int | None, first: int = DASHBOAR
 
 def _check_access(topology: Topology, insecure: bool) -> None:
     """Say loudly what the guide profile opens, and keep its public secret off the network."""
-    public = not (guide.is_loopback(topology.host) or insecure)
-    if topology.auth.mode == "guide" and public:
+    # Every door a token goes through: the load balancer and each gateway, wherever it is.
+    doors = ["load-balancer", *topology.gateway_ids()]
+    public = [d for d in doors if not guide.is_loopback(topology.host_of(d))]
+    if topology.auth.mode == "guide" and public and not insecure:
+        where = topology.host_of(public[0])
+        option = "--host" if public[0] not in topology.hosts else f"hosts.{public[0]}"
         raise UsageError(
-            f"--host {topology.host}: the guide profile signs tokens with a public secret, "
+            f"{option} {where}: the guide profile signs tokens with a public secret, "
             "so anyone who can reach it can forge one; add --insecure to serve it there anyway"
         )
     announce([topology])

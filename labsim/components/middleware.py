@@ -68,7 +68,8 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
 
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    admin.add_routes(app, ctx.id, ctx.faults, ctx.topology.admin_token, ctx.topology.host)
+    topology = ctx.topology
+    admin.add_routes(app, ctx.id, ctx.faults, topology.admin_token, topology.host_of(ctx.id))
     return app
 
 
