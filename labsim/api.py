@@ -34,7 +34,7 @@ from .cluster import Cluster
 from .config import ConfigError, Topology
 from .run import BenchOptions, execute
 from .run.result import BenchResult, Check
-from .scenario import Scenario, load_scenarios
+from .scenario import Scenario, lab_scenario, load_scenarios
 
 # Seconds `serve` waits for the topology to start, and for it to stop.
 START_TIMEOUT = 30.0
@@ -54,7 +54,7 @@ def load_scenario(path: str | Path, variant: str | None = None) -> Scenario:
 
 def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
     if scenario is None:
-        return Scenario("lab", "", "built-in lab defaults", Topology())
+        return lab_scenario()
     if isinstance(scenario, Scenario):
         return scenario
     return load_scenario(scenario)

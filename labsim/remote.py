@@ -13,6 +13,15 @@ from collections import defaultdict
 from typing import Any
 
 from .components.context import DURATION_BUCKETS
+from .components.figures import (
+    CacheFigures,
+    CacheSize,
+    DatabaseFigures,
+    GatewayFigures,
+    LoadBalancerFigures,
+    WorkerFigures,
+    marked,
+)
 from .components.middleware import UNTIMED_PREFIXES
 from .http import DownstreamError, HttpClient
 
@@ -21,19 +30,14 @@ READ_TIMEOUT = 2.0
 _SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
-# What the page shows per kind, and the metric (without `labsim_<kind>_`) it comes from.
-KIND_FIGURES = {
-    "cache": {"hits": "hits_total", "misses": "misses_total", "stale": "stale_total",
-              "coalesced": "coalesced_total", "size": "entries"},
-    "database": {"db_calls": "calls_total"},
-    "worker": {"submitted": "submitted_total", "queued": "queued", "running": "running",
-               "completed": "completed_total", "rejected": "rejected_total"},
-    "gateway": {"hits": "hits_total", "misses": "misses_total",
-                "rate_limited": "rate_limited_total"},
-    "load_balancer": {"retries": "retries_total", "ejections": "ejections_total",
-                      "health_ejections": "health_ejections_total",
-                      "readmissions": "readmissions_total", "rate_limited": "rate_limited_total"},
-}  # fmt: skip
+# The figures each kind reports in `/metrics`, by the same names the page reads in-process.
+KIND_FIGURES: dict[str, tuple[type[Any], ...]] = {
+    "cache": (CacheFigures, CacheSize),
+    "database": (DatabaseFigures,),
+    "worker": (WorkerFigures,),
+    "gateway": (GatewayFigures,),
+    "load_balancer": (LoadBalancerFigures,),
+}
 
 
 def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -86,10 +90,12 @@ _SUM = "labsim_http_request_duration_seconds_sum"
 def kind_figures(
     kind: str, samples: dict[str, list[tuple[dict[str, str], float]]]
 ) -> dict[str, Any]:
+    """The kind's own figures (`components/figures.py`), read back from their metrics."""
     out = {}
-    for field, metric in KIND_FIGURES.get(kind, {}).items():
-        values = samples.get(f"labsim_{kind}_{metric}", [])
-        out[field] = int(sum(v for labels, v in values if "gateway" not in labels))
+    for figures in KIND_FIGURES.get(kind, ()):
+        for field, metric, _ in marked(figures()):
+            values = samples.get(metric.full_name(f"labsim_{kind}", field), [])
+            out[field] = int(sum(v for labels, v in values if "gateway" not in labels))
     return out
 
 

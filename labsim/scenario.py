@@ -156,6 +156,11 @@ class Scenario:
         return f"{self.name} ({self.variant})" if self.variant else self.name
 
 
+def lab_scenario() -> Scenario:
+    """The lab's own setup, with no file: what `bench` runs without `--scenario`."""
+    return Scenario("lab", "", "built-in lab defaults", Topology())
+
+
 def load_scenarios(path: str | Path, overrides: Mapping[str, Any] | None = None) -> list[Scenario]:
     """The scenario in `path`, once per variant (once when it has none); `overrides`
     (dotted keys such as "load.rate") are laid over each, after the variant's own keys."""

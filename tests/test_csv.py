@@ -91,3 +91,11 @@ def test_csv_and_samples_mistakes_are_one_line_exit_2(tmp_path, capsys, monkeypa
     assert main(["bench", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_samples_that_cannot_be_written_are_one_line_after_the_report(capsys):
+    assert main(["bench", "--requests", "10", "--samples", "/dev/full"]) == 2
+    out, err = capsys.readouterr()
+    assert "requests    10 total, 10 ok" in out  # the run itself is reported
+    expected = "--samples /dev/full: cannot write: No space left on device (the report is above)"
+    assert err == f"labsim: error: {expected}\n"

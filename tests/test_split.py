@@ -14,7 +14,7 @@ import pytest
 
 from labsim.cli import main
 
-from .conftest import Up, free_ports
+from .conftest import Up, free_ports, write_scenario
 
 LAB_SCRIPT = Path(__file__).parent / "lab" / "load_test.py"
 ADMIN = "split-admin-" + "x" * 32
@@ -22,40 +22,18 @@ PARTS = ("load-balancer,gateways", "cache,database", "worker,microservice")
 
 
 def scenario(tmp_path: Path, ports: list[int]) -> Path:
-    lb, g1, g2, g3, cache, db, worker, micro = ports
-    path = tmp_path / "split.toml"
-    path.write_text(
-        f"""
-name = "split"
-[load_balancer]
-port = {lb}
-latency = 0
-[gateways]
-ports = [{g1}, {g2}, {g3}]
-latency = 0
-[cache]
-port = {cache}
-latency = 0
-[database]
-port = {db}
-latency = 0.2
-[worker]
-port = {worker}
-latency = 0
-task_duration = 0.05
-[microservice]
-port = {micro}
-latency = 0
-[hosts]
-load-balancer = "127.0.0.2"
-gateway-{g1} = "127.0.0.2"
-gateway-{g2} = "127.0.0.2"
-gateway-{g3} = "127.0.0.2"
-cache = "127.0.0.3"
-database = "127.0.0.3"
-"""
+    """conftest's scenario on `ports`, its parts on three loopback addresses."""
+    _, g1, g2, g3, *_ = ports
+    hosts = "\n".join(
+        [
+            "[hosts]",
+            'load-balancer = "127.0.0.2"',
+            *(f'gateway-{g} = "127.0.0.2"' for g in (g1, g2, g3)),
+            'cache = "127.0.0.3"',
+            'database = "127.0.0.3"',
+        ]
     )
-    return path
+    return write_scenario(tmp_path / "split.toml", ports, hosts)
 
 
 @pytest.fixture

@@ -49,7 +49,8 @@ def test_a_sweep_on_dask_equals_the_local_one_point_for_point(tmp_path, schedule
 
 
 def test_jobs_and_a_cluster_together_are_one_line_exit_2(capsys):
-    assert main(["sweep", MM1, "--set", "load.rate=2", "--jobs", "2", "--cluster", "x"]) == 2
+    args = ["--jobs", "2", "--cluster", "tcp://127.0.0.1:1"]
+    assert main(["sweep", MM1, "--set", "load.rate=2", *args]) == 2
     err = capsys.readouterr().err
     assert "--jobs and --cluster: give one" in err and err.count("\n") == 1
 
@@ -67,3 +68,13 @@ def test_without_dask_the_cluster_option_says_what_to_install(capsys, monkeypatc
     assert main(["sweep", MM1, "--set", "load.rate=2", "--cluster", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'labsim[cluster]'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://host", "http://h:1", "tcp://h:99999"])
+def test_an_address_that_is_not_a_scheduler_s_is_refused_at_once(capsys, address):
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", MM1, "--set", "load.rate=2", "--cluster", address])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be a scheduler's address such as tcp://10.0.0.5:8786" in err
+    assert err.count("\n") == 1

@@ -64,6 +64,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
         for path, text in files(args.csv, result).items():
             write("--csv", path, text)
+    if samples is not None and samples.error is not None:
+        reason = samples.error.strerror or samples.error
+        raise UsageError(f"--samples {args.samples}: cannot write: {reason} (the report is above)")
     if result.interrupted:
         return EXIT_INTERRUPTED
     checks = [Check("", t.text, *t.evaluate(result)) for t in thresholds]
@@ -125,8 +128,14 @@ def _sample_log(path: str | None) -> Iterator[SampleLog | None]:
         file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
     except OSError as e:
         raise UsageError(f"--samples {path}: cannot write: {e.strerror}") from None
-    with file:
-        yield SampleLog(file)
+    log = SampleLog(file)
+    try:
+        yield log
+    finally:
+        try:
+            file.close()
+        except OSError as e:  # the last lines could not be flushed
+            log.error = log.error or e
 
 
 def _progress(verbose: bool) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from .. import guide
 from ..config import Topology, load_topology, with_overrides
-from ..scenario import Scenario, load_scenarios
+from ..scenario import Scenario, lab_scenario, load_scenarios
 
 
 class UsageError(Exception):
@@ -71,7 +71,7 @@ def _secret(variable: str) -> str | None:
 
 def one_scenario(path: str | None) -> Scenario:
     if path is None:
-        return Scenario("lab", "", "built-in lab defaults", Topology())
+        return lab_scenario()
     scenarios = load_scenarios(path)
     if len(scenarios) > 1:
         raise UsageError(

@@ -21,6 +21,7 @@ from .values import (
     parse_url,
     port_number,
     positive_int,
+    scheduler_address,
     seconds,
     timeout_seconds,
 )
@@ -380,6 +381,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument(
         "--cluster",
+        type=scheduler_address,
         metavar="ADDRESS",
         help="run the points on the Dask cluster whose scheduler is at ADDRESS, e.g. "
         "tcp://10.0.0.5:8786 (pip install 'labsim[cluster]' here and on each worker); "

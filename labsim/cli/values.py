@@ -68,3 +68,16 @@ def duration(text: str) -> float:
             f"must be a duration such as 30, 30s, 2m or 1h, above 0 (got {text!r})"
         )
     return value
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler's address, `tcp://host:port` (or tls://), for `sweep --cluster`."""
+    problem = f"must be a scheduler's address such as tcp://10.0.0.5:8786 (got {text!r})"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(problem) from None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None or parts.path:
+        raise argparse.ArgumentTypeError(problem)
+    return text

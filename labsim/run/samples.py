@@ -14,8 +14,10 @@ SAMPLES = ("endpoint", "scheduled_s", "sent_s", "latency_ms", "status", "gateway
 class SampleLog:
     def __init__(self, file: TextIO) -> None:
         self._writer = csv.writer(file, lineterminator="\n")
-        self._writer.writerow(SAMPLES)
         self.start = 0.0  # the clock's time when the load started
+        # A write that failed (a full disk): the run goes on, the CLI says so after it.
+        self.error: OSError | None = None
+        self._write(SAMPLES)
 
     def add(
         self,
@@ -28,7 +30,7 @@ class SampleLog:
         answer: Any,
     ) -> None:
         hit = answer.get("cached") if endpoint == "data" and isinstance(answer, dict) else None
-        self._writer.writerow(
+        self._write(
             (
                 endpoint,
                 f"{scheduled - self.start:.6f}",
@@ -39,3 +41,11 @@ class SampleLog:
                 "" if hit is None else str(bool(hit)).lower(),
             )
         )
+
+    def _write(self, row: tuple[Any, ...]) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._writer.writerow(row)
+        except OSError as e:
+            self.error = e
