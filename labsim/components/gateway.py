@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import forwarding
 from ..auth import TokenError, gateway_auth, token_from_header
 from ..config import GatewayConfig
 from ..http import DownstreamError, Reply
@@ -65,6 +66,8 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
         self.cache_path = f"/cache/{settings.data_key}"
         limit = settings.rate_limit
         self.limiter = RateLimiter(limit.rate, limit.burst, ctx.clock.now) if limit.rate else None
+        # Behind the load balancer, the client is the one it forwards (`forwarding.py`).
+        self.forwarder = forwarding.proof(topology.admin_token)
         # How long a gateway waits for each component it calls, on the clock: then a 504
         # that names the one that did not answer.
         self.waits = {
@@ -116,7 +119,8 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
     async def rate_limited(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.limiter is None or request.path.startswith(("/health", "/admin/")):
             return await handler(request)
-        verdict = self.limiter.check(client_key(request.headers, request.remote, self.auth))
+        client = forwarding.client_address(request, self.forwarder)
+        verdict = self.limiter.check(client_key(request.headers, client, self.auth))
         if not verdict.allowed:
             self.figures.rate_limited += 1
             raise too_many_requests(verdict.headers, self.ctx.id)

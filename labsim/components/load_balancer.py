@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
+from .. import forwarding
 from ..auth import gateway_auth
 from ..balancing import Backend, make_picker
 from ..config import LoadBalancerConfig, RetryConfig
@@ -131,6 +132,7 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         limit = settings.rate_limit
         self.limiter = RateLimiter(limit.rate, limit.burst, ctx.clock.now) if limit.rate else None
         self.auth = gateway_auth(ctx.topology, token_ttl=0)  # to read who is asking
+        self.forwarder = forwarding.proof(ctx.topology.admin_token)  # gateways trust it
         self.check_headers = _header_limits(settings)
         hash_on = settings.hash_on
         self.hash_header = hash_on.removeprefix("header:") if hash_on != "client" else None
@@ -173,8 +175,7 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         rate_headers = self._rate_limit(request)
         headers = _end_to_end(request.headers)
         headers.popall("Content-Encoding", None)  # aiohttp already decoded the body we send
-        if request.remote:
-            headers.add("X-Forwarded-For", request.remote)
+        forwarding.forward(headers, request.remote, self.forwarder)
         outcome = await self._route(request, headers, body)
         if isinstance(outcome, DownstreamError):
             return error_response(outcome.status, str(outcome), component=outcome.component)
