@@ -30,12 +30,13 @@ def proof(admin_token: str) -> str:
     return hmac.new(admin_token.encode(), b"labsim load balancer", hashlib.sha256).hexdigest()
 
 
-def forward(headers: CIMultiDict[str], client: str | None, expected: str) -> None:
-    """Mark `headers` (going to a gateway) as the load balancer's, from `client`."""
+def forward(headers: CIMultiDict[str], client: str | None, proven: str | None) -> None:
+    """Add `client` to `headers` (going to a gateway), with the proof `proven` if any."""
     headers.popall(FORWARDER, None)  # a client's own goes no further
     if client:
         headers.add(FORWARDED_FOR, client)
-        headers[FORWARDER] = expected
+        if proven:
+            headers[FORWARDER] = proven
 
 
 def client_address(request: web.Request, expected: str) -> str | None:

@@ -132,7 +132,10 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         limit = settings.rate_limit
         self.limiter = RateLimiter(limit.rate, limit.burst, ctx.clock.now) if limit.rate else None
         self.auth = gateway_auth(ctx.topology, token_ttl=0)  # to read who is asking
-        self.forwarder = forwarding.proof(ctx.topology.admin_token)  # gateways trust it
+        # Proof of the client's address, sent only where a gateway reads it: to key its
+        # rate limit (one header less per request in the lab as it comes).
+        gateways_limit = ctx.topology.gateways.rate_limit.rate > 0
+        self.forwarder = forwarding.proof(ctx.topology.admin_token) if gateways_limit else None
         self.check_headers = _header_limits(settings)
         hash_on = settings.hash_on
         self.hash_header = hash_on.removeprefix("header:") if hash_on != "client" else None
