@@ -4,7 +4,9 @@
   step and nothing fetched from anywhere else;
 - `GET /api/topology`: the components and the arrows between them;
 - `GET /api/events`: server-sent events, a snapshot of every component each `interval`
-  (see `snapshot.py`), then an `end` event when labsim stops;
+  (see `snapshot.py`), then an `end` event when labsim stops. One snapshot a tick is
+  taken for every page watching (`_Feed`), so the components, those of other processes
+  included, are read once a tick however many pages watch;
 - with the admin token: `POST /api/faults/<component>` and `POST /api/reset/<component>`,
   passed on to that component's own admin API over HTTP, and `POST /api/bench`, a short
   bench run through the load balancer.
@@ -15,16 +17,17 @@ It reads the cluster in-process and changes it only through HTTP requests, as a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-from . import exposure
+from . import exposure, remote
 from .cluster import Cluster, serve_app, service_time
 from .components.admin import authorize, check_host
 from .components.answers import (
@@ -106,11 +109,12 @@ class _Panel:
         self.token = cluster.topology.admin_token
         # Labsim's own reader: under `exposure = "gateways-only"` it may read the internal
         # components' /metrics when they are in another process.
-        self.client = HttpClient(
-            cluster.clock, headers=exposure.credential(cluster.topology, "dashboard")
-        )
+        credential = exposure.credential(cluster.topology, "dashboard")
+        self.client = HttpClient(cluster.clock, headers=credential)
+        self.reader = remote.Reader(credential)
         self.stopping = asyncio.Event()
         self.benches: set[asyncio.Task[BenchResult]] = set()  # at most one at a time
+        self.feed = _Feed(cluster, self.reader, interval, self.stopping, self._bench_state)
 
     async def topology(self, request: web.Request) -> web.Response:
         return web.json_response(_describe(self.cluster) | {"interval_s": self.interval})
@@ -120,18 +124,18 @@ class _Panel:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        sampler = Sampler(self.cluster, self.client)
         try:
             await response.write(f"retry: {_RETRY_MS}\n\n".encode())
-            while not self.stopping.is_set():
-                await sampler.refresh()  # the components other processes serve, if any
-                snapshot = sampler.snapshot() | {"bench": {"running": bool(self.benches)}}
-                await response.write(_event("snapshot", snapshot))
-                await _wait(self.stopping, self.interval)
+            async with contextlib.aclosing(self.feed.events()) as events:
+                async for event in events:
+                    await response.write(event)
             await response.write(_event("end", {"reason": "labsim is stopping"}))
         except ConnectionResetError:
             pass  # the page went away
         return response
+
+    def _bench_state(self) -> dict[str, Any]:
+        return {"bench": {"running": bool(self.benches)}}
 
     async def faults(self, request: web.Request) -> web.Response:
         return await self._pass_on(request, "/admin/faults")
@@ -192,10 +196,84 @@ class _Panel:
 
     async def stop(self, app: web.Application) -> None:
         self.stopping.set()
+        await self.feed.stop()
         await cancel_all(self.benches)
 
     async def close(self, app: web.Application) -> None:
         await self.client.close()
+        await self.reader.close()
+
+
+class _Feed:
+    """The snapshot event of each tick, for every page watching.
+
+    Ticks run while some page watches; each reads the cluster once, and the components of
+    other processes once (over HTTP), and encodes the event once, however many pages
+    watch. A page is sent the latest event at once, then each new one; a page too slow
+    to take every one skips to the latest. A tick that fails is logged and skipped: no
+    page's stream ends for it.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        reader: remote.Reader,
+        interval: float,
+        stopping: asyncio.Event,
+        extra: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.cluster, self.reader, self.interval = cluster, reader, interval
+        self.stopping, self.extra = stopping, extra
+        self.tick = 0  # events made so far; the latest is `latest` ("" between runs)
+        self.latest = b""
+        self.changed = asyncio.Condition()
+        self.watching = 0
+        self.ticks: asyncio.Task[None] | None = None
+
+    async def events(self) -> AsyncGenerator[bytes, None]:
+        """The latest event, then each new one, until labsim stops."""
+        self.watching += 1
+        if self.ticks is None or self.ticks.done():
+            self.ticks = asyncio.create_task(self._run())
+        try:
+            seen = 0
+            while not self.stopping.is_set():
+                async with self.changed:
+                    await self.changed.wait_for(self._after(seen))
+                if self.latest and self.tick > seen:
+                    seen = self.tick
+                    yield self.latest
+        finally:
+            self.watching -= 1
+
+    def _after(self, seen: int) -> Callable[[], bool]:
+        return lambda: (bool(self.latest) and self.tick > seen) or self.stopping.is_set()
+
+    async def _run(self) -> None:
+        sampler = Sampler(self.cluster, self.reader)  # rates from this run of ticks on
+        failed = False
+        while self.watching and not self.stopping.is_set():
+            try:
+                await sampler.refresh()  # the components other processes serve, if any
+                event = _event("snapshot", sampler.snapshot() | self.extra())
+            except Exception as e:  # a bug: say so once, and keep every page's stream
+                if not failed:
+                    log.error("dashboard: a snapshot failed", exc_info=e)
+                failed = True
+            else:
+                failed = False
+                async with self.changed:
+                    self.tick, self.latest = self.tick + 1, event
+                    self.changed.notify_all()
+            await _wait(self.stopping, self.interval)
+        self.latest = b""  # stale by the time a page watches again
+
+    async def stop(self) -> None:
+        """End every page's stream (`stopping` is set) and the ticks."""
+        async with self.changed:
+            self.changed.notify_all()
+        if self.ticks is not None:
+            await cancel_all([self.ticks])
 
 
 def _describe(cluster: Cluster) -> dict[str, Any]:
@@ -244,7 +322,9 @@ def _bench_requests(body: Any) -> int:
 
 
 def _event(name: str, data: Any) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    # No NaN or Infinity, which are not JSON: the page could not read the event.
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return f"event: {name}\ndata: {text}\n\n".encode()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

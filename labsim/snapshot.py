@@ -3,7 +3,7 @@
 A `Sampler` reads each component's context (request counters, time spent, requests
 dropped and in flight, faults) and its station (its own kind's figures), and turns the
 change since its previous reading into rates. It only reads; nothing here changes a
-component or talks to one over HTTP.
+component, and only the components of other processes are read over HTTP (`remote.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from .components.load_balancer import LoadBalancer
 from .components.middleware import UNTIMED_PREFIXES
 from .components.worker import Worker
 from .faults import Faults
-from .http import HttpClient
 
 
 @dataclass(frozen=True)
@@ -106,22 +105,22 @@ def _share(part: int, whole: int) -> float | None:
 class Sampler:
     """Snapshots of one cluster; rates are over the time since the previous snapshot."""
 
-    def __init__(self, cluster: Cluster, client: HttpClient | None = None) -> None:
+    def __init__(self, cluster: Cluster, reader: remote_figures.Reader | None = None) -> None:
         self.cluster = cluster
         self._last: dict[str, Reading] = {}
         self._last_time: float | None = None
         self._busy: dict[str, float] = {}  # busy slot-seconds at the previous snapshot
         # Components another process serves (`up --only`), read over HTTP by `refresh`.
-        self._client = client
-        self._remote: dict[str, dict[str, Any] | None] = {}
+        self._reader = reader
+        self._remote: dict[str, remote_figures.Seen | remote_figures.Unreadable | None] = {}
 
     async def refresh(self) -> None:
         """Read the figures of the components other processes serve (none: nothing to do)."""
         remote = self.cluster.remote()
-        if not remote or self._client is None:
+        if not remote or self._reader is None:
             return
-        token = self.cluster.topology.admin_token
-        reads = [remote_figures.read(self._client, cid, url, token) for cid, url in remote.items()]
+        token, settings = self.cluster.topology.admin_token, self.cluster.settings()
+        reads = [self._reader.read(settings[cid][0], url, token) for cid, url in remote.items()]
         self._remote = dict(zip(remote, await asyncio.gather(*reads), strict=True))
 
     def snapshot(self) -> dict[str, Any]:
@@ -155,35 +154,40 @@ class Sampler:
     def _elsewhere(
         self,
         cid: str,
-        seen: dict[str, Any] | None,
+        seen: remote_figures.Seen | remote_figures.Unreadable | None,
         interval: float | None,
         route: Backend | None,
         now: float,
     ) -> dict[str, Any]:
-        """A component of another process, as its `/metrics` and `/admin/faults` say."""
+        """A component of another process, as its `/metrics` and `/admin/faults` say;
+        "down" if they cannot be read, "unreadable" (and why) if they make no sense."""
         kind, settings = self.cluster.settings()[cid]
-        if seen is None:  # unreachable: as a component that is down
-            figures = _rates(Reading(), None, None)
-            return figures | {"kind": kind, "in_flight": 0, "faults": {}, "state": "down"}
-        traffic = remote_figures.traffic(seen["samples"])
-        reading = Reading(
-            traffic["requests"],
-            traffic["client_errors"],
-            traffic["errors"],
-            traffic["seconds"],
-            traffic["dropped"],
-            traffic["buckets"],
-        )
-        before = self._last.get(cid)
-        if before is not None and reading.requests < before.requests:
-            before = None  # its counters started again: that process restarted
-        figures = _rates(reading, before, interval)
-        self._last[cid] = reading
-        faults = seen["faults"]
         available = route.available(now) if route else True
-        figures |= {"kind": kind, "in_flight": traffic["in_flight"], "faults": faults}
-        figures["state"] = _state_of(faults, available)
-        figures |= remote_figures.kind_figures(kind, seen["samples"])
+        if isinstance(seen, remote_figures.Seen):
+            traffic = seen.traffic
+            reading = Reading(
+                traffic["requests"],
+                traffic["client_errors"],
+                traffic["errors"],
+                traffic["seconds"],
+                traffic["dropped"],
+                traffic["buckets"],
+            )
+            before = self._last.get(cid)
+            if before is not None and reading.requests < before.requests:
+                before = None  # its counters started again: that process restarted
+            figures = _rates(reading, before, interval)
+            self._last[cid] = reading
+            figures |= {"kind": kind, "in_flight": traffic["in_flight"], "faults": seen.faults}
+            figures["state"] = _state_of(seen.faults, available)
+            figures |= seen.figures
+        else:  # none of its figures, and its rates start again once it is read
+            self._last.pop(cid, None)
+            figures = _rates(Reading(), None, None)
+            figures |= {"kind": kind, "in_flight": 0, "faults": {}, "state": "down"}
+            figures |= remote_figures.kind_figures(kind, {})
+            if seen is not None:
+                figures |= {"state": "unreadable", "problem": str(seen)}
         if kind == "gateway":
             figures |= {
                 "in_rotation": available,

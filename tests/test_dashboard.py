@@ -413,6 +413,31 @@ async def test_a_bench_that_cannot_run_is_502(open_dashboard, http):
     assert (await resp.json())["error"].startswith(f"cannot reach {cluster.url}")
 
 
+async def test_a_tick_that_fails_is_logged_once_and_the_stream_goes_on(
+    open_dashboard, monkeypatch, caplog
+):
+    from labsim.snapshot import Sampler
+
+    taken = Sampler.snapshot
+    calls = 0
+
+    def flaky(self: Sampler) -> dict:
+        nonlocal calls
+        calls += 1
+        if calls in (2, 3):
+            raise RuntimeError("a bug in a snapshot")
+        return taken(self)
+
+    monkeypatch.setattr(Sampler, "snapshot", flaky)
+    _, client = await open_dashboard()
+    stream = events(await client.get("/api/events"))
+    async with asyncio.timeout(5):
+        names = [(await anext(stream))[0] for _ in range(3)]
+    assert names == ["snapshot"] * 3 and calls >= 4  # ticks 2 and 3 were skipped
+    failures = [r for r in caplog.records if "a snapshot failed" in r.getMessage()]
+    assert len(failures) == 1  # once for a run of failing ticks
+
+
 async def test_stopping_ends_the_streams_and_cancels_the_bench(start_cluster, http):
     cluster = await start_cluster({"database": {"latency": 5}})
     panel = await dashboard.serve(cluster, 0, interval=FAST_TICK)
@@ -502,17 +527,21 @@ async def test_a_component_s_metrics_read_over_http_give_its_in_process_reading(
 
 async def test_a_remote_read_keeps_the_metrics_when_the_faults_are_refused(cluster):
     from labsim import remote
-    from labsim.clock import RealClock
-    from labsim.http import HttpClient
 
-    client = HttpClient(RealClock())
+    reader = remote.Reader()
     try:
-        seen = await remote.read(client, "cache", cluster.urls["cache"], "not-the-token")
-        assert seen is not None and seen["faults"] == {}  # 401 on faults: shown as none
-        assert "labsim_cache_hits_total" in seen["samples"]
-        gone = await remote.read(client, "cache", "http://127.0.0.1:1", "x")
+        seen = await reader.read("cache", cluster.urls["cache"], "not-the-token")
+        assert isinstance(seen, remote.Seen) and seen.faults == {}  # 401 on faults: none
+        assert seen.figures["size"] == 0 and "hits" in seen.figures
+        token = cluster.topology.admin_token
+        own = await reader.read("cache", cluster.urls["cache"], token)
+        assert (
+            isinstance(own, remote.Seen)
+            and own.faults == cluster.components["cache"].context.faults.as_dict()
+        )
+        gone = await reader.read("cache", "http://127.0.0.1:1", "x")
         assert gone is None  # unreachable: the page shows it down
     finally:
-        await client.close()
+        await reader.close()
     odd = remote.parse('labsim_http_requests_total{route="/x",status="oops"} 3\nnot a sample\n')
     assert remote.traffic(odd)["requests"] == 0  # a status that is no number is not counted

@@ -370,3 +370,45 @@ def test_the_dashboard_of_a_split_lab_shows_every_process_s_components(tmp_path,
     finally:
         for up in (first, *others):
             up.stop()
+
+
+def test_a_component_of_another_process_that_answers_nonsense_is_unreadable(
+    tmp_path, page, monkeypatch
+):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Worker(BaseHTTPRequestHandler):
+        """A worker in "another process" whose /metrics counts NaN tasks."""
+
+        def do_GET(self) -> None:
+            body = b'labsim_worker_submitted_total{component="worker"} NaN\n'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    *ports, panel = free_ports(9)
+    path = write_scenario(tmp_path / "s.toml", ports)
+    fake = ThreadingHTTPServer(("127.0.0.1", ports[6]), Worker)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LABSIM_ADMIN_TOKEN", "browser-admin-" + "x" * 32)
+    only = "load-balancer,gateways,cache,database,microservice"
+    up = Up("--scenario", str(path), "--only", only, "--quiet", "--dashboard-port", str(panel))
+    try:
+        link = next(
+            line.split(" ", 1)[1].strip() for line in up.banner if line.startswith("Dashboard")
+        )
+        page.goto(link)
+        expect(box(page, "worker")).to_have_attribute("data-state", "unreadable")
+        expect(shown(page, "worker", "state")).to_have_text("unreadable")
+        expect(shown(page, "worker", "faults")).to_contain_text("labsim_worker_submitted_total")
+        # The stream goes on: the page still follows the rest of the lab.
+        Client(f"http://127.0.0.1:{ports[0]}").get_data(3)
+        expect(shown(page, "load-balancer", "requests")).to_have_text("4")
+        expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    finally:
+        up.stop()
+        fake.shutdown()

@@ -310,7 +310,8 @@ function rotation(c) {
   return c.state === "down" ? "still sends here" : "in rotation";
 }
 
-const STATES = { up: "up", down: "down", out: "out of rotation", degraded: "degraded" };
+// "unreadable": a component of another process whose /metrics or faults make no sense.
+const STATES = { up: "up", down: "down", out: "out of rotation", degraded: "degraded", unreadable: "unreadable" };
 
 function render(snapshot) {
   latest = snapshot;
@@ -335,7 +336,7 @@ function render(snapshot) {
     set(box, "state", c.state === "down" && c.faults.hang && !c.faults.down ? "hung" : STATES[c.state]);
     box.classList.toggle("erroring", (c.errors || 0) > 0);
     const faults = box.querySelector('[data-field="faults"]');
-    const text = describeFaults(c.faults, c.kind);
+    const text = c.problem ? `cannot read it: ${c.problem}` : describeFaults(c.faults, c.kind);
     faults.textContent = text;
     faults.hidden = !text;
     if (c.kind === "load_balancer") {
