@@ -289,6 +289,9 @@ class Topology:
         metadata=check(lambda us: 1 <= len(us) <= 1000, "must list 1 to 1000 users"),
     )
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # `--port-offset`: how far the ports were moved. A gateway's id comes from its port
+    # before the move, so faults, `expect`, `[hosts]` and `each` keep naming it.
+    port_offset: int = 0
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
@@ -297,7 +300,8 @@ class Topology:
         return self.hosts.get(component, self.host)
 
     def gateway_ids(self) -> list[str]:
-        return [f"gateway-{port}" for port in self.gateways.ports]
+        """`gateway-<port>`, by the scenario's port (`--port-offset` moves none)."""
+        return [f"gateway-{port - self.port_offset if port else 0}" for port in self.gateways.ports]
 
     def ports(self) -> dict[str, int]:
         """Component id -> configured port, in start order (backends first)."""
@@ -312,11 +316,11 @@ class Topology:
         return ports
 
 
-_NOT_FROM_FILE = {"secret", "admin_token", "internal_token"}
+_NOT_FROM_FILE = {"secret", "admin_token", "internal_token", "port_offset"}
 
 
 def _moved(topology: Topology, offset: int) -> Topology:
-    """Every configured port `offset` higher (0, a free port, stays 0)."""
+    """Every configured port `offset` higher (0, a free port, stays 0); ids stay."""
     top = max(topology.ports().values())
     if top + offset > 65535:
         raise ConfigError(
@@ -331,15 +335,8 @@ def _moved(topology: Topology, offset: int) -> Topology:
         for name in ("load_balancer", "cache", "database", "worker", "microservice")
     }
     gateways = topology.gateways
-    each = {f"gateway-{up(int(gid.rsplit('-', 1)[1]))}": s for gid, s in gateways.each.items()}
-    sections["gateways"] = dataclasses.replace(
-        gateways, ports=tuple(up(p) for p in gateways.ports), each=each
-    )
-    hosts = {
-        f"gateway-{up(int(cid.rsplit('-', 1)[1]))}" if cid.startswith("gateway-") else cid: host
-        for cid, host in topology.hosts.items()
-    }
-    return dataclasses.replace(topology, **sections, hosts=hosts)
+    sections["gateways"] = dataclasses.replace(gateways, ports=tuple(up(p) for p in gateways.ports))
+    return dataclasses.replace(topology, **sections, port_offset=topology.port_offset + offset)
 
 
 def load_topology(path: str | Path | None) -> Topology:

@@ -31,8 +31,9 @@ CALLS = {
 }
 
 
-def compose(topology: Topology, scenario_text: str, source: str) -> str:
-    """The Compose file of `topology`, read from `scenario_text` (the file `source`)."""
+def compose(topology: Topology, scenario_text: str, source: str, insecure: bool = False) -> str:
+    """The Compose file of `topology`, read from `scenario_text` (the file `source`);
+    `insecure` passes `--insecure` to every service (the guide profile needs it)."""
     ports = topology.ports()
     config = _with_hosts(scenario_text, list(ports))
     document: dict[str, Any] = {
@@ -40,9 +41,10 @@ def compose(topology: Topology, scenario_text: str, source: str) -> str:
         # One quoted line, whatever the text holds (YAML reads some characters as line
         # breaks in a block), and `$$`: Compose would fill in `$NAME` even here.
         "configs": {"scenario": {"content": _Quoted(config.replace("$", "$$"))}},
-        "services": {cid: _service(topology, cid, port) for cid, port in ports.items()},
+        "services": {cid: _service(topology, cid, port, insecure) for cid, port in ports.items()},
     }
     shown = "".join(c if c.isprintable() else "?" for c in source)  # a comment stays one line
+    shown += " --insecure" * insecure
     header = (
         f"# Made by `python -m labsim export compose {shown}`: the lab as one service per\n"
         "# component. Save it in labsim's folder (the image is built from it), then:\n"
@@ -83,7 +85,7 @@ def _needed_secrets(topology: Topology) -> list[str]:
     return [SHARED_SECRETS[n] for n in names]
 
 
-def _service(topology: Topology, cid: str, port: int) -> dict[str, Any]:
+def _service(topology: Topology, cid: str, port: int, insecure: bool) -> dict[str, Any]:
     health = (
         f"import urllib.request; urllib.request.urlopen('http://{cid}:{port}/health', timeout=2)"
     )
@@ -99,6 +101,7 @@ def _service(topology: Topology, cid: str, port: int) -> dict[str, Any]:
             "--only",
             cid,
             "--quiet",
+            *["--insecure"] * insecure,
         ],
         "configs": [{"source": "scenario", "target": SCENARIO_PATH}],
         "environment": {
@@ -150,5 +153,21 @@ def _yaml(value: Any, indent: int) -> str:
             )
             out.append(f"{lead} |\n{block}")
         else:
-            out.append(f"{lead} {json.dumps(item)}")
+            out.append(f"{lead} {_scalar(item)}")
     return "\n".join(out) + "\n"
+
+
+def _scalar(value: Any) -> str:
+    """A number, or a string as a double-quoted scalar: each character as it is (the file
+    is UTF-8), except those YAML would read as a line break or that do not print, which
+    are escaped. Never JSON's surrogate pairs (an emoji's `\\ud83d\\ude00`), which YAML
+    readers refuse or turn into two broken characters."""
+    if not isinstance(value, str):
+        return json.dumps(value)
+    return "".join(_escaped(c) for c in json.dumps(value, ensure_ascii=False))
+
+
+def _escaped(c: str) -> str:
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"

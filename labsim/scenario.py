@@ -190,6 +190,11 @@ def scenarios_from(
             raise ConfigError(f"{source}: variants[{i}].name: {name!r} is used twice")
         if "variants" in variant:
             raise ConfigError(f"{source}: variants[{i}].variants: variants cannot nest")
+        if "hosts" in variant:  # it would move components that a split or export placed
+            raise ConfigError(
+                f"{source}: variants[{i}].hosts: a variant cannot move components; "
+                "give [hosts] once, at the top of the file"
+            )
         extra = variant.pop("expect", [])
         merged = overridden(merge_tables(data, variant), overrides or {})
         merged["expect"] = list(data.get("expect", [])) + (

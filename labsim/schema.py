@@ -1,15 +1,16 @@
 """A small typed reader from TOML to frozen dataclasses, and the error it raises.
 
-`read_toml` reads a scenario file within a size limit; `build` makes a dataclass from a
-table, converting and checking every value (the `check` metadata of each field), so every
-mistake is one `ConfigError` naming the file and the key. Used by `config.py` and
-`scenario.py`; it knows no particular setting.
+`read_toml` reads a scenario file (or a shipped one, by name) within a size limit; `build`
+makes a dataclass from a table, converting and checking every value (the `check` metadata
+of each field), so every mistake is one `ConfigError` naming the file and the key. Used by
+`config.py` and `scenario.py`; it knows no particular setting.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 import types
 import typing
@@ -17,6 +18,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
+from . import shipped
 from .latency import MODELS, LatencyModel
 from .numbers import within
 
@@ -68,13 +70,40 @@ def finite(number: str, where: str) -> float:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    raw = read_limited(path, MAX_SCENARIO_BYTES, "scenario file")
+    return parse_toml(read_scenario(path), path)
+
+
+def read_scenario(path: str | Path) -> str:
+    """The text of the scenario file `path`, or of the shipped scenario of that name.
+
+    Read once: `path` may be a pipe (`<(cat lab.toml)`), which a second read finds empty."""
+    found = shipped.find(path)
+    if found is not None:
+        raw = found.read_bytes()
+    else:
+        try:
+            raw = read_limited(path, MAX_SCENARIO_BYTES, "scenario file")
+        except ConfigError:
+            if shipped.is_name(path) and not os.path.lexists(path):
+                raise ConfigError(
+                    f"{path}: no such scenario file, nor a shipped scenario "
+                    "(python -m labsim scenarios lists them)"
+                ) from None
+            raise
     try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def parse_toml(text: str, source: str | Path) -> dict[str, Any]:
+    """A scenario's text as TOML; ConfigError naming `source` otherwise."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
-        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+        raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
 
 
 def build(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -68,8 +72,29 @@ def test_each_service_s_command_is_one_labsim_accepts(capsys, tmp_path, monkeypa
 
 
 def test_the_guide_profile_needs_no_shared_token_secret(capsys):
-    guide = export(capsys, "scenarios/guide.toml")["services"]["cache"]["environment"]
-    assert set(guide) == {"LABSIM_ADMIN_TOKEN"}  # the guide's secret is public anyway
+    services = export(capsys, "scenarios/guide.toml", "--insecure")["services"]
+    assert set(services["cache"]["environment"]) == {"LABSIM_ADMIN_TOKEN"}  # public anyway
+
+
+def test_the_guide_profile_is_refused_unless_insecure_which_every_service_then_gets(
+    capsys, tmp_path, monkeypatch
+):
+    assert main(["export", "compose", "guide"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "guide: the guide profile" in err and "--insecure" in err
+    document = export(capsys, "guide", "--insecure")
+    # What each service runs is what `up` accepts: with --insecure, the guide profile on
+    # its service's address; without it, one line and exit code 2.
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(document["configs"]["scenario"]["content"].replace("$$", "$"))
+    monkeypatch.setenv("LABSIM_ADMIN_TOKEN", "t" * 32)
+    monkeypatch.setattr("labsim.cli.up.loop.run", lambda serving: serving.close() or 0)
+    for cid, service in document["services"].items():
+        command = service["command"]
+        assert command[-4:] == ["--only", cid, "--quiet", "--insecure"]
+        args = [a if a != "/scenario.toml" else str(scenario) for a in command[3:]]
+        assert main(args) == 0, capsys.readouterr().err
+        assert main(args[:-1]) == 2 and "--insecure" in capsys.readouterr().err
 
 
 def test_a_limited_exposure_shares_the_internal_credential(capsys, tmp_path):
@@ -85,6 +110,11 @@ def test_a_limited_exposure_shares_the_internal_credential(capsys, tmp_path):
         ('[hosts]\ncache = "x"\n', "has a [hosts] table; export writes its own"),
         ('[[variants]]\nname = "a"\n[[variants]]\nname = "b"\n', "has 2 variants"),
         ("[cache]\nttl = -1\n", "cache.ttl: must be greater than 0"),
+        # A variant's own addresses would override the services' names.
+        (
+            '[[variants]]\nname = "a"\nhosts = { cache = "10.0.0.9" }\n',
+            "variants[0].hosts: a variant cannot move components",
+        ),
     ],
 )
 def test_export_mistakes_are_one_line_exit_2(capsys, tmp_path, text, message):
@@ -111,3 +141,62 @@ def test_any_scenario_text_survives_the_trip_through_yaml_and_compose(capsys, tm
     content = document["configs"]["scenario"]["content"]
     assert "$$HOME" in content and "$${X}" in content  # Compose makes them $HOME again
     assert content.replace("$$", "$").startswith(text)
+
+
+def test_an_emoji_anywhere_is_written_as_utf8_that_yaml_reads_back(tmp_path):
+    text = '# a comment 🚀\nname = "lab ✓"\ndescription = "caché 😀, \\u2028 kept escaped"\n'
+    path = tmp_path / "emoji 🎉.toml"
+    path.write_text(text, encoding="utf-8")
+    # A terminal that cannot show it changes nothing: the file is UTF-8.
+    done = subprocess.run(
+        [sys.executable, "-m", "labsim", "export", "compose", str(path)],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode("utf-8")  # strict: no surrogates, nothing else broken
+    assert "🚀" in out and "\\ud83d" not in out
+    document = yaml.safe_load(out)
+    content = document["configs"]["scenario"]["content"]
+    assert content.startswith(text)
+    content.encode("utf-8")  # no lone surrogates: a reader got the characters themselves
+    (scenario,) = scenarios_from(tomllib.loads(content), "exported")
+    assert scenario.description == "caché 😀, \u2028 kept escaped"
+
+
+def test_a_scenario_from_a_pipe_is_read_once(tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text('name = "piped"\n[cache]\nttl = 7\n')
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$0" -m labsim export compose <(cat "$1")', sys.executable, path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load(done.stdout)
+    assert document["name"] == "labsim-piped"
+    (scenario,) = scenarios_from(tomllib.loads(document["configs"]["scenario"]["content"]), "x")
+    assert scenario.topology.cache.ttl == 7
+
+
+def test_export_works_anywhere_with_the_shipped_lab(capsys, tmp_path, monkeypatch):
+    lab = (Path(__file__).parents[1] / "scenarios" / "lab.toml").read_text()
+    monkeypatch.chdir(tmp_path)  # no scenarios/ folder here
+    for args in ((), ("lab",)):
+        document = export(capsys, *args)
+        assert list(document["services"]) == LAB_IDS
+        assert document["configs"]["scenario"]["content"].startswith(lab.rstrip())
+
+
+def test_the_image_leaves_out_version_control_environments_and_secrets_but_not_the_package():
+    root = Path(__file__).parents[1]
+    ignored = {
+        line.strip()
+        for line in (root / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", ".env", "**/__pycache__"} <= ignored
+    # What `pip install .` in the image needs stays in.
+    assert not ignored & {"labsim", "scenarios", "pyproject.toml", "README.md", "*", "**"}

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import socket
 import subprocess
 import sys
+import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import jwt
 import pytest
 
 from labsim.cli import main
+from labsim.config import load_topology
 from labsim.guide import forged_token, is_loopback
 
 from .conftest import FAST, Up, free_ports, make_topology, write_scenario
@@ -129,14 +136,89 @@ def test_the_dashboard_takes_the_first_port_after_8080_no_component_has(tmp_path
 
 
 GUIDE_CLIENT = Path(__file__).parent / "lab" / "guide_client.py"
+SCENARIOS = Path(__file__).parents[1] / "scenarios"
+# The course guide's own ports (its README): the load balancer on 8000, gateways on 5000
+# and 5003, the cache on 5004, the database on 5002, the worker on 5005, the microservice
+# on 5001. Its students' clients call them.
+GUIDE_PORTS = {"load-balancer": 8000, "gateway-5000": 5000, "gateway-5003": 5003,
+               "cache": 5004, "database": 5002, "worker": 5005, "microservice": 5001}  # fmt: skip
 
 
-def run_guide_client(tmp_path, scenario_text: str, **env: str) -> subprocess.CompletedProcess:
-    """`up` on free ports with `scenario_text`, and the guide-style client against it."""
-    ports = free_ports(8)
-    up = Up("--scenario", str(write_scenario(tmp_path / "s.toml", ports, scenario_text)), "--quiet")
-    urls = {"LB_URL": ports[0], "CACHE_URL": ports[4], "WORKER_URL": ports[6]}
-    env |= {name: f"http://127.0.0.1:{port}" for name, port in urls.items()}
+def test_both_guide_files_serve_the_guide_s_ports_and_differ_only_in_the_token_check():
+    files = {name: SCENARIOS / f"{name}.toml" for name in ("guide", "guide-open")}
+    for name, path in files.items():
+        topology = load_topology(path)
+        assert GUIDE_PORTS.items() <= topology.ports().items(), name
+        assert topology.auth.mode == "guide" and topology.auth.required == (name == "guide")
+    guide, open_ = (tomllib.loads(path.read_text()) for path in files.values())
+    for data in (guide, open_):
+        for key in ("name", "description"):
+            data.pop(key)
+        data["auth"].pop("required")
+    assert guide == open_
+
+
+def free_offset() -> int:
+    """A --port-offset that moves every port of the guide's files onto one free a moment ago."""
+    ports = [*GUIDE_PORTS.values(), 5006]
+    for _ in range(100):
+        offset = random.randrange(1000, 55000)
+        try:
+            free = [socket.create_server(("127.0.0.1", port + offset)) for port in ports]
+        except OSError:
+            continue
+        for s in free:
+            s.close()
+        return offset
+    raise AssertionError("no free ports for the guide's topology")
+
+
+def up_moved(scenario: Path) -> tuple[Up, int]:
+    """`up` with a shipped scenario, every port moved onto free ones, a fast database."""
+    offset = free_offset()
+    up = Up("--scenario", str(scenario), "--port-offset", str(offset), "--db-latency", "0.01")
+    return up, offset
+
+
+def curl(method: str, url: str, body: object = None) -> tuple[int, dict]:
+    """As the guide's `curl`: no token; a body as JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.mark.parametrize("name", ["guide-open", "guide"])
+def test_the_guide_readme_s_steps_against_the_guide_files(name):
+    up, offset = up_moved(SCENARIOS / f"{name}.toml")
+    lb = f"http://127.0.0.1:{GUIDE_PORTS['load-balancer'] + offset}"
+    try:
+        # Step 7 of the guide: "Access /data multiple times", then "Trigger async job".
+        reads = [curl("GET", f"{lb}/data") for _ in range(3)]
+        job = curl("POST", f"{lb}/longtask", {"task": "report"})
+    finally:
+        up.stop()
+    if name == "guide-open":  # the guide's gateway with its token check off
+        assert [(status, body["cached"]) for status, body in reads] == [
+            (200, False),
+            (200, True),
+            (200, True),
+        ]
+        assert job[0] == 202 and job[1]["status"] == "Task queued"
+    else:  # with it on, the guide's own answer to a request without a token
+        for status, body in [*reads, job]:
+            assert (status, body["error"]) == (403, "missing token")
+
+
+def run_guide_client(scenario: Path, **env: str) -> subprocess.CompletedProcess:
+    """`up` with `scenario` on free ports, and the guide-style client against it."""
+    up, offset = up_moved(scenario)
+    urls = {"LB_URL": "load-balancer", "CACHE_URL": "cache", "WORKER_URL": "worker"}
+    env |= {name: f"http://127.0.0.1:{GUIDE_PORTS[cid] + offset}" for name, cid in urls.items()}
     try:
         return subprocess.run(
             [sys.executable, "-W", "ignore", str(GUIDE_CLIENT)],
@@ -149,16 +231,17 @@ def run_guide_client(tmp_path, scenario_text: str, **env: str) -> subprocess.Com
         up.stop()
 
 
-@pytest.mark.parametrize("required", [True, False])
-def test_a_client_written_for_the_guide_runs_unchanged(tmp_path, required):
-    auth = f'[auth]\nmode = "guide"\nrequired = {str(required).lower()}\n'
-    result = run_guide_client(tmp_path, auth, **({} if required else {"GUIDE_NO_TOKEN": "1"}))
+@pytest.mark.parametrize(
+    ("name", "env"), [("guide", {}), ("guide-open", {"GUIDE_NO_TOKEN": "1"})], ids=["token", "none"]
+)
+def test_a_client_written_for_the_guide_runs_unchanged(name, env):
+    result = run_guide_client(SCENARIOS / f"{name}.toml", **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("all as the guide's code answers")
 
 
-def test_the_same_client_is_refused_by_the_default(tmp_path):
-    result = run_guide_client(tmp_path, "")
+def test_the_same_client_is_refused_by_the_default():
+    result = run_guide_client(SCENARIOS / "lab.toml")
     assert result.returncode == 1
     assert "first read: (401" in result.stdout
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labsim.cli import main
+from labsim.cluster import gateway_settings
 from labsim.compare import Row, parse_rule
 from labsim.config import ConfigError, load_topology, with_overrides
 
@@ -111,27 +112,30 @@ def test_a_rule_without_percent_is_an_absolute_change():
     assert parse_rule("requests.failed>+10%").broken(Row("requests.failed", 0, 0)) == (False, 0.0)
 
 
-def test_port_offset_moves_every_port_and_the_ids_with_them():
+def test_port_offset_moves_every_port_and_keeps_the_ids():
     moved = with_overrides(load_topology(None), port_offset=1000)
     assert moved.ports() == {
         "database": 6002,
         "cache": 6004,
         "microservice": 6001,
         "worker": 6005,
-        "gateway-6000": 6000,
-        "gateway-6003": 6003,
-        "gateway-6006": 6006,
+        "gateway-5000": 6000,
+        "gateway-5003": 6003,
+        "gateway-5006": 6006,
         "load-balancer": 9000,
     }
+    # Twice, and with --gateways on top: still the scenario's ids.
+    again = with_overrides(moved, port_offset=10, gateways=4)
+    assert again.gateways.ports == (6010, 6013, 6016, 6019)
+    assert again.gateway_ids() == ["gateway-5000", "gateway-5003", "gateway-5006", "gateway-5009"]
     with pytest.raises(ConfigError, match="--port-offset 60000: port 8000 would become 68000"):
         with_overrides(load_topology(None), port_offset=60000)
 
 
-def test_port_offset_reaches_bench_and_run(capsys):
+def test_port_offset_reaches_bench_with_the_scenarios_ids(capsys):
     assert main(["bench", "--requests", "10", "--port-offset", "7"]) == 0
-    assert "gateway-5007" in capsys.readouterr().out
-    assert main(["run", "scenarios/lab.toml", "--port-offset", "7"]) == 0
-    assert "gateway-5007" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gateway-5000" in out and "gateway-5007" not in out
 
 
 def test_an_unknown_top_level_key_lists_every_key(tmp_path, capsys):
@@ -159,9 +163,13 @@ def test_the_gateways_option_says_where_its_ports_start(capsys):
     assert "3 ports apart from the scenario's first gateway port" in help_text
 
 
-def test_port_offset_moves_the_hosts_of_gateways_too(tmp_path):
+def test_port_offset_keeps_the_hosts_and_own_stations_of_gateways(tmp_path):
     path = tmp_path / "h.toml"
-    path.write_text('[hosts]\ngateway-5003 = "127.0.0.2"\ncache = "127.0.0.3"\n')
+    path.write_text(
+        '[hosts]\ngateway-5003 = "127.0.0.2"\ncache = "127.0.0.3"\n'
+        "[gateways.each.gateway-5006]\nconcurrency = 2\n"
+    )
     moved = with_overrides(load_topology(path), port_offset=10)
-    assert moved.hosts == {"gateway-5013": "127.0.0.2", "cache": "127.0.0.3"}
-    assert moved.host_of("gateway-5013") == "127.0.0.2"
+    assert moved.hosts == {"gateway-5003": "127.0.0.2", "cache": "127.0.0.3"}
+    assert moved.ports()["gateway-5003"] == 5013 and moved.host_of("gateway-5003") == "127.0.0.2"
+    assert gateway_settings(moved, "gateway-5006").concurrency == 2

@@ -1,4 +1,4 @@
-"""The command line: `python -m labsim up | bench | run | sweep`.
+"""The command line: `python -m labsim up | bench | run | sweep | ...`.
 
 User mistakes (a bad option value, a broken scenario, a port already taken) end as one
 line on stderr naming the bad value, with exit code 2, never a traceback. Each
@@ -28,6 +28,7 @@ _COMMANDS = {
     "sweep": ("sweep", "run_sweep_command"),
     "compare": ("compare", "run_compare_command"),
     "export": ("export", "run_export_command"),
+    "scenarios": ("scenarios", "run_scenarios_list"),
 }
 
 

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(commands)
     _add_compare(commands)
     _add_export(commands)
+    _add_scenarios(commands)
     return parser
 
 
@@ -82,6 +83,12 @@ _ABOUT = {
         "Print a docker-compose.yml: one service per component of the scenario, each "
         "`labsim up --only <id>`, with its port, its health check on /health and the "
         "services it waits for; the image is built from labsim's own folder.",
+    ),
+    "scenarios": (
+        "list the scenarios that ship with labsim",
+        "Print the name and description of every scenario that ships with labsim. A name "
+        "goes wherever a scenario file does (--scenario lab, run saturation, sweep mm1, "
+        "export compose lab); a file of that name in the current folder wins.",
     ),
     "compare": (
         "compare two runs' JSON reports, figure by figure",
@@ -121,7 +128,8 @@ def _add_topology_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario",
         metavar="FILE",
-        help="scenario file (TOML) describing the topology (default: the lab's own setup)",
+        help="scenario file (TOML) describing the topology, or a shipped scenario's name "
+        "(python -m labsim scenarios) (default: the lab's own setup)",
     )
     parser.add_argument(
         "--gateways",
@@ -311,7 +319,9 @@ def _add_bench_outputs(bench: argparse.ArgumentParser) -> None:
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
     run = _command(commands, "run")
-    run.add_argument("files", nargs="+", metavar="FILE", help="scenario files (TOML)")
+    run.add_argument(
+        "files", nargs="+", metavar="FILE", help="scenario files (TOML) or shipped scenarios' names"
+    )
     _add_port_offset(run)
     run.add_argument(
         "--html",
@@ -328,8 +338,18 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "scenario",
         nargs="?",
         metavar="SCENARIO",
-        help="the scenario file (default: scenarios/lab.toml, the lab's own)",
+        help="the scenario file, or a shipped scenario's name (default: lab, the lab's own)",
     )
+    export.add_argument(
+        "--insecure",
+        action="store_true",
+        help="export the guide profile, whose public token secret each service then serves "
+        "on the network, with --insecure in every service's command (default: refuse)",
+    )
+
+
+def _add_scenarios(commands: argparse._SubParsersAction) -> None:
+    _command(commands, "scenarios")
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
@@ -355,7 +375,9 @@ def _axis(text: str) -> Axis:
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
     sweep = _command(commands, "sweep")
-    sweep.add_argument("file", metavar="FILE", help="the scenario file (TOML) to sweep")
+    sweep.add_argument(
+        "file", metavar="FILE", help="the scenario file (TOML), or a shipped scenario's name"
+    )
     sweep.add_argument(
         "--set",
         dest="axes",

@@ -88,7 +88,7 @@ def _dashboard_port(topology: Topology, asked: int | None, first: int = DASHBOAR
             )
         return asked
     port = first
-    while port in taken:  # the guide's load balancer, for one, sits on 8080
+    while port in taken:  # a scenario may put a component on 8080
         port += 1
     return port
 

@@ -15,7 +15,7 @@ import urllib.request
 
 import jwt
 
-LB = os.environ.get("LB_URL", "http://127.0.0.1:8080")
+LB = os.environ.get("LB_URL", "http://127.0.0.1:8000")
 CACHE = os.environ.get("CACHE_URL", "http://127.0.0.1:5004")
 WORKER = os.environ.get("WORKER_URL", "http://127.0.0.1:5005")
 TOKEN = None if os.environ.get("GUIDE_NO_TOKEN") else jwt.encode({"user": "student"}, "secret")
