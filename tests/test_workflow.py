@@ -165,3 +165,23 @@ def test_port_offset_moves_the_hosts_of_gateways_too(tmp_path):
     moved = with_overrides(load_topology(path), port_offset=10)
     assert moved.hosts == {"gateway-5013": "127.0.0.2", "cache": "127.0.0.3"}
     assert moved.host_of("gateway-5013") == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("figure", "said"),
+    [
+        ("9" * 4000, "999999999999... (4,000 characters) is larger than 1e+15"),
+        ("1e999", "1e999 is larger than 1e+15"),
+        ("-1e999", "-1e999 is larger than 1e+15"),
+        ("2e15", "2e15 is larger than 1e+15"),
+    ],
+)
+def test_compare_refuses_a_figure_no_run_measures(tmp_path, capsys, figure, said):
+    good = run_json(tmp_path, "good")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"requests": {"total": ' + figure + "}}")
+    capsys.readouterr()
+    assert main(["compare", good, str(bad), "--fail-if", "requests.total>+1%"]) == 2
+    assert capsys.readouterr().err == (
+        f"labsim: error: {bad}: {said}: not a figure `bench --json` writes\n"
+    )
