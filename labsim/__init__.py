@@ -5,7 +5,16 @@ loop and one shared clock (real or virtual).
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time, `__getattr__` below
+    from .api import Lab, bench, check, load_scenario, serve
+    from .clock import Clock, RealClock, StalledError, VirtualClock
+    from .cluster import Cluster, ClusterError
+    from .config import ConfigError, Topology, load_topology
+    from .run import BenchOptions
+    from .run.result import BenchResult
+    from .scenario import Scenario
 
 # Imported on first use, so `python -m labsim --bad-option` answers before aiohttp loads.
 _EXPORTS = {
@@ -55,3 +64,8 @@ def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'labsim' has no attribute {name!r}")
     return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    """The public names (imported on first use) and the module's own dunders."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

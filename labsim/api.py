@@ -32,6 +32,7 @@ from typing import Any
 from .clock import RealClock
 from .cluster import Cluster
 from .config import ConfigError, Topology
+from .load_changes import changed_load
 from .run import BenchOptions, execute
 from .run.result import BenchResult, Check
 from .scenario import Scenario, lab_scenario, load_scenarios
@@ -62,11 +63,12 @@ def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
 
 def bench(scenario: Scenario | str | Path | None = None, **load: Any) -> BenchResult:
     """Run `scenario` (a Scenario, a path, or None for the lab) with its own `[load]`;
-    `load` overrides any of it (`requests=1000`, `mix={"data": 1}`, `clock="real"`).
+    `load` overrides any of it (`requests=1000`, `mix={"data": 1}`, `clock="real"`),
+    checked as the command line's options are: ValueError (a ConfigError) naming the key.
 
     Runs on a new event loop: call it from plain code, not from inside a running one."""
     chosen = _scenario(scenario)
-    options = BenchOptions.of(dataclasses.replace(chosen.load, **load))
+    options = BenchOptions.of(changed_load(chosen.load, load))
     return execute(chosen.topology, options, chosen.faults)
 
 

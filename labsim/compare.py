@@ -21,6 +21,9 @@ from typing import Any
 from .schema import ConfigError, finite, read_limited
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
+# No figure of a report comes near this (a float holds every whole number up to 2**53);
+# past it, a number is not a measurement, and its changes would be inf or nan.
+MAX_FIGURE = 1e15
 # Parts of a report that are not figures to compare.
 NOT_FIGURES = frozenset(
     {"scenario", "clock", "seed", "target", "concurrency", "mix", "load", "settings",
@@ -39,7 +42,11 @@ def read_report(path: str) -> dict[str, Any]:
     """A `bench --json` report; ConfigError naming the file if it is not one."""
     raw = read_limited(path, MAX_REPORT_BYTES, "report")
     try:
-        report = json.loads(raw, parse_constant=_not_a_number)
+        report = json.loads(
+            raw, parse_constant=_not_a_number, parse_int=_figure, parse_float=_figure
+        )
+    except _NotAFigure as e:
+        raise ConfigError(f"{path}: {e}: not a figure `bench --json` writes") from None
     except (ValueError, RecursionError):
         raise ConfigError(f"{path}: not JSON: write it with `bench --json`") from None
     if not isinstance(report, dict) or "requests" not in report:
@@ -49,6 +56,20 @@ def read_report(path: str) -> dict[str, Any]:
 
 def _not_a_number(text: str) -> float:
     raise ValueError(f"{text} is not a figure")
+
+
+class _NotAFigure(ValueError):
+    """A number in a report that no run measures: too large, or infinite."""
+
+
+def _figure(text: str) -> float:
+    """A number of the report, as JSON writes it; refused past MAX_FIGURE. The length is
+    looked at first: a whole number of thousands of digits is slow to convert at all."""
+    value = float(text) if len(text) <= 40 else math.inf
+    if not abs(value) <= MAX_FIGURE:
+        shown = text if len(text) <= 20 else f"{text[:12]}... ({len(text):,} characters)"
+        raise _NotAFigure(f"{shown} is larger than {MAX_FIGURE:g}")
+    return int(text) if text.lstrip("-").isdigit() else value
 
 
 def figures(report: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:

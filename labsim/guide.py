@@ -4,9 +4,9 @@ The guide's gateway signs and checks tokens with the literal secret "secret", as
 claims, and answers 403 when a token is missing or bad. Clients that students wrote
 against it hard-code such tokens. `[auth] mode = "guide"` reproduces that on purpose, as
 an opt-in: with a secret anyone can read, anyone can forge a token (for any user, with any
-claims), so `up` warns whenever it is on and refuses a non-loopback address without
-`--insecure`. Nothing else in labsim uses this secret; the default signs with a random
-key made per run.
+claims), so labsim warns whenever it is on, and every command that starts it refuses a
+non-loopback address without `--insecure`. Nothing else in labsim uses this secret; the
+default signs with a random key made per run.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import ipaddress
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
+
+if TYPE_CHECKING:
+    from .config import Topology
 
 # Public by design: the course guide prints it. Only the guide profile uses it.
 GUIDE_SECRET = "secret"
@@ -45,6 +49,15 @@ def short_key_allowed() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
         yield
+
+
+def public_door(topology: Topology) -> str | None:
+    """Under the guide profile, the first component a token goes through (the load
+    balancer, a gateway) whose address is not this machine's only; None otherwise."""
+    if topology.auth.mode != "guide":
+        return None
+    doors = ["load-balancer", *topology.gateway_ids()]
+    return next((d for d in doors if not is_loopback(topology.host_of(d))), None)
 
 
 def is_loopback(host: str) -> bool:

@@ -7,11 +7,13 @@ same environment can ask for it:
         client = MyClient(labsim_topology.url)
         ...
 
-    @pytest.mark.labsim(scenario="scenarios/zero-latency.toml", variant=None)
+    @pytest.mark.labsim(scenario="zero-latency.toml", variant=None)
     def test_with_a_scenario(labsim_topology): ...
 
-Each test gets its own topology on free ports of 127.0.0.1, on the real clock, served by
-a thread of its own, stopped when the test ends (`labsim.api.serve`).
+A scenario's relative path is read from the test file's folder first, then from the
+current one, so a suite finds its scenarios wherever pytest is started. Each test gets
+its own topology on free ports of 127.0.0.1, on the real clock, served by a thread of
+its own, stopped when the test ends (`labsim.api.serve`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def labsim_topology(request: pytest.FixtureRequest) -> Iterator[Lab]:
     marker = request.node.get_closest_marker("labsim")
     options = dict(marker.kwargs) if marker else {}
     path = options.get("scenario")
+    if path:
+        beside = request.path.parent / path  # an absolute `path` stays itself
+        path = beside if beside.exists() else path
     scenario = load_scenario(path, options.get("variant")) if path else None
     with serve(scenario) as lab:
         yield lab

@@ -119,43 +119,56 @@ def build(
     `read_elsewhere`: keys of the same table that another layer reads, named among the
     known ones when a key is unknown."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {where or 'scenario'}: must be a table")
+        raise ConfigError(f"{_in(source)}{where or 'scenario'}: must be a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields.keys() | read_elsewhere))
-            raise ConfigError(f"{source}: {_join(where, key)}: unknown key (known: {known})")
+            raise ConfigError(f"{_in(source)}{_join(where, key)}: unknown key (known: {known})")
     values = {}
     for name, f in fields.items():
         key = _join(where, name)
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{source}: {key}: required")
+                raise ConfigError(f"{_in(source)}{key}: required")
             continue
-        value = _convert(hints[name], data[name], source, key)
-        check = f.metadata.get("check")
-        if check and not check[0](value):
-            raise ConfigError(f"{source}: {key}: {check[1]} (got {data[name]!r})")
-        values[name] = value
+        values[name] = _field(f, hints[name], data[name], source, key)
     return cls(**values)
+
+
+def field_value(cls: Any, name: str, value: Any, key: str) -> Any:
+    """Field `name` of dataclass `cls` made from `value`, converted and checked as `build`
+    does it from a file; ConfigError naming `key` (how the caller called it)."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return _field(f, typing.get_type_hints(cls)[name], value, "", key)
+
+
+def _field(f: dataclasses.Field[Any], hint: Any, raw: Any, source: str, key: str) -> Any:
+    value = _convert(hint, raw, source, key)
+    check = f.metadata.get("check")
+    if check and not check[0](value):
+        raise ConfigError(f"{_in(source)}{key}: {check[1]} (got {raw!r})")
+    return value
 
 
 def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
     if hint is LatencyModel:
         return _latency(value, source, key)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):  # made in Python already (`labsim.bench(stages=...)`)
+            return value
         return build(hint, value, source, key)
     origin = typing.get_origin(hint)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {key}: must be a table (got {value!r})")
+            raise ConfigError(f"{_in(source)}{key}: must be a table (got {value!r})")
         item = typing.get_args(hint)[1]
         return {k: _convert(item, v, source, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         item = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: {key}: must be a list (got {value!r})")
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{_in(source)}{key}: must be a list (got {value!r})")
         return tuple(_convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         return value
@@ -167,7 +180,7 @@ def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
     if number and (hint is float or (hint is int and isinstance(value, int))):
         if not within(value, -LIMIT, LIMIT):
             raise ConfigError(
-                f"{source}: {key}: must be a finite number of at most {LIMIT:,} (got {value!r})"
+                f"{_in(source)}{key}: must be a finite number of at most {LIMIT:,} (got {value!r})"
             )
         return hint(value)
     if hint is str and isinstance(value, str):
@@ -175,7 +188,7 @@ def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
     if hint is bool and isinstance(value, bool):
         return value
     article = "an" if hint.__name__[0] in "aeiou" else "a"
-    raise ConfigError(f"{source}: {key}: must be {article} {hint.__name__} (got {value!r})")
+    raise ConfigError(f"{_in(source)}{key}: must be {article} {hint.__name__} (got {value!r})")
 
 
 def _latency(value: Any, source: str, key: str) -> LatencyModel:
@@ -183,36 +196,37 @@ def _latency(value: Any, source: str, key: str) -> LatencyModel:
     if within(value, -math.inf, math.inf) or isinstance(value, float):
         seconds = _scalar(float, value, source, key)
         if seconds < 0:
-            raise ConfigError(f"{source}: {key}: latency cannot be negative (got {value!r})")
+            raise ConfigError(f"{_in(source)}{key}: latency cannot be negative (got {value!r})")
         return LatencyModel.fixed(seconds)
     if not isinstance(value, dict):
         raise ConfigError(
-            f"{source}: {key}: must be seconds or a table like "
+            f"{_in(source)}{key}: must be seconds or a table like "
             f'{{ model = "uniform", low = 0.001, high = 0.003 }} (got {value!r})'
         )
     table = dict(value)
     model = table.pop("model", "fixed")
     if model not in MODELS:
         raise ConfigError(
-            f"{source}: {key}.model: unknown latency model {model!r} (known: {', '.join(MODELS)})"
+            f"{_in(source)}{key}.model: unknown latency model {model!r} "
+            f"(known: {', '.join(MODELS)})"
         )
     names = MODELS[model]
     extra = set(table) - set(names)
     if extra:
         raise ConfigError(
-            f"{source}: {key}.{sorted(extra)[0]}: unknown key for model {model!r} "
+            f"{_in(source)}{key}.{sorted(extra)[0]}: unknown key for model {model!r} "
             f"(known: model, {', '.join(names)})"
         )
     params = []
     for name in names:
         if name not in table:
-            raise ConfigError(f"{source}: {key}.{name}: required for model {model!r}")
+            raise ConfigError(f"{_in(source)}{key}.{name}: required for model {model!r}")
         number = _scalar(float, table[name], source, f"{key}.{name}")
         if number < 0:
-            raise ConfigError(f"{source}: {key}.{name}: cannot be negative (got {number!r})")
+            raise ConfigError(f"{_in(source)}{key}.{name}: cannot be negative (got {number!r})")
         params.append((name, number))
     if model == "uniform" and params[0][1] > params[1][1]:
-        raise ConfigError(f"{source}: {key}: low must not exceed high")
+        raise ConfigError(f"{_in(source)}{key}: low must not exceed high")
     latency = LatencyModel(model, tuple(params))
     try:
         mean = latency.mean()
@@ -220,9 +234,14 @@ def _latency(value: Any, source: str, key: str) -> LatencyModel:
         mean = math.inf
     if not mean <= LIMIT:
         raise ConfigError(
-            f"{source}: {key}: the model's mean is more than {LIMIT:,} seconds (got {value!r})"
+            f"{_in(source)}{key}: the model's mean is more than {LIMIT:,} seconds (got {value!r})"
         )
     return latency
+
+
+def _in(source: str) -> str:
+    """What a message starts with: the file it is about, if it is about one."""
+    return f"{source}: " if source else ""
 
 
 def _join(where: str, key: str) -> str:

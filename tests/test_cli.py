@@ -17,6 +17,8 @@ import urllib.request
 import aiohttp
 import pytest
 
+from labsim.cli.ports import ephemeral_start, is_free
+
 from .conftest import Up, free_ports, write_scenario
 
 
@@ -57,6 +59,8 @@ def test_up_serves_then_stops_cleanly(tmp_path, sig):
     assert answers[0][1]["cached"] is False and answers[1][1]["cached"] is True
     assert code == 0 and took < 2, (code, took, err)
     assert "labsim: stopped" in out and "Traceback" not in err + out
+    # The scenario's own user and password, ready to paste, as the lab's README gives them.
+    assert '\'{"username": "user1", "password": "password123"}\'' in banner
     assert "GET /data 200" in out  # one access line per request per component
 
 
@@ -95,6 +99,7 @@ def test_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp_path):
     finally:
         blocker.close()
     assert result.returncode == 2
+    # These ports are the kernel's ephemeral ones: no offset would move the lab below them.
     assert result.stderr == (
         f"labsim: error: cannot start gateway-{ports[2]}: "
         f"port {ports[2]} on 127.0.0.1 is already in use\n"
@@ -102,6 +107,40 @@ def test_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp_path):
     for port in ports:  # every component that had started was stopped again
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
+
+
+def _free_below_ephemeral(n: int) -> list[int]:
+    """n consecutive ports below the ephemeral range, free a moment ago."""
+    for base in range(20_000, 30_000, 500):
+        ports = list(range(base, base + n))
+        if all(is_free("127.0.0.1", port) for port in ports):
+            return ports
+    pytest.skip("no free ports from 20000 to 30000")
+
+
+def test_a_port_in_use_suggests_an_offset_whose_ports_are_free(tmp_path):
+    ports = _free_below_ephemeral(8)
+    scenario = write_scenario(tmp_path / "s.toml", ports)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", ports[2]))  # the second gateway's port
+    blocker.listen()
+    try:
+        result = run_cli("up", "--scenario", str(scenario), "--no-dashboard")
+    finally:
+        blocker.close()
+    assert result.returncode == 2
+    said = re.fullmatch(
+        f"labsim: error: cannot start gateway-{ports[2]}: "
+        f"port {ports[2]} on 127.0.0.1 is already in use; "
+        r"--port-offset (\d+) moves the lab to free ports \((\d+) to (\d+)\)\n",
+        result.stderr,
+    )
+    assert said, result.stderr
+    offset, low, high = (int(n) for n in said.groups())
+    moved = [port + offset for port in ports]
+    assert (low, high) == (min(moved), max(moved))
+    assert high < ephemeral_start()  # where no outgoing connection takes them at random
+    assert all(is_free("127.0.0.1", port) for port in ports + moved)
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -208,7 +247,20 @@ def test_dashboard_port_in_use_is_one_line_exit_2_and_nothing_left_listening(tmp
         (["bench", "--requests", "-5"], "--requests"),
         (["bench", "--requests", "abc"], "'abc'"),
         (["bench", "--concurrency", "0"], "--concurrency"),
-        (["bench", "--concurrency", "100000"], "from 1 to 10,000 (got '100000')"),
+        (["bench", "--concurrency", "100000"], "--concurrency: must be from 1 to 10,000"),
+        (["bench", "--max-in-flight", "5"], "--max-in-flight needs --rate"),
+        (["bench", "--arrivals", "constant"], "--arrivals needs --rate"),
+        (["bench", "--duration", "2"], "--duration needs --rate"),
+        (
+            ["bench", "--requests", "5", "--rate", "10", "--duration", "2"],
+            "--requests and --duration",
+        ),
+        (["bench", "--rate", "10", "--concurrency", "5"], "--concurrency applies to a closed load"),
+        (["bench", "--rate", "-1"], "--rate: must be 0 or more"),
+        (["bench", "scenarios/stampede.toml"], "choose one with --variant NAME"),
+        (["bench", "scenarios/stampede.toml", "--variant", "fast"], "--variant 'fast': scenarios/"),
+        (["bench", "scenarios/lab.toml", "--scenario", "x.toml"], "give the scenario once"),
+        (["bench", "--variant", "fast"], "--variant fast: give the scenario file that has it"),
         (["bench", "--gateways", "1000000000"], "--gateways 1000000000: at most 100"),
         (["bench", "--timeout", "0"], "--timeout"),
         (["bench", "--scenario", "/dev/zero"], "/dev/zero: larger than 1,048,576 bytes"),
@@ -340,3 +392,124 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     err = bench.stderr.read()
     assert bench.wait(timeout=60) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize("variable", ["LABSIM_ADMIN_TOKEN", "LABSIM_INTERNAL_TOKEN"])
+def test_a_secret_that_travels_in_a_header_is_refused_with_a_line_break(variable):
+    result = subprocess.run(
+        [sys.executable, "-m", "labsim", "bench", "--requests", "1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, variable: "a" * 40 + "\nb"},
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"labsim: error: {variable} must be printable ASCII without spaces or line breaks: "
+        "it travels in an HTTP header\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["up", "bench", "run", "sweep", "compare", "export"])
+def test_help_says_what_each_exit_code_means(command):
+    text = " ".join(run_cli(command, "--help").stdout.split())
+    codes = text[text.index("exit codes:") :]
+    assert codes.startswith("exit codes: 0 ") and "; 2 a " in codes
+    if command in ("bench", "run", "sweep"):
+        assert "130 stopped by Ctrl-C or SIGTERM" in codes
+    if command == "bench":
+        assert "1 any request failed" in codes and "a --threshold adds a condition" in codes
+    if command == "run":
+        assert "1 an expectation failed" in codes and "'failures == 0'" in codes
+
+
+NAMED = """
+name = "demo"
+description = "a scenario with a name of its own"
+[database]
+latency = 0.01
+[[variants]]
+name = "one"
+[[variants]]
+name = "two"
+cache = { ttl = 5 }
+"""
+
+
+def test_bench_takes_the_file_as_its_argument_and_a_variant_and_names_the_scenario(
+    tmp_path, capsys
+):
+    from labsim.cli import main
+
+    path = tmp_path / "bar.toml"
+    path.write_text(NAMED)
+    report, page = tmp_path / "r.json", tmp_path / "r.html"
+    argv = [str(path), "--variant", "two", "--requests", "4", "--json", str(report)]
+    assert main(["bench", *argv, "--html", str(page)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("labsim bench: clock virtual, scenario demo (two), seed 1")
+    assert out[1] == "about       a scenario with a name of its own"
+    saved = json.loads(report.read_text())
+    assert (saved["scenario"], saved["description"]) == ("demo (two)", NAMED.split('"')[3])
+    html = page.read_text()
+    assert "<title>labsim bench: scenario demo (two)</title>" in html
+    assert '<p class="lead">a scenario with a name of its own. 4 requests' in html
+    assert "bar.toml" not in html + str(saved)
+
+
+def test_run_ends_with_a_tally_of_expectations_and_files(tmp_path, capsys):
+    from labsim.cli import main
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    quick = "[database]\nlatency = 0.01\n[load]\nrequests = 4\n"
+    good.write_text('expect = ["requests.ok == 4", "db_calls >= 1"]\n' + quick)
+    bad.write_text('expect = ["requests.ok == 5"]\n' + quick)
+    assert main(["run", str(good), str(bad)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "2 passed, 1 failed, 2 scenario files"
+
+
+def _stopped_by_sigterm(args: list[str], first: str, until: str = "") -> tuple[int, str, str]:
+    """Start `python -m labsim ARGS`, wait for its first line on `first` (stdout or
+    stderr) that starts with `until`, send SIGTERM, and return (exit code, stdout, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labsim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        seen = ""
+        for line in getattr(proc, first):
+            seen += line
+            if line.startswith(until):
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, seen + out if first == "stdout" else out, seen + err
+
+
+def test_sigterm_stops_bench_as_ctrl_c_does_with_the_report_of_what_finished():
+    # --verbose: a line per answered request; the signal comes after the first one.
+    args = ["bench", "--requests", "1000000", "--mix", "data=1", "--verbose"]
+    code, out, err = _stopped_by_sigterm(args, "stdout")
+    assert code == 130, err
+    assert "INTERRUPTED partial report" in out and "Traceback" not in out + err
+    assert "interrupted: sending no more" in err
+    assert 0 < int(re.search(r"requests\s+(\d+) total", out)[1]) < 1_000_000
+
+
+def test_sigterm_stops_run_with_the_files_done_counted(tmp_path):
+    short, long = tmp_path / "short.toml", tmp_path / "long.toml"
+    short.write_text('name = "short"\n[database]\nlatency = 0.01\n[load]\nrequests = 4\n')
+    long.write_text('name = "long"\n[load]\nrequests = 1000000\nmix = { data = 1 }\n')
+    # Sent once the first file's report has been printed (it states no expectations).
+    code, out, err = _stopped_by_sigterm(["run", str(short), str(long)], "stdout", "  (none)")
+    assert code == 130, err
+    assert out.startswith(f"== {short}: short") and "Traceback" not in out + err
+    # Stopped while its topology started, or during its load (a partial report): either
+    # way the file is said to be interrupted and the files that ran are counted.
+    assert f"== {long}: " in out and "interrupted" in out
+    assert out.rstrip().endswith("0 passed, 0 failed, 1 scenario file; interrupted before the rest")

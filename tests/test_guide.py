@@ -252,3 +252,34 @@ def test_up_refuses_the_public_secret_on_a_door_with_its_own_public_address(tmp_
     assert main(["up", "--scenario", str(scenario)]) == 2
     err = capsys.readouterr().err
     assert "hosts.load-balancer 0.0.0.0: the guide profile signs tokens with a public secret" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["bench", "{file}"], "host 0.0.0.0"),
+        (["bench", "{file}", "--clock", "real"], "host 0.0.0.0"),
+        (["run", "{file}"], "{file}: host 0.0.0.0"),
+        (["sweep", "{loopback}", "--set", "host=127.0.0.1,0.0.0.0"], "--set host 0.0.0.0"),
+    ],
+)
+def test_every_command_that_starts_the_lab_refuses_the_public_secret_on_a_public_address(
+    tmp_path, capsys, argv, named
+):
+    guide = '[auth]\nmode = "guide"\n[database]\nlatency = 0.01\n[load]\nrequests = 2\n'
+    public, loopback = tmp_path / "public.toml", tmp_path / "loopback.toml"
+    public.write_text('host = "0.0.0.0"\n' + guide)
+    loopback.write_text(guide)
+    argv = [a.format(file=public, loopback=loopback) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{named.format(file=public)}: the guide profile signs tokens with a public" in err
+    assert err.rstrip().endswith("add --insecure to serve it there anyway")
+
+
+def test_insecure_lets_bench_serve_the_guide_profile_on_a_public_address(tmp_path, capsys):
+    scenario = tmp_path / "public.toml"
+    scenario.write_text('host = "0.0.0.0"\n[auth]\nmode = "guide"\n[database]\nlatency = 0.01\n')
+    assert main(["bench", str(scenario), "--requests", "2", "--insecure"]) == 0
+    assert "WARNING: the guide profile is on" in capsys.readouterr().err

@@ -103,8 +103,8 @@ def test_cli_open_load_options(capsys):
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["--duration", "30"], "load.duration: needs a rate"),
-        (["--rate", "0"], "--rate"),
+        (["--duration", "30"], "--duration needs --rate"),
+        (["--rate", "0", "--duration", "30"], "--duration needs --rate"),  # 0: a closed load
         (["--rate", "-1"], "--rate"),
         (["--rate", "nan"], "--rate"),
         (["--rate", "5", "--duration", "2x"], "--duration"),

@@ -439,3 +439,33 @@ def test_stopping_a_sweep_stops_its_workers_and_says_so(how):
         time.sleep(0.1)
     else:
         pytest.fail("a worker outlived the sweep")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_keeps_the_points_done_in_the_table_and_every_file(tmp_path, jobs):
+    # The last axis varies fastest: a quick point, then one that would take hours.
+    outputs = {o: str(tmp_path / f"s.{o}") for o in ("json", "csv", "html")}
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "labsim", "sweep", MM1, "--set", "load.rate=5,6,7",
+         "--set", "load.requests=200,20000000", "--jobs", jobs,
+         *[arg for o, path in outputs.items() for arg in (f"--{o}", path)]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = sweep.stderr.readline()  # "point 1/6 done: ..."
+        sweep.send_signal(signal.SIGTERM)
+        out, err = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert first.startswith("point 1/6 done: load.rate=5, load.requests=200"), first + err
+    assert sweep.returncode == 130, err
+    assert "Traceback" not in out + err
+    finished = int(out.split("INTERRUPTED: ")[1].split(" of 6 points finished")[0])
+    assert 1 <= finished < 6
+    saved = json.loads(Path(outputs["json"]).read_text())
+    assert saved["interrupted"] is True and len(saved["points"]) == finished
+    assert saved["points"][0]["settings"] == {"load.rate": 5, "load.requests": 200}
+    rows = list(csv.DictReader(io.StringIO(Path(outputs["csv"]).read_text())))
+    assert {(r["load.rate"], r["load.requests"]) for r in rows} >= {("5", "200")}
+    assert "<svg" in Path(outputs["html"]).read_text()

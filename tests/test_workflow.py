@@ -173,3 +173,23 @@ def test_port_offset_keeps_the_hosts_and_own_stations_of_gateways(tmp_path):
     assert moved.hosts == {"gateway-5003": "127.0.0.2", "cache": "127.0.0.3"}
     assert moved.ports()["gateway-5003"] == 5013 and moved.host_of("gateway-5003") == "127.0.0.2"
     assert gateway_settings(moved, "gateway-5006").concurrency == 2
+
+
+@pytest.mark.parametrize(
+    ("figure", "said"),
+    [
+        ("9" * 4000, "999999999999... (4,000 characters) is larger than 1e+15"),
+        ("1e999", "1e999 is larger than 1e+15"),
+        ("-1e999", "-1e999 is larger than 1e+15"),
+        ("2e15", "2e15 is larger than 1e+15"),
+    ],
+)
+def test_compare_refuses_a_figure_no_run_measures(tmp_path, capsys, figure, said):
+    good = run_json(tmp_path, "good")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"requests": {"total": ' + figure + "}}")
+    capsys.readouterr()
+    assert main(["compare", good, str(bad), "--fail-if", "requests.total>+1%"]) == 2
+    assert capsys.readouterr().err == (
+        f"labsim: error: {bad}: {said}: not a figure `bench --json` writes\n"
+    )

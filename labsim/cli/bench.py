@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -11,10 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..cluster import ClusterError
+from ..load_changes import changed_load, option_name
 from ..run import BenchError, BenchOptions, execute
 from ..run.result import Check
 from ..run.samples import SampleLog
-from ..scenario import Load, check_load, parse_expectation
+from ..scenario import Load, parse_expectation
 from . import EXIT_INTERRUPTED
 from .common import (
     UsageError,
@@ -22,22 +22,27 @@ from .common import (
     check_output_file,
     configure_logging,
     one_scenario,
+    refuse_public_guide,
     topology_from_args,
     write,
 )
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        if args.scenario is not None:
+            raise UsageError(f"{args.file} and --scenario {args.scenario}: give the scenario once")
+        args.scenario = args.file
     _check_bench_args(args)
     thresholds = [parse_expectation(t, "command line", "--threshold") for t in args.threshold]
-    scenario = one_scenario(args.scenario)
+    scenario = one_scenario(args.scenario, args.variant)
     if scenario.faults and args.target:
         raise UsageError(
             f"{args.scenario} schedules faults, which need the topology in this process; "
             "drop --target"
         )
     options = BenchOptions.of(
-        check_load(_load(args, scenario.load), "command line: load"),
+        _load(args, scenario.load),
         clock=args.clock or ("real" if args.target else scenario.load.clock),
         target=args.target,
         verbose=args.verbose,
@@ -46,10 +51,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
         interruptible=True,
     )
     topology = topology_from_args(args, scenario.topology)
+    if not args.target:  # its ports are open on either clock
+        refuse_public_guide(topology, args.insecure)
     announce([topology])
     with running(), _sample_log(args.samples) as samples:
         result = execute(topology, options, scenario.faults, samples)
-    result = result.titled(args.scenario or result.scenario)
+    if args.scenario is not None or not args.target:
+        result = result.titled(scenario.title)  # "stampede (with coalescing)"
     from ..report.text import render_checks, render_text
 
     print(render_text(result))
@@ -90,11 +98,10 @@ _LOAD_OPTIONS = (
 
 
 def _load(args: argparse.Namespace, load: Load) -> Load:
-    """The scenario's load with the command line's options on top."""
+    """The scenario's load with the command line's options on top, checked as
+    `labsim.bench()` checks its keywords."""
     given = {key: getattr(args, key) for key in _LOAD_OPTIONS if getattr(args, key) is not None}
-    if "rate" in given and "duration" not in given and load.stages:
-        given["stages"] = ()  # a rate on the command line replaces the scenario's ramps
-    return dataclasses.replace(load, **given)
+    return changed_load(load, given, option_name)
 
 
 def _check_bench_args(args: argparse.Namespace) -> None:

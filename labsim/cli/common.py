@@ -62,23 +62,64 @@ def announce(topologies: Iterable[Topology]) -> None:
         print(guide.NO_TOKEN_WARNING, file=sys.stderr, flush=True)
 
 
+# The secrets that travel in a header (`Authorization: Bearer`, `X-Labsim-Internal`): a
+# line break or a space there would break every call, so they are refused at start.
+_IN_HEADERS = frozenset({"LABSIM_ADMIN_TOKEN", "LABSIM_INTERNAL_TOKEN"})
+
+
 def _secret(variable: str) -> str | None:
     value = os.environ.get(variable)
-    if value is not None and len(value) < 32:
+    if value is None:
+        return None
+    if len(value) < 32:
         raise UsageError(f"{variable} must be at least 32 characters long (got {len(value)})")
+    visible = value.isascii() and value.isprintable() and " " not in value
+    if variable in _IN_HEADERS and not visible:
+        raise UsageError(
+            f"{variable} must be printable ASCII without spaces or line breaks: it travels "
+            "in an HTTP header"
+        )
     return value
 
 
-def one_scenario(path: str | None) -> Scenario:
+def one_scenario(path: str | None, variant: str | None = None) -> Scenario:
+    """The scenario `bench` runs: the file's, or the variant of it named by `--variant`."""
     if path is None:
+        if variant is not None:
+            raise UsageError(f"--variant {variant}: give the scenario file that has it")
         return lab_scenario()
     scenarios = load_scenarios(path)
+    names = [s.variant for s in scenarios if s.variant]
+    if variant is not None:
+        if variant not in names:
+            known = ", ".join(repr(n) for n in names) or "none"
+            raise UsageError(f"--variant {variant!r}: {path} has no such variant (known: {known})")
+        return scenarios[names.index(variant)]
     if len(scenarios) > 1:
         raise UsageError(
-            f"{path} has {len(scenarios)} variants; run them side by side with: "
+            f"{path} has {len(scenarios)} variants ({', '.join(repr(n) for n in names)}): "
+            f"choose one with --variant NAME, or run them side by side with: "
             f"python -m labsim run {path}"
         )
     return scenarios[0]
+
+
+def refuse_public_guide(
+    topology: Topology, insecure: bool, host_option: str = "host", source: str = ""
+) -> None:
+    """Keep the guide profile's public token secret off the network, in every command that
+    starts a topology: UsageError naming where the address came from, unless `insecure`.
+    `host_option`: how the user gave the shared address (`--host`, `--set host`);
+    `source`: the scenario file, when it is one of several."""
+    door = guide.public_door(topology)
+    if door is None or insecure:
+        return
+    where = f"hosts.{door}" if door in topology.hosts else host_option
+    raise UsageError(
+        f"{source + ': ' if source else ''}{where} {topology.host_of(door)}: the guide "
+        "profile signs tokens with a public secret, so anyone who can reach it can forge "
+        "one; add --insecure to serve it there anyway"
+    )
 
 
 def configure_logging(quiet: bool, stream: TextIO = sys.stdout) -> None:

@@ -9,11 +9,10 @@ import argparse
 from importlib import metadata
 from typing import NoReturn
 
-from ..config import LIMIT
 from ..load import AUTH
 from ..run.axes import MAX_JOBS, Axis, parse_axis
 from .values import (
-    concurrency,
+    decimal,
     duration,
     mix,
     non_negative_int,
@@ -24,6 +23,7 @@ from .values import (
     scheduler_address,
     seconds,
     timeout_seconds,
+    whole,
 )
 
 EXIT_USAGE = 2
@@ -61,14 +61,12 @@ _ABOUT = {
     "bench": (
         "run the lab's load test and report",
         "Log in, send the mix through the load balancer with bounded concurrency, and "
-        "report latencies, cache hits, gateways and failures. Exit code 0 when every "
-        "request got its expected status, 1 otherwise.",
+        "report latencies, cache hits, gateways and failures.",
     ),
     "run": (
         "run scenario files and check their expectations",
         "Run each scenario (each of its variants, side by side), print every expectation "
-        "with its measured value and PASS or FAIL. Exit code 0 when all pass, 1 when any "
-        "fails.",
+        "with its measured value and PASS or FAIL, and a last line counting them.",
     ),
     "sweep": (
         "run a scenario at many settings and draw latency against load",
@@ -93,16 +91,37 @@ _ABOUT = {
     "compare": (
         "compare two runs' JSON reports, figure by figure",
         "Print every figure of two `bench --json` reports side by side with its relative "
-        "change. With --fail-if rules, exit code 1 when the second run breaks any (a "
-        "regression check for CI), 2 when a file or a rule is not valid.",
+        "change; --fail-if rules make it a regression check for CI.",
     ),
+}
+
+# sub-command -> what its exit codes mean, the last paragraph of `labsim COMMAND --help`.
+_EXIT_CODES = {
+    "up": "exit codes: 0 stopped by Ctrl-C or SIGTERM; 2 a bad option or scenario, or a port "
+    "already in use.",
+    "bench": "exit codes: 0 every request got its expected status (200, or 202 for longtask) "
+    "and every --threshold held; 1 any request failed, as Locust counts it, even when "
+    "refusals are what the scenario shows (a --threshold adds a condition, it never excuses "
+    "a failed request: to judge refusals, use `labsim run` and the scenario's expect), or a "
+    "--threshold failed; 2 a bad option or scenario, or a --target that cannot be reached; "
+    "130 stopped by Ctrl-C or SIGTERM, after the report of what finished.",
+    "run": "exit codes: 0 every expectation of every file held (failed requests count only "
+    "where an expectation says so, e.g. 'failures == 0'; a file without expect passes); 1 an "
+    "expectation failed; 2 a bad option or scenario file; 130 stopped by Ctrl-C or SIGTERM, "
+    "after the partial report of the run it stopped.",
+    "sweep": "exit codes: 0 every point ran (failed or refused requests are figures of the "
+    "table, not errors); 2 a bad option, file or setting; 130 stopped by Ctrl-C or SIGTERM: "
+    "the table and the --json, --csv and --html files hold the points that finished.",
+    "compare": "exit codes: 0 the second run breaks no --fail-if rule; 1 it breaks one; 2 a "
+    "file or a rule is not valid.",
+    "export": "exit codes: 0 written; 2 a bad scenario file.",
 }
 
 
 def _command(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     summary, description = _ABOUT[name]
     parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=summary, description=description
+        name, help=summary, description=description, epilog=_EXIT_CODES[name]
     )
     return parser
 
@@ -147,6 +166,15 @@ def _add_topology_options(parser: argparse.ArgumentParser) -> None:
     _add_port_offset(parser)
 
 
+def _add_insecure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow the guide profile's public token secret on an address other than "
+        "loopback (--host, the scenario's host or [hosts]) (default: refuse)",
+    )
+
+
 def _add_up(commands: argparse._SubParsersAction) -> None:
     up = _command(commands, "up")
     _add_topology_options(up)
@@ -164,12 +192,7 @@ def _add_up(commands: argparse._SubParsersAction) -> None:
         "addresses the scenario gives ([hosts]); real clock; the dashboard reads the "
         "others over HTTP (default: serve every component)",
     )
-    up.add_argument(
-        "--insecure",
-        action="store_true",
-        help="allow the guide profile's public token secret on a non-loopback --host "
-        "(default: refuse)",
-    )
+    _add_insecure(up)
     dashboard = up.add_mutually_exclusive_group()
     dashboard.add_argument(
         "--dashboard-port",
@@ -187,18 +210,33 @@ def _add_up(commands: argparse._SubParsersAction) -> None:
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench = _command(commands, "bench")
+    bench.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the scenario file, as --scenario FILE (default: the lab's own setup)",
+    )
     _add_topology_options(bench)
     bench.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="which of the scenario's variants to run (default: none; a file with "
+        "variants needs one, or `labsim run` to run them side by side)",
+    )
+    _add_insecure(bench)
+    bench.add_argument(
         "--requests",
-        type=positive_int,
+        type=whole,
         metavar="N",
-        help="requests to send after logging in (default: the scenario's, 100)",
+        help="requests to send after logging in (an open load: arrivals, not with "
+        "--duration) (default: the scenario's, 100)",
     )
     bench.add_argument(
         "--concurrency",
-        type=concurrency,
+        type=whole,
         metavar="N",
-        help="most requests in flight at once (default: the scenario's, 10)",
+        help="a closed load's clients: most requests in flight at once (default: the "
+        "scenario's, 10)",
     )
     bench.add_argument(
         "--mix",
@@ -228,7 +266,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 def _add_open_load(bench: argparse.ArgumentParser) -> None:
     bench.add_argument(
         "--rate",
-        type=number(float, 0.001, f"requests a second, above 0, at most {LIMIT:,}"),
+        type=decimal,
         metavar="R",
         help="an open load: R new requests a second, answered or not (default: the "
         "scenario's; none: a closed load of --concurrency clients)",
@@ -248,7 +286,7 @@ def _add_open_load(bench: argparse.ArgumentParser) -> None:
     )
     bench.add_argument(
         "--max-in-flight",
-        type=concurrency,
+        type=whole,
         metavar="N",
         help="with --rate: arrivals beyond N unanswered requests are dropped, not sent, "
         "and reported (default: the scenario's, 1000)",
@@ -323,6 +361,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "files", nargs="+", metavar="FILE", help="scenario files (TOML) or shipped scenarios' names"
     )
     _add_port_offset(run)
+    _add_insecure(run)
     run.add_argument(
         "--html",
         metavar="DIR",
@@ -394,6 +433,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="which of the file's variants to sweep (default: the first)",
     )
+    _add_insecure(sweep)
     sweep.add_argument(
         "--jobs",
         type=number(int, 1, f"a whole number from 1 to {MAX_JOBS}", maximum=MAX_JOBS),

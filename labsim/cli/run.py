@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 from collections.abc import Sequence
@@ -12,43 +13,69 @@ from ..run import run_scenario
 from ..run.scenarios import ScenarioRun
 from ..scenario import load_scenarios
 from .bench import EXIT_INTERRUPTED, running
-from .common import announce, make_folder, topology_from_args, write
+from .common import announce, make_folder, refuse_public_guide, topology_from_args, write
 
 
 def run_scenarios_command(args: argparse.Namespace) -> int:
     # Every file is read and checked before anything runs.
     files = [(path, load_scenarios(path)) for path in args.files]
+    for path, scenarios in files:
+        for scenario in scenarios:
+            topology = topology_from_args(args, scenario.topology)
+            refuse_public_guide(topology, args.insecure, source=path)
     announce(s.topology for _, scenarios in files for s in scenarios)
     if args.html is not None:
         make_folder("--html", args.html)
-    all_passed = True
+    runs: list[ScenarioRun] = []
     pages: list[tuple[str, str, str, int, int]] = []
-    for path, scenarios in files:
-        with running():
-            run = run_scenario(scenarios, lambda t: topology_from_args(args, t), interruptible=True)
-        if run.interrupted:
-            title = scenarios[len(run.results) - 1].title
-            print(f"== {path}: {title}: interrupted, partial report:")
-            print(render_text(run.results[-1]))
-            return EXIT_INTERRUPTED
-        _print_run(path, run)
-        all_passed = all_passed and run.passed
-        if args.html is not None:
-            pages.append(_write_page(args.html, path, run, pages))
+    path = ""
+    try:
+        for path, scenarios in files:
+            with running():
+                run = run_scenario(
+                    scenarios, lambda t: topology_from_args(args, t), interruptible=True
+                )
+            if run.interrupted:
+                title = scenarios[len(run.results) - 1].title
+                print(f"== {path}: {title}: interrupted, partial report:")
+                print(render_text(run.results[-1]))
+                print(tally(runs, stopped=True))
+                return EXIT_INTERRUPTED
+            _print_run(path, run)
+            runs.append(run)
+            if args.html is not None:
+                pages.append(_write_page(args.html, path, run, pages))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside a load: its start, its end
+        print(f"== {path}: interrupted")
+        print(tally(runs, stopped=True))
+        return EXIT_INTERRUPTED
     if args.html is not None:
         from ..report.html import render_index
 
         index = os.path.join(args.html, "index.html")
         write("--html", index, lambda: render_index(pages))
         print(f"HTML reports: {index}")
-    return 0 if all_passed else 1
+    print(tally(runs))
+    return 0 if all(run.passed for run in runs) else 1
+
+
+def tally(runs: Sequence[ScenarioRun], stopped: bool = False) -> str:
+    """The last line: expectations passed and failed, over how many scenario files (those
+    run to their end, when `stopped` early)."""
+    checks = [c for run in runs for c in run.checks]
+    passed = sum(c.passed for c in checks)
+    files = f"{len(runs)} scenario file{'s' * (len(runs) != 1)}"
+    return f"{passed} passed, {len(checks) - passed} failed, {files}" + (
+        "; interrupted before the rest" if stopped else ""
+    )
 
 
 def _print_run(path: str, run: ScenarioRun) -> None:
     first = run.scenarios[0]
     print(f"== {path}: {first.name}" + (f": {first.description}" if first.description else ""))
     if len(run.results) == 1:
-        print(render_text(run.results[0]))
+        # The description is on the line above already.
+        print(render_text(dataclasses.replace(run.results[0], description=None)))
     else:
         load = first.load
         if load.open:

@@ -10,8 +10,8 @@ import time
 
 from ..report.sweep import render_csv, render_html, render_text
 from ..run.sweep import SweepPoint, plan, run_sweep
-from .bench import running
-from .common import UsageError, check_output_file, write
+from .bench import EXIT_INTERRUPTED, running
+from .common import UsageError, check_output_file, refuse_public_guide, write
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -22,7 +22,11 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         check_output_file(option, path)
     if len({os.path.realpath(p) for p in outputs.values()}) < len(outputs):
         raise UsageError(f"{', '.join('--' + o for o in outputs)}: give each its own file")
-    total = len(plan(args.file, args.axes, args.variant))  # every point checked first
+    points = plan(args.file, args.axes, args.variant)  # every point checked first
+    host_option = "--set host" if any(a.key == "host" for a in args.axes) else "host"
+    for scenario in points:  # each point's ports are open on its host, as in `bench`
+        refuse_public_guide(scenario.topology, args.insecure, host_option)
+    total = len(points)
     started = time.perf_counter()
     finished = 0
 
@@ -42,6 +46,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             done=done,
         )
     wall = time.perf_counter() - started
+    if sweep.interrupted:
+        print("labsim: interrupted: reporting the points that finished", file=sys.stderr)
+        print(f"INTERRUPTED: {len(sweep.points)} of {total} points finished; these are they")
     print(render_text(sweep, wall))
     if args.json:
         write("--json", args.json, json.dumps(sweep.as_dict(), indent=2) + "\n")
@@ -49,4 +56,4 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         write("--csv", args.csv, render_csv(sweep))
     if args.html:
         write("--html", args.html, render_html(sweep, wall))
-    return 0
+    return EXIT_INTERRUPTED if sweep.interrupted else 0

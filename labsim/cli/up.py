@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shlex
 import signal
 from urllib.parse import quote
 
-from .. import guide, loop
+from .. import loop
 from ..clock import RealClock
 from ..cluster import Cluster, ClusterError
 from ..config import Topology
-from .common import UsageError, announce, configure_logging, topology_from_args
+from .common import (
+    UsageError,
+    announce,
+    configure_logging,
+    refuse_public_guide,
+    topology_from_args,
+)
+from .ports import free_offset
 
 DASHBOARD_PORT = 8080
 
 
 def run_up(args: argparse.Namespace) -> int:
     topology = topology_from_args(args)
-    _check_access(topology, args.insecure)
+    refuse_public_guide(topology, args.insecure, "--host" if args.host else "host")
+    announce([topology])
     only = None if args.only is None else components(topology, args.only)
     first = DASHBOARD_PORT + (args.port_offset or 0)
     # A split lab's page is served by the part with the load balancer, unless asked.
@@ -30,7 +40,24 @@ def run_up(args: argparse.Namespace) -> int:
         else _dashboard_port(topology, args.dashboard_port, first)
     )
     configure_logging(args.quiet)
-    return loop.run(_serve(topology, args.scenario, dashboard_port, only))
+    try:
+        return loop.run(_serve(topology, args.scenario, dashboard_port, only))
+    except ClusterError as e:
+        moved = None if args.dashboard_port is not None else dashboard_port
+        hint = "" if only is not None else _another_offset(topology, args.port_offset, moved)
+        raise UsageError(f"{e}{hint}") from None
+
+
+def _another_offset(topology: Topology, offset: int | None, dashboard: int | None) -> str:
+    """When a port is taken: the `--port-offset` that would move the lab to free ports."""
+    ports = {port: topology.host_of(cid) for cid, port in topology.ports().items() if port}
+    if dashboard is not None:
+        ports[dashboard] = topology.host
+    suggested = free_offset(ports, offset or 0)
+    if suggested is None:
+        return ""
+    moved = sorted(port + suggested - (offset or 0) for port in ports)
+    return f"; --port-offset {suggested} moves the lab to free ports ({moved[0]} to {moved[-1]})"
 
 
 # Kinds `--only` takes besides component ids, and the ids each stands for.
@@ -93,21 +120,6 @@ def _dashboard_port(topology: Topology, asked: int | None, first: int = DASHBOAR
     return port
 
 
-def _check_access(topology: Topology, insecure: bool) -> None:
-    """Say loudly what the guide profile opens, and keep its public secret off the network."""
-    # Every door a token goes through: the load balancer and each gateway, wherever it is.
-    doors = ["load-balancer", *topology.gateway_ids()]
-    public = [d for d in doors if not guide.is_loopback(topology.host_of(d))]
-    if topology.auth.mode == "guide" and public and not insecure:
-        where = topology.host_of(public[0])
-        option = "--host" if public[0] not in topology.hosts else f"hosts.{public[0]}"
-        raise UsageError(
-            f"{option} {where}: the guide profile signs tokens with a public secret, "
-            "so anyone who can reach it can forge one; add --insecure to serve it there anyway"
-        )
-    announce([topology])
-
-
 async def _serve(
     topology: Topology,
     scenario: str | None,
@@ -115,19 +127,16 @@ async def _serve(
     only: frozenset[str] | None = None,
 ) -> int:
     cluster = Cluster(topology, RealClock(), only=only)
-    try:
-        await cluster.start()
-    except ClusterError as e:
-        raise UsageError(str(e)) from None
+    await cluster.start()
     panel = None
     if dashboard_port is not None:
         from .. import dashboard
 
         try:
             panel = await dashboard.serve(cluster, dashboard_port)
-        except ClusterError as e:
+        except ClusterError:
             await cluster.stop()
-            raise UsageError(str(e)) from None
+            raise
     stop = asyncio.Event()
     running = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -154,6 +163,8 @@ def _banner(cluster: Cluster, scenario: str | None, dashboard: str | None = None
         for r in rows
     ]
     user, token = cluster.topology.users[0], cluster.topology.admin_token
+    # The scenario's own user, as the lab's README prints its `user1` / `password123`.
+    login = {"username": user.username, "password": user.password}
     # In the fragment, which a browser keeps to itself: never in a server's log.
     link = [f"Dashboard: {dashboard}/#token={quote(token, safe='')}"] if dashboard else []
     return "\n".join(
@@ -165,7 +176,7 @@ def _banner(cluster: Cluster, scenario: str | None, dashboard: str | None = None
             "",
             f"Send requests to {cluster.url}, e.g.:",
             f"  curl -s -X POST {cluster.url}/login -H 'Content-Type: application/json' "
-            f'-d \'{{"username": "{user.username}", "password": "<password>"}}\'',
+            f"-d {shlex.quote(json.dumps(login))}",
             f"Admin token for the fault API (/admin/faults on every port): {token}",
             *link,
             "Press Ctrl-C to stop.",

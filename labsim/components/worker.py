@@ -3,7 +3,8 @@
 Up to `concurrency` tasks run at once, each for a draw of `task_duration` on the shared
 clock (lab: 5 s); up to `queue_size` more wait. Past that, 503 with `Retry-After`.
 `GET /task/<id>` tells a task's state, `GET /tasks` lists the newest (`?limit=`, at most
-1000); the last `history` finished tasks are remembered.
+1000); the last `history` finished tasks are remembered. A task's times are Unix epoch
+seconds; the durations between them are the shared clock's.
 On shutdown, unfinished tasks are reported, never dropped silently.
 """
 
@@ -13,6 +14,7 @@ import asyncio
 import heapq
 import itertools
 import json
+import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
@@ -41,9 +43,14 @@ class Task:
 MAX_LISTED = 1000  # tasks in one answer of `GET /tasks`
 
 
-def _described(task: Task) -> dict[str, object]:
+def _described(task: Task, epoch: float) -> dict[str, object]:
+    """A task as `GET /task/<id>` shows it; its times as Unix epoch seconds, `epoch` plus
+    the time on the shared clock (so a task's durations are the clock's, as it ran)."""
     body = asdict(task)
     del body["payload"]  # what a client sent is not for others to read
+    for name in ("submitted_at", "started_at", "finished_at"):
+        if body[name] is not None:
+            body[name] = round(epoch + body[name], 3)
     return body
 
 
@@ -68,6 +75,9 @@ class Worker(Station[WorkerConfig, WorkerFigures]):
         self.runners: set[asyncio.Task[None]] = set()
         self.finished: OrderedDict[str, Task] = OrderedDict()
         self.ids = itertools.count(1)
+        # Task times leave the simulation (a client reads them beside its own clock), so
+        # they are told in wall-clock time: the clock's reading now is this wall moment.
+        self.epoch = time.time() - self.clock.now()
 
     async def submit(self, request: web.Request) -> web.Response:
         payload = await json_body(request, empty={})
@@ -95,7 +105,7 @@ class Worker(Station[WorkerConfig, WorkerFigures]):
         task = self.active.get(task_id) or self.finished.get(task_id)
         if task is None:
             raise JSONError(404, f"no task {task_id!r} (unknown, or finished long ago)")
-        return web.json_response(_described(task))
+        return web.json_response(_described(task, self.epoch))
 
     async def list_tasks(self, request: web.Request) -> web.Response:
         """The newest tasks first, waiting, running or done; `?limit=` of them (100)."""
@@ -105,7 +115,7 @@ class Worker(Station[WorkerConfig, WorkerFigures]):
         tasks = itertools.chain(self.active.values(), self.finished.values())
         # Task numbers grow with each task (tasks finish in any order: sort by number).
         newest = heapq.nlargest(int(limit), tasks, key=lambda t: int(t.task_id[5:]))
-        shown = [_described(t) for t in newest]
+        shown = [_described(t, self.epoch) for t in newest]
         total = len(self.active) + len(self.finished)
         return web.json_response({"tasks": shown, "total": total})
 

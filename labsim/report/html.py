@@ -297,9 +297,10 @@ def _run(result: BenchResult) -> list[str]:
 def render_bench(result: BenchResult) -> str:
     """The page for one `labsim bench` run."""
     where = result.target or f"scenario {result.scenario}"
+    about = f"{result.description.rstrip('.')}. " if result.description else ""
     return page(
         f"labsim bench: {where}",
-        f"{result.requests.total} requests on the {result.clock} clock.",
+        f"{about}{result.requests.total} requests on the {result.clock} clock.",
         _run(result),
     )
 

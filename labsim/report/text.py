@@ -41,7 +41,7 @@ def _interrupted(result: BenchResult) -> list[str]:
         return []
     cut = result.cut_in_flight
     return [
-        "INTERRUPTED partial report: the requests answered before Ctrl-C"
+        "INTERRUPTED partial report: the requests answered before Ctrl-C (or SIGTERM)"
         + (f"; {cut} in flight were cut" if cut else "")
     ]
 
@@ -54,6 +54,7 @@ def render_text(result: BenchResult) -> str:
     t = result.time
     lines = [
         f"labsim bench: clock {result.clock}, {where}",
+        *([f"about       {result.description}"] if result.description else []),
         *_interrupted(result),
         f"load        {common.load(result)}",
         f"requests    {common.requests_line(result, '  ')}",

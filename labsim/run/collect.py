@@ -37,6 +37,7 @@ def bench_result(seen: Seen) -> r.BenchResult:
     total = tally.ok + tally.failed
     return r.BenchResult(
         scenario=None if remote else topology.name,
+        description=None if remote else topology.description,
         clock=options.clock,
         seed=None if remote else topology.seed,
         target=options.target,

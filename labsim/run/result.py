@@ -148,6 +148,7 @@ class BenchResult:
     """Everything one run measured; `None` where a figure is unknown (a remote target)."""
 
     scenario: str | None
+    description: str | None  # the scenario's, in words
     clock: str
     seed: int | None = field(metadata={"figures": False})
     target: str | None

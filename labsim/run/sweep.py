@@ -86,7 +86,8 @@ class Sweep:
     scenario: str
     variant: str | None
     axes: tuple[Axis, ...]
-    points: list[SweepPoint]
+    points: list[SweepPoint]  # all of the grid's, or those done before Ctrl-C (`interrupted`)
+    interrupted: bool = False
 
     @property
     def saturation(self) -> int | None:
@@ -114,6 +115,7 @@ class Sweep:
             "clock": "virtual",
             "axes": [{"key": a.key, "values": list(a.values)} for a in self.axes],
             "saturation": self.saturation,
+            "interrupted": self.interrupted,
             "points": points,
         }
 
@@ -174,22 +176,28 @@ def run_sweep(
 ) -> Sweep:
     """Run every point (in `jobs` processes when more than 1, or on the Dask cluster whose
     scheduler is at `cluster`); `done(index, point)` is called as each finishes, in any
-    order. The points come back in grid order."""
+    order. The points come back in grid order; after Ctrl-C (or SIGTERM, which the
+    command line makes one), those that finished, the sweep marked `interrupted`."""
     scenarios = plan(path, axes, variant)
     first = scenarios[0]
     data = read_toml(path)
     tasks: list[Task] = [(path, data, variant, settings) for settings in grid(axes)]
     points: list[SweepPoint | None] = [None] * len(tasks)
-    if cluster is not None:
-        from .dask_pool import points_on  # Dask is optional: imported only when asked for
+    interrupted = False
+    try:
+        if cluster is not None:
+            from .dask_pool import points_on  # Dask is optional: imported only when asked for
 
-        finished = points_on(cluster, run_point, tasks)
-    else:
-        finished = _points(tasks, min(jobs, len(tasks)))
-    for i, point in finished:
-        points[i] = point
-        done(i, point)
-    return Sweep(path, first.name, first.variant, tuple(axes), [p for p in points if p])
+            finished = points_on(cluster, run_point, tasks)
+        else:
+            finished = _points(tasks, min(jobs, len(tasks)))
+        for i, point in finished:
+            points[i] = point
+            done(i, point)
+    except KeyboardInterrupt:  # the point running is lost; those done are kept
+        interrupted = True
+    done_points = [p for p in points if p]
+    return Sweep(path, first.name, first.variant, tuple(axes), done_points, interrupted)
 
 
 def _points(tasks: list[Task], jobs: int) -> Iterator[Any]:
@@ -199,10 +207,18 @@ def _points(tasks: list[Task], jobs: int) -> Iterator[Any]:
         return
     # spawn, not fork: a fresh interpreter per worker, with no event loop copied over.
     context = multiprocessing.get_context("spawn")
-    pool = context.Pool(jobs, initializer=_ignore_interrupts)
+    # A worker is born ignoring Ctrl-C (a new interpreter keeps an ignored SIGINT ignored),
+    # so that one still importing when a terminal's Ctrl-C reaches the whole group does
+    # not die with a traceback: stopping the workers is the parent's to do.
+    main = threading.current_thread() is threading.main_thread()
+    interrupts = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        pool = context.Pool(jobs, initializer=_ignore_interrupts)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, interrupts)
     # SIGTERM would end this process at once and leave the workers running: make it an
     # interrupt, so that the pool is stopped on the way out.
-    main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         yield from pool.imap_unordered(_indexed, list(enumerate(tasks)))
