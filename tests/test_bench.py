@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import re
 
@@ -11,6 +12,7 @@ import pytest
 from labsim.cli import main
 from labsim.config import load_topology
 from labsim.load import plan
+from labsim.report.common import column, decimals
 from labsim.run import BenchOptions, run_bench
 
 from .conftest import make_topology
@@ -195,8 +197,8 @@ def test_cli_overrides_reach_the_bench(capsys):
 def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
     bench(requests=40, progress="bar")
     err = capsys.readouterr().err
-    assert err.endswith("\n") and f"[{'#' * 30}] 40/40  " in err
-    assert re.search(r"40/40  [\d,]+/s, 0:00 left\n$", err)  # the pace, and no time left
+    assert err.endswith("\n") and f"[{'#' * 30}] 40/40 requests answered  " in err
+    assert re.search(r"answered  [\d,]+/s, 0:00 left\n$", err)  # the pace, and no time left
     bench(requests=40)
     assert capsys.readouterr().err == ""
 
@@ -230,3 +232,124 @@ def test_more_requests_in_flight_than_a_pool_has_connections():
     ]
     assert runs[0] == runs[1]
     assert runs[0]["requests"]["ok"] == 300 and runs[0]["db_calls"] == 64
+
+
+def mm1k(lam: float, mu: float, k: int) -> tuple[float, float]:
+    """M/M/1/K: the mean response of the requests let in (s), and the share turned away."""
+    weights = [(lam / mu) ** n for n in range(k + 1)]
+    p = [w / sum(weights) for w in weights]
+    in_system = sum(n * pn for n, pn in enumerate(p))
+    return in_system / (lam * (1 - p[k])), p[k]
+
+
+def test_served_latency_is_apart_from_the_refused_requests():
+    # M/M/1/5 at lambda 12, mu 10: a quarter of the arrivals find the station full and get
+    # a 503 at once. Counted in, those 0 ms made the mean 252 ms; served requests take
+    # 336 ms, as theory says.
+    station = {"concurrency": 1, "queue_size": 4, "timeout": 600}
+    station["service"] = {"model": "exponential", "mean": 0.1}
+    topology = make_topology({"load_balancer": {"timeout": 600}, "microservice": station})
+    options = BenchOptions(rate=12, requests=2000, mix={"process": 1})
+    process = asyncio.run(run_bench(topology, options)).endpoints["process"]
+    served, turned_away = mm1k(12, 10, 5)
+    assert process.mean_ms == pytest.approx(served * 1000, rel=0.1)
+    assert process.count + process.failed == 2000
+    assert process.failed / 2000 == pytest.approx(turned_away, abs=0.03)
+    assert process.failed_latency is not None
+    assert process.failed_latency.count == process.failed and process.failed_latency.max_ms == 0
+
+
+def test_every_view_shows_served_and_failed_requests_apart(tmp_path, capsys):
+    # One slot, no waiting line, 10 ms of service, two clients: one is served in 13 ms,
+    # the other turned away in 3 ms, four times. The served figures are the served ones'.
+    scenario = tmp_path / "tight.toml"
+    scenario.write_text("[microservice]\nconcurrency = 1\nqueue_size = 0\nservice = 0.01\n")
+    args = ["bench", "--scenario", str(scenario), "--mix", "process=1", "--requests", "6"]
+    files = ["--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r")]
+    assert main([*args, "--concurrency", "2", *files, "--html", str(tmp_path / "r.html")]) == 1
+    out = capsys.readouterr().out
+    assert re.search(
+        r"endpoint +served +mean ms .* max ms +failed +failed mean ms +failed max ms\n"
+        r" +process +2 +13 +13 +13 +13 +13 +4 +3 +3\n",
+        out,
+    )
+    process = json.loads((tmp_path / "r.json").read_text())["endpoints"]["process"]
+    assert (process["count"], process["mean_ms"], process["failed"]) == (2, 13.0, 4)
+    assert process["failed_latency"] | {} == {
+        "count": 4,
+        "mean_ms": 3.0,
+        "min_ms": 3.0,
+        "p50_ms": 3.0,
+        "p90_ms": 3.0,
+        "p99_ms": 3.0,
+        "max_ms": 3.0,
+    }
+    with open(tmp_path / "r_stats.csv", newline="") as f:
+        stats = {row["name"]: row for row in csv.DictReader(f)}
+    row = stats["process"]
+    assert (row["served"], row["failed"], row["mean_ms"], row["max_ms"]) == (
+        "2",
+        "4",
+        "13.0",
+        "13.0",
+    )
+    assert (row["failed_mean_ms"], row["failed_max_ms"]) == ("3.0", "3.0")
+    assert (stats["total"]["served"], stats["total"]["failed"]) == ("2", "4")
+    page = (tmp_path / "r.html").read_text()
+    assert '<th>endpoint</th><th class="n">served</th>' in page
+    assert '<th class="n">failed mean ms</th>' in page
+    assert '<td>process</td><td class="n">2</td><td class="n">13</td>' in page
+
+
+def test_without_a_cache_the_report_says_so(tmp_path, capsys):
+    # With use_cache = false the cache is never called: no "1000 misses, hit ratio 0",
+    # no speedup that nothing could have.
+    scenario = tmp_path / "no-cache.toml"
+    scenario.write_text("[gateways]\nuse_cache = false\n[database]\nlatency = 0.5\n")
+    args = ["bench", "--scenario", str(scenario), "--mix", "data=1", "--requests", "20"]
+    page = tmp_path / "r.html"
+    assert main([*args, "--json", str(tmp_path / "r.json"), "--html", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "cache       none: every /data reads the database (gateways.use_cache = false)" in out
+    assert "misses" not in out and "hit ratio" not in out and "speedup" not in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["cache"] is None and report["speedup"] is None and report["db_calls"] == 20
+    assert set(report["endpoints"]["data"]) >= {"count", "mean_ms"}
+    assert "hits" not in report["endpoints"]["data"]
+    assert list(report["latency_distribution"]["series"]) == ["data"]
+    html = page.read_text()
+    assert "No cache: every /data reads the database" in html and "hit ratio" not in html
+    assert ">misses so far<" not in html and "speedup" not in html
+
+
+def test_a_table_writes_each_column_one_way(capsys):
+    # Once a row read "435.746  31.75  2074  2076.526": trailing zeros dropped, each number
+    # as it came. Now each column is whole when all its numbers are, else one decimal.
+    assert main(["run", "scenarios/seed.toml"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("  endpoint") : out.index("\n\n", out.index("  endpoint"))]
+    rows = [line.split() for line in table.splitlines()]
+    for cells in zip(*(row[1:7] for row in rows[1:]), strict=True):  # served ... max ms
+        places = {len(cell.partition(".")[2]) for cell in cells if cell != "-"}
+        assert places in ({0}, {1}), cells
+    assert rows[0][:3] == ["endpoint", "served", "mean"]
+    assert any("." in cell for cell in rows[1]) and "2,074" in table
+
+
+@pytest.mark.parametrize(
+    ("values", "places", "shown"),
+    [
+        ([3.0, 2004.0, None], 1, ["3", "2,004", "-"]),
+        ([403.2, 3.0, 2004.0], 1, ["403.2", "3.0", "2,004.0"]),
+        ([25.998, 5.021, 79.57, 156.7], 1, ["26.0", "5.0", "79.6", "156.7"]),
+        ([0.8, 0.995], 2, ["0.80", "0.99"]),
+        ([1000, 50], 1, ["1,000", "50"]),
+    ],
+)
+def test_one_rule_for_a_column_of_figures(values, places, shown):
+    assert column(values, places) == shown
+
+
+def test_a_figure_s_unit_gives_its_decimals():
+    assert [decimals(n) for n in ("p99 ms", "throughput req/s", "simulated s")] == [1, 1, 3]
+    assert [decimals(n) for n in ("cache hit ratio", "gateway-5000 utilization")] == [3, 3]

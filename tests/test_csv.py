@@ -9,7 +9,9 @@ import pytest
 
 from labsim.cli import main
 
-STATS_HEADER = "name,count,failures,mean_ms,min_ms,p50_ms,p90_ms,p99_ms,max_ms,rps"
+STATS_HEADER = (
+    "name,served,failed,mean_ms,min_ms,p50_ms,p90_ms,p99_ms,max_ms,failed_mean_ms,failed_max_ms,rps"
+)
 FAILURES_HEADER = "endpoint,status,error,count"
 HISTORY_HEADER = "t_s,ok,failed,hits,misses,worker_queued,worker_running"
 SAMPLES_HEADER = "endpoint,scheduled_s,sent_s,latency_ms,status,gateway,hit"
@@ -33,8 +35,8 @@ def test_the_labs_run_as_csv_files(tmp_path, capsys):
     }
     stats = {row["name"]: row for row in rows(files["stats"])}
     assert list(stats) == ["data", "data.hits", "data.misses", "longtask", "total"]
-    assert stats["data.misses"]["count"] == "10" and stats["data.misses"]["p50_ms"] == "2004.0"
-    assert stats["data.hits"]["count"] == "40" and stats["data.hits"]["failures"] == ""
+    assert stats["data.misses"]["served"] == "10" and stats["data.misses"]["p50_ms"] == "2004.0"
+    assert stats["data.hits"]["served"] == "40" and stats["data.hits"]["failed"] == ""
     as_json = json.loads(report.read_text())
     assert float(stats["total"]["rps"]) == pytest.approx(as_json["throughput_rps"], abs=0.01)
     assert float(stats["data"]["p90_ms"]) == as_json["endpoints"]["data"]["p90_ms"]

@@ -1,18 +1,30 @@
-"""The open model: arrivals at a rate, latency from the scheduled time, dropped arrivals."""
+"""The open model: arrivals at a rate, sent on schedule, late sends and dropped arrivals
+apart from the latency, progress by the load's time."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import dataclasses
+import io
 import itertools
 import math
 import random
+import re
 import statistics
 
 import pytest
 
+import labsim.run.driver
 from labsim.cli import main
+from labsim.report.text import render_text
 from labsim.run import BenchOptions, run_bench
 from labsim.run.arrivals import arrival_times, expected_arrivals
+from labsim.run.driver import credentials, one
+from labsim.run.result import Latency
+from labsim.run.samples import SampleLog
+from labsim.run.session import open_session
+from labsim.run.tally import Tally
 from labsim.scenario import Stage
 
 from .conftest import make_topology
@@ -139,3 +151,83 @@ def test_bad_open_load_in_a_scenario_is_one_line_exit_2(tmp_path, capsys, load, 
     assert main(["bench", "--scenario", str(path)]) == 2
     err = capsys.readouterr().err
     assert named in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_client_never_holds_an_open_load_back():
+    # Round robin over a 1 ms gateway and a 2 s one at 100 arrivals a second: about 100
+    # requests are in flight on the slow one. The bench's own pool once had 64
+    # connections whatever the load, so past 64 in flight an arrival waited in the client
+    # for a slow request to end, and the fast gateway's requests took 732 ms, not 1 ms.
+    two = make_topology(
+        {
+            "gateways": {
+                "ports": [5000, 5003],
+                "latency": 0.001,
+                "each": {"gateway-5003": {"service": 2.0}},
+            }
+        }
+    )
+    out = io.StringIO()
+    options = BenchOptions(rate=100, arrivals="constant", duration=3, mix={"process": 1})
+    asyncio.run(run_bench(two, options, samples=SampleLog(out)))
+    samples = list(csv.DictReader(io.StringIO(out.getvalue())))
+    spans = [(float(s["sent_s"]), float(s["latency_ms"]) / 1000) for s in samples]
+    assert most_at_once(spans) > 64
+    fast = [float(s["latency_ms"]) for s in samples if s["gateway"] == "gateway-5000"]
+    assert len(fast) == 150 and max(fast) == pytest.approx(1.0, abs=0.01)
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most (start, duration) spans that overlap at one time."""
+    events = sorted([(t, 1) for t, _ in spans] + [(t + d, -1) for t, d in spans])
+    return max(itertools.accumulate(change for _, change in events))
+
+
+def test_a_late_send_is_send_lag_apart_from_the_latency():
+    # A client that sends 50 ms after an arrival was due (a busy process on the real
+    # clock) must not make the system look 50 ms slower: the lag is its own figure.
+    async def late() -> Tally:
+        options = BenchOptions(rate=1, mix={"process": 1})
+        async with open_session(make_topology(), options) as session:
+
+            async def send() -> Tally:
+                tally, token = Tally(), await credentials(session)
+                due = session.clock.now() - 0.05
+                await one(session, token, 1, "process", tally, lambda *_: None, scheduled=due)
+                return tally
+
+            return await session.clock.run(send())
+
+    tally = asyncio.run(late())
+    assert tally.endpoints["process"].ok.max_us == 0  # no injected latency, no lag in it
+    assert tally.send_lag.count == 1 and tally.send_lag.max_us == 50_000
+
+
+def test_the_send_lag_is_reported_and_warned_of_when_material():
+    r = asyncio.run(
+        run_bench(make_topology(), BenchOptions(rate=20, duration=1, mix={"process": 1}))
+    )
+    assert r.send_lag is not None and r.send_lag.count == r.requests.total
+    assert r.send_lag.max_ms == 0  # the virtual clock sends on time: no line for it
+    assert "send lag" not in render_text(r) and r.as_dict()["send_lag"]["p99_ms"] == 0
+    for p99, warned in ((4.5, False), (35.5, True)):
+        lag = Latency(20, 2.0, 0.0, 1.2, 3.0, p99, 41.7)
+        text = render_text(dataclasses.replace(r, clock="real", send_lag=lag))
+        assert f"send lag    p50 1.2 ms, p99 {p99} ms, max 41.7 ms behind the schedule" in text
+        assert ("warning     the client could not keep to the schedule" in text) == warned
+    closed = asyncio.run(run_bench(make_topology(), BenchOptions(requests=5)))
+    assert closed.send_lag is None and "send lag" not in render_text(closed)
+
+
+def test_the_progress_of_a_timed_load_never_passes_100_percent(capsys, monkeypatch):
+    # 50 Poisson arrivals a second for 5 s: 250 expected, and here more came. Progress
+    # by count once printed "285/250 requests answered (114%, ..., -1:59 left)".
+    monkeypatch.setattr(labsim.run.driver, "PROGRESS_EVERY", 0.0)  # a line at every step
+    r = bench(rate=50, duration=5, mix={"process": 1}, progress="lines")
+    assert r["requests"]["total"] > 250
+    lines = capsys.readouterr().err.splitlines()
+    shares = [int(re.search(r"\((\d+)%", line)[1]) for line in lines]
+    assert shares == sorted(shares) and shares[-1] == 100
+    assert all(re.search(r", \d+:\d\d left\)$", line) for line in lines)  # never negative
+    last = f"labsim: {r['requests']['total']} requests answered, 5.0 of 5 s of arrivals (100%"
+    assert lines[-1].startswith(last)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..run.result import BenchResult
+from ..run.result import BenchResult, Latency
 
 # (label, figure path) rows of the side-by-side table of variants.
 COMPARISON = (
@@ -32,8 +32,9 @@ COMPARISON = (
 )
 
 
-def comparison(results: Sequence[tuple[str, BenchResult]]) -> list[tuple[str, list[float | None]]]:
-    """(label, value per variant) for every figure some variant has, then per gateway."""
+def comparison(results: Sequence[tuple[str, BenchResult]]) -> list[list[str]]:
+    """The rows of the side-by-side table, a figure each (label, then its value per
+    variant, written one way per row): every figure some variant has, then per gateway."""
     rows: list[tuple[str, list[float | None]]] = []
     for label, path in COMPARISON:
         values = [r.figure(path) for _, r in results]
@@ -52,7 +53,63 @@ def comparison(results: Sequence[tuple[str, BenchResult]]) -> list[tuple[str, li
                 [r.figure(f"components.{c}.queue_wait_ms.p99") for _, r in results],
             )
         )
-    return rows
+    return [[label, *column(values, decimals(label))] for label, values in rows]
+
+
+def endpoint_table(result: BenchResult, part: Callable[[str, str], str]) -> list[list[str]]:
+    """The table of endpoints, header first: each one's served requests and their
+    latencies, its failed requests apart (with their own latencies when any failed), and
+    under `data` its hits and misses, named by `part(endpoint, "hits")`."""
+    failures = any(e.failed for e in result.endpoints.values())
+    header = ["endpoint", "served", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "failed"]
+    if failures:
+        header += ["failed mean ms", "failed max ms"]
+
+    def figures(s: Latency) -> list[float | None]:
+        return [s.count, s.mean_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms]
+
+    rows: list[tuple[str, list[float | None], bool]] = []  # name, figures, a part of one
+    for name, e in result.endpoints.items():
+        bad = e.failed_latency
+        apart = [bad.mean_ms, bad.max_ms] if bad is not None else [None, None]
+        rows.append((name, [*figures(e), e.failed, *(apart if failures else [])], False))
+        for kind, latency in (("hits", e.hits), ("misses", e.misses)):
+            if latency is not None and latency.count:
+                rows.append((part(name, kind), figures(latency), True))
+    columns = [
+        column([row[i] if i < len(row) else None for _, row, _ in rows], decimals(h))
+        for i, h in enumerate(header[1:])
+    ]
+    # A part (hits, misses) has no failures of its own: those cells stay empty, not "-".
+    return [header] + [
+        [name, *(c[k] if i < len(row) or not sub else "" for i, c in enumerate(columns))]
+        for k, (name, row, sub) in enumerate(rows)
+    ]
+
+
+# Decimals a table gives a figure, by the unit its name ends with (else 3).
+_DECIMALS = (("ms", 1), ("/s", 1), ("rps", 1), ("ratio", 3), ("utilization", 3), (" s", 3))
+
+
+def decimals(name: str) -> int:
+    """How many decimals a table writes the figure `name` (a column's or row's) with."""
+    return next((n for unit, n in _DECIMALS if name.endswith(unit)), 3)
+
+
+def column(values: Sequence[float | None], places: int) -> list[str]:
+    """One column (or row) of a table's figures, written one way: whole numbers whole
+    when all are, else each with `places` decimals; thousands with commas; "-" unknown."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    whole = all(float(v).is_integer() for v in finite)
+    return [_cell(v, 0 if whole else places) for v in values]
+
+
+def _cell(value: float | None, places: int) -> str:
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:,.{places}f}"
 
 
 def load(result: BenchResult) -> str:
@@ -71,6 +128,34 @@ def load(result: BenchResult) -> str:
     )
 
 
+# A p99 send lag past this many ms is worth a warning: the load no longer keeps its
+# schedule, its arrivals bunch up, and the system gets another load than the one asked.
+SEND_LAG_MATERIAL_MS = 10.0
+
+
+def send_lag(result: BenchResult) -> str | None:
+    """How late an open load sent its requests, in words; None for a closed load, and on
+    the virtual clock, which sends on time."""
+    lag = result.send_lag
+    if lag is None or (result.clock == "virtual" and not lag.max_ms):
+        return None
+    p50, p99, top = column([lag.p50_ms, lag.p99_ms, lag.max_ms], decimals("ms"))
+    return f"p50 {p50} ms, p99 {p99} ms, max {top} ms behind the schedule"
+
+
+def send_lag_warning(result: BenchResult) -> str | None:
+    """Why the send lag matters, when it does."""
+    lag = result.send_lag
+    if lag is None or lag.p99_ms is None or lag.p99_ms <= SEND_LAG_MATERIAL_MS:
+        return None
+    return (
+        f"the client could not keep to the schedule (p99 send lag {lag.p99_ms:,.1f} ms): its "
+        "requests went out late and bunched, so the system got another load than the one "
+        "asked for; the latencies count from each send (the lag is the client's, not the "
+        "system's)"
+    )
+
+
 def stations(result: BenchResult) -> list[tuple[str, str]]:
     """(component, its slots in words) for every component that has slots."""
     shown = []
@@ -80,19 +165,15 @@ def stations(result: BenchResult) -> list[tuple[str, str]]:
         wait = c.queue_wait_ms
         assert wait is not None
         utilization = "-" if c.utilization is None else f"{c.utilization:.2f}"
+        mean, p50, p99, top = column([wait.mean, wait.p50, wait.p99, wait.max], decimals("ms"))
         shown.append(
             (
                 name,
                 f"{c.slots} slots, utilization {utilization}, queue wait mean "
-                f"{_ms(wait.mean)} p50 {_ms(wait.p50)} p99 {_ms(wait.p99)} max "
-                f"{_ms(wait.max)} ms, {c.rejected} rejected",
+                f"{mean} p50 {p50} p99 {p99} max {top} ms, {c.rejected} rejected",
             )
         )
     return shown
-
-
-def _ms(value: float | None) -> str:
-    return figure(value)
 
 
 def figure(value: float | None) -> str:
@@ -118,17 +199,24 @@ def requests_line(result: BenchResult, sep: str) -> str:
     return f"{req.total} total, {req.ok} ok, {req.failed} failed{sep}({statuses(result)})"
 
 
-def hit_ratio(result: BenchResult) -> str:
-    ratio = result.cache.hit_ratio
-    return "-" if ratio is None else f"{ratio:.2f}"
+def cache(result: BenchResult) -> str:
+    """What the cache did, or that there was none to do anything."""
+    c = result.cache
+    if c is None:
+        return "none: every /data reads the database (gateways.use_cache = false)"
+    ratio = "-" if c.hit_ratio is None else f"{c.hit_ratio:.2f}"
+    return f"{c.hits} hits, {c.misses} misses, hit ratio {ratio}"
 
 
 def times(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
 
 
-def speedup(result: BenchResult) -> str:
+def speedup(result: BenchResult) -> str | None:
+    """A cache hit's speedup over a miss in words; None without a cache."""
     s = result.speedup
+    if s is None:
+        return None
     return f"measured {times(s.measured)}, predicted {times(s.predicted)}"
 
 
@@ -147,6 +235,8 @@ def worker(result: BenchResult) -> str:
 def cache_patterns(result: BenchResult) -> list[tuple[str, int]]:
     """(label, count) of the cache patterns that acted in the run."""
     cache = result.cache
+    if cache is None:
+        return []
     shown = [("coalesced", cache.coalesced), ("served stale", cache.stale)]
     return [(label, n) for label, n in shown if n]
 

@@ -1,6 +1,7 @@
 """A run's report as CSV files, in the spirit of Locust's: `PREFIX_stats.csv` (a row per
-endpoint, per kind of `/data` answer, and the total), `PREFIX_failures.csv` (a row per
-distinct failure) and `PREFIX_history.csv` (the timeline, a row per step).
+endpoint, per kind of `/data` answer, and the total: the served requests and their
+latencies, the failed ones and theirs), `PREFIX_failures.csv` (a row per distinct
+failure) and `PREFIX_history.csv` (the timeline, a row per step).
 
 Plain functions from a `BenchResult` to CSV text; the CLI writes the files.
 """
@@ -14,8 +15,8 @@ from typing import Any
 
 from ..run.result import BenchResult, Latency
 
-STATS = ("name", "count", "failures", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms",
-         "max_ms", "rps")  # fmt: skip
+STATS = ("name", "served", "failed", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms",
+         "max_ms", "failed_mean_ms", "failed_max_ms", "rps")  # fmt: skip
 FAILURES = ("endpoint", "status", "error", "count")
 
 
@@ -30,21 +31,25 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def stats(result: BenchResult) -> str:
     seconds = result.time.simulated_s
 
-    def row(name: str, latency: Latency, failures: int | None) -> list[Any]:
-        rps = round(latency.count / seconds, 3) if seconds > 0 else None
-        figures = (latency.mean_ms, latency.min_ms, latency.p50_ms, latency.p90_ms)
-        return [name, latency.count, failures, *figures, latency.p99_ms, latency.max_ms, rps]
+    def rps(requests: int) -> float | None:  # served and failed: requests a second
+        return round(requests / seconds, 3) if seconds > 0 else None
+
+    def row(name: str, served: Latency, failed: Latency | None) -> list[Any]:
+        s = served
+        figures = [s.mean_ms, s.min_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms]
+        count = None if failed is None else failed.count
+        failed_ms = [None, None] if failed is None else [failed.mean_ms, failed.max_ms]
+        return [name, s.count, count, *figures, *failed_ms, rps(s.count + (count or 0))]
 
     rows = []
     for name, endpoint in result.endpoints.items():
-        rows.append(row(name, endpoint, endpoint.failed))
+        rows.append(row(name, endpoint, endpoint.failed_latency))
         for kind in ("hits", "misses"):
             part = getattr(endpoint, kind)
             if part is not None and part.count:
                 rows.append(row(f"{name}.{kind}", part, None))
     total = result.requests
-    rps = round(total.total / seconds, 3) if seconds > 0 else None
-    rows.append(["total", total.total, total.failed, *[None] * 6, rps])
+    rows.append(["total", total.ok, total.failed, *[None] * 8, rps(total.total)])
     return _table(STATS, rows)
 
 

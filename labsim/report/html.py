@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
-from ..run.result import BenchResult, Check, Latency
+from ..run.result import BenchResult, Check
 from . import common, svg
 
 _STYLE = """
@@ -89,19 +89,23 @@ def _settings(result: BenchResult) -> str:
 
 
 def _summary(result: BenchResult) -> str:
-    t, cache = result.time, result.cache
+    t = result.time
     rows: list[tuple[str, Any]] = [
         ("requests", common.requests_line(result, " ")),
         ("time", f"{t.simulated_s:.3f} s on the {result.clock} clock, {t.wall_s:.2f} s wall"),
         ("throughput", f"{result.throughput_rps or 0:.1f} requests/s"),
-        (
-            "cache",
-            f"{cache.hits} hits, {cache.misses} misses, hit ratio {common.hit_ratio(result)}",
-        ),
-        ("database calls", common.db_calls(result)),
-        ("speedup (hit vs miss)", common.speedup(result)),
-        ("worker", common.worker(result)),
     ]
+    lag = common.send_lag(result)
+    if lag is not None:
+        rows.append(("send lag", lag))
+        warning = common.send_lag_warning(result)
+        if warning:
+            rows.append(("warning", warning))
+    rows += [("cache", common.cache(result)), ("database calls", common.db_calls(result))]
+    speedup = common.speedup(result)
+    if speedup:
+        rows.append(("speedup (hit vs miss)", speedup))
+    rows.append(("worker", common.worker(result)))
     rows += [(f"cache {label}", n) for label, n in common.cache_patterns(result)]
     rows += [(f"capacity: {name}", text) for name, text in common.stations(result)]
     rows += common.balancer(result)
@@ -111,18 +115,8 @@ def _summary(result: BenchResult) -> str:
 
 
 def _endpoints(result: BenchResult) -> str:
-    rows = []
-    for name, s in result.endpoints.items():
-        rows.append(_endpoint_row(name, s, s.failed))
-        for part, latency in (("hits", s.hits), ("misses", s.misses)):
-            if latency is not None and latency.count:
-                rows.append(_endpoint_row(f"{name}: {part}", latency, None))
-    header = ("endpoint", "requests", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "failed")
-    return grid(header, rows)
-
-
-def _endpoint_row(name: str, s: Latency, failed: int | None) -> list[Any]:
-    return [name, s.count, s.mean_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, failed]
+    table = common.endpoint_table(result, lambda name, part: f"{name}: {part}")
+    return grid(table[0], table[1:])
 
 
 def _failures(result: BenchResult) -> str:
@@ -153,14 +147,17 @@ def _latency_chart(result: BenchResult) -> list[str]:
         dist["edges_ms"],
         dist["series"],
         x_title="latency in ms (log-spaced bins)",
-        y_label="requests (log scale)",
+        y_label="requests",
         colours=_latency_colours(dist["series"]),
     )
-    note = (
-        '<p class="note">Cache hits and misses of GET /data apart; failed requests '
-        "apart from each endpoint's answered ones.</p>"
-    )
-    return [*out, chart, note]
+    if result.cache is None:
+        told = "Failed requests apart from each endpoint's served ones."
+    else:
+        told = (
+            "Cache hits and misses of GET /data apart; failed requests apart from each "
+            "endpoint's served ones."
+        )
+    return [*out, chart, note(told)]
 
 
 def _gateway_chart(result: BenchResult) -> list[str]:
@@ -199,9 +196,16 @@ def _timeline_charts(result: BenchResult) -> list[str]:
     )
     hits = {"hits so far": timeline["hits"], "misses so far": timeline["misses"]}
     hit_colours = {"hits so far": svg.MEANING["hit"], "misses so far": svg.MEANING["miss"]}
-    out = out_queue + over_time(
-        "Cache hits and misses over time", hits, "GET /data answers", hit_colours
-    )
+    if result.cache is None:
+        out = [
+            *out_queue,
+            "<h3>Cache hits and misses over time</h3>",
+            note("No cache: every /data reads the database (gateways.use_cache = false)."),
+        ]
+    else:
+        out = out_queue + over_time(
+            "Cache hits and misses over time", hits, "GET /data answers", hit_colours
+        )
     done = {"ok so far": timeline["ok"], "failed so far": timeline["failed"]}
     done_colours = {"ok so far": svg.MEANING["ok"], "failed so far": svg.MEANING["failed"]}
     out += over_time("Requests completed over time", done, "requests", done_colours)
@@ -342,8 +346,7 @@ def _checks(checks: Sequence[Check]) -> str:
 
 
 def _comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
-    rows = [[label, *values] for label, values in common.comparison(results)]
-    return grid(["", *(name for name, _ in results)], rows)
+    return grid(["", *(name for name, _ in results)], common.comparison(results))
 
 
 def render_index(entries: Sequence[tuple[str, str, str, int, int]]) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from html import escape
 
 WIDTH, PLOT_HEIGHT = 720, 194
-LEFT, RIGHT, TOP = 56, 16, 30
+LEFT, RIGHT, TOP = 56, 16, 30  # TOP: room above the plot for one row of legend
+LEGEND_ROW = 16  # each further row of legend moves the plot down this much
 CHAR_WIDTH = 6.2  # of an 11 px label, near enough to lay labels out
 # No red in it: red means failure (see STATUS_SHADES).
 PALETTE = ("#2f6fb0", "#e08a1e", "#3a9a5b", "#7a5cb0", "#8c6d3f", "#5aa9b5", "#4b5563")
@@ -69,42 +70,44 @@ class _Chart:
     label: str
     y_top: float
     bottom: float = 24  # room under the plot for the x labels (and an x axis title)
+    top: float = TOP  # room above it, for the legend
     body: list[str] = field(default_factory=list)
 
     @property
     def base(self) -> float:
-        return TOP + PLOT_HEIGHT
-
-    log: bool = False  # a log scale: log(1 + value), so 0 stays at the base
+        return self.top + PLOT_HEIGHT
 
     def y(self, value: float) -> float:
-        if self.log:
-            return self.base - math.log10(1 + value) / math.log10(1 + self.y_top) * PLOT_HEIGHT
         return self.base - value / self.y_top * PLOT_HEIGHT
 
     def add(self, element: str) -> None:
         self.body.append(element)
 
     def axes(self, ticks: list[float], y_label: str, legend: Sequence[tuple[str, str]]) -> None:
-        """The y axis with its grid, the axis title and the legend along the top."""
+        """The legend along the top (in as many rows as it needs to stay inside the
+        chart), the y axis with its grid, and the axis title."""
+        x: float = LEFT
+        for name, colour in legend:
+            width = 24 + CHAR_WIDTH * len(name)
+            if x > LEFT and x + width - 10 > WIDTH - RIGHT:  # the last gap may stick out
+                x, self.top = LEFT, self.top + LEGEND_ROW
+            y = 8 + self.top - TOP
+            self.add(
+                f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>'
+                f'<text x="{x + 14}" y="{y + 9}">{escape(name)}</text>'
+            )
+            x += width
         for tick in ticks:
             y = self.y(tick)
             self.add(
                 f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                 f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_number(tick)}</text>'
             )
-        middle = TOP + PLOT_HEIGHT / 2
+        middle = self.top + PLOT_HEIGHT / 2
         self.add(
             f'<text x="14" y="{middle:.0f}" text-anchor="middle" '
             f'transform="rotate(-90 14 {middle:.0f})">{escape(y_label)}</text>'
         )
-        x: float = LEFT
-        for name, colour in legend:
-            self.add(
-                f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
-                f'<text x="{x + 14}" y="17">{escape(name)}</text>'
-            )
-            x += 24 + CHAR_WIDTH * len(name)
 
     def x_labels(self, places: Sequence[tuple[float, str]], room: float) -> None:
         """Labels under the plot at x positions `room` apart; tilted when they would touch."""
@@ -193,14 +196,15 @@ def histogram(
     y_label: str,
     colours: dict[str, str] | None = None,
 ) -> str:
-    """Stacked counts per bin on a log scale, bins side by side; the x labels are the
-    bins' edges."""
+    """Stacked counts per bin, bins side by side; the x labels are the bins' edges.
+
+    The count scale is linear: stacked on a log scale, a bar's parts would add up to
+    more than its count, and a small part would look as large as a big one."""
     colours = _colours(series, colours)
     bins = len(edges) - 1
     top = max((sum(v[i] for v in series.values()) for i in range(bins)), default=0)
-    # Counts a log scale apart (10 misses beside 490 hits) both show: powers of ten.
-    ticks = [0.0, *(10.0**k for k in range(math.ceil(math.log10(max(top, 1))) + 1))]
-    chart = _Chart(label, ticks[-1], log=True)
+    ticks = nice_ticks(top)
+    chart = _Chart(label, ticks[-1])
     chart.axes(ticks, y_label, list(colours.items()))
     width = (WIDTH - LEFT - RIGHT) / max(1, bins)
     for i in range(bins):
@@ -247,9 +251,9 @@ def steps(
         fits = at + 4 + CHAR_WIDTH * len(text) <= WIDTH - RIGHT
         place = f'x="{at + 4:.1f}"' if fits else f'x="{at - 4:.1f}" text-anchor="end"'
         chart.add(
-            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{TOP}" y2="{chart.base}" '
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{chart.top}" y2="{chart.base}" '
             f'class="mark"><title>{escape(text)}</title></line>'
-            f'<text {place} y="{TOP + 10}" class="mark">{escape(text)}</text>'
+            f'<text {place} y="{chart.top + 10}" class="mark">{escape(text)}</text>'
         )
     for name, values in series.items():
         points = []
@@ -294,9 +298,9 @@ def curve(
         right = x_at(x) > LEFT + plot_w / 2
         anchor, shift = ("end", -4) if right else ("start", 4)
         chart.add(
-            f'<line x1="{x_at(x):.1f}" x2="{x_at(x):.1f}" y1="{TOP}" y2="{chart.base}" '
+            f'<line x1="{x_at(x):.1f}" x2="{x_at(x):.1f}" y1="{chart.top}" y2="{chart.base}" '
             f'class="mark"><title>{escape(text)}</title></line>'
-            f'<text x="{x_at(x) + shift:.1f}" y="{TOP + 10}" text-anchor="{anchor}" '
+            f'<text x="{x_at(x) + shift:.1f}" y="{chart.top + 10}" text-anchor="{anchor}" '
             f'class="mark">{escape(text)}</text>'
         )
     for name, points in series.items():

@@ -16,14 +16,11 @@ from typing import Any
 
 from ..run.sweep import SATURATED, Sweep, SweepPoint
 from . import svg
+from .common import column, decimals
 from .html import grid, note, page
 from .text import columns
 
 _FIGURES = ("mean_ms", "p50_ms", "p99_ms")
-
-
-def _number(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def _percent(value: float | None) -> str:
@@ -57,32 +54,43 @@ def _slash(values: Sequence[str]) -> str:
 
 
 def rows(sweep: Sweep) -> list[list[str]]:
-    """The table of points, header first, as the text and HTML reports show it."""
-    keys = [a.key for a in sweep.axes]
+    """The table of points, header first, as the text and HTML reports show it; each
+    column's figures written one way (`common.column`)."""
+    points = sweep.points
     endpoints, theory = _endpoints(sweep), _with_theory(sweep)
-    header = [*keys, "offered/s", "done/s"]
+    header = [a.key for a in sweep.axes]
+    cells = [[_setting(p.settings[key]) for p in points] for key in header]
+
+    def add(name: str, values: Sequence[float | None]) -> None:
+        header.append(name)
+        cells.append(column(values, decimals(name)))
+
+    add("offered/s", [p.offered_rps for p in points])
+    add("done/s", [p.throughput_rps for p in points])
     for e in endpoints:
-        header += [f"{e} p50 ms", f"{e} p99 ms", f"{e} mean ms"]
+        for f in ("p50_ms", "p99_ms", "mean_ms"):
+            add(
+                f"{e} {f.removesuffix('_ms')} ms",
+                [getattr(p.endpoints.get(e), f, None) for p in points],
+            )
         if e in theory:
+            parts = [
+                column([getattr(p.theory.get(e), f, None) for p in points], decimals(f))
+                for f in _FIGURES
+            ]
             header += [f"{e} theory mean/p50/p99", f"{e} deviation"]
-    header += ["failed", "dropped", "rejected", "busiest"]
-    table = [header]
-    for p in sweep.points:
-        row = [_setting(p.settings[k]) for k in keys]
-        row += [_number(p.offered_rps), _number(p.throughput_rps)]
-        for e in endpoints:
-            s = p.endpoints.get(e)
-            row += [_number(getattr(s, f, None)) for f in ("p50_ms", "p99_ms", "mean_ms")]
-            if e in theory:
-                t = p.theory.get(e)
-                row.append(_slash([_number(getattr(t, f, None)) for f in _FIGURES]))
-                row.append(_slash([_percent(p.deviation(e, f)) for f in _FIGURES]))
-        busy = (
+            cells.append([_slash(point) for point in zip(*parts, strict=True)])
+            cells.append([_slash([_percent(p.deviation(e, f)) for f in _FIGURES]) for p in points])
+    for what in ("failed", "dropped", "rejected"):
+        add(what, [getattr(p, what) for p in points])
+    header.append("busiest")
+    cells.append(
+        [
             f"{p.busiest} {p.utilization:.0%}" if p.busiest and p.utilization is not None else "-"
-        )
-        row += [str(p.failed), str(p.dropped), str(p.rejected), busy]
-        table.append(row)
-    return table
+            for p in points
+        ]
+    )
+    return [header, *(list(row) for row in zip(*cells, strict=True))]
 
 
 def notes(sweep: Sweep) -> list[str]:
@@ -146,7 +154,7 @@ def render_csv(sweep: Sweep) -> str:
     writer = csv.writer(out, lineterminator="\n")
     point_fields = ["offered_rps", "throughput_rps", "requests", "requests_failed", "dropped"]
     point_fields += ["rejected", "busiest", "utilization", "saturated"]
-    ep_fields = ["count", "failed", *_FIGURES]
+    ep_fields = ["served", "failed", *_FIGURES]
     writer.writerow(
         [*keys, *point_fields, "endpoint", *ep_fields]
         + [f"theory_{f}" for f in _FIGURES]

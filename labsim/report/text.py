@@ -5,35 +5,23 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from ..run.result import BenchResult, Check, Latency
+from ..run.result import BenchResult, Check
 from . import common
-
-_HEADER = ("endpoint", "requests", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms")
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def columns(rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows as aligned columns: the first to the left, the others to the right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
-        "  "
-        + "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
+        (
+            "  "
+            + "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        ).rstrip()
         for row in rows
     ]
-
-
-def _table(rows: list[tuple[str, Latency]]) -> list[str]:
-    cells = [_HEADER] + [
-        (name, str(s.count), *map(_ms, (s.mean_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms)))
-        for name, s in rows
-    ]
-    return columns(cells)
 
 
 def _interrupted(result: BenchResult) -> list[str]:
@@ -60,28 +48,35 @@ def render_text(result: BenchResult) -> str:
         f"requests    {common.requests_line(result, '  ')}",
         f"time        {t.simulated_s:.3f} s on the {result.clock} clock, "
         f"{t.wall_s:.2f} s wall; throughput {result.throughput_rps or 0:.1f} req/s",
+        *_send_lag(result),
         "",
     ]
-    rows: list[tuple[str, Latency]] = []
-    for name, stats in result.endpoints.items():
-        rows.append((name, stats))
-        for part, latency in (("hits", stats.hits), ("misses", stats.misses)):
-            if latency is not None and latency.count:
-                rows.append((f"  {part}", latency))
-    lines += _table(rows)
+    lines += columns(common.endpoint_table(result, lambda name, part: f"  {part}"))
     lines += ["", *_summary(result), *_failures(result)]
     return "\n".join(lines)
 
 
+def _send_lag(result: BenchResult) -> list[str]:
+    lag = common.send_lag(result)
+    if lag is None:
+        return []
+    lines = [f"send lag    {lag}"]
+    warning = common.send_lag_warning(result)
+    if warning:
+        lines += textwrap.wrap(
+            warning, 92, initial_indent="warning     ", subsequent_indent=" " * 12
+        )
+    return lines
+
+
 def _summary(result: BenchResult) -> list[str]:
-    cache = result.cache
     gateways = ", ".join(f"{g} {n}" for g, n in result.gateways.items()) or "-"
+    speedup = common.speedup(result)
     lines = [
-        f"cache       {cache.hits} hits, {cache.misses} misses, hit ratio "
-        f"{common.hit_ratio(result)}"
+        f"cache       {common.cache(result)}"
         + "".join(f", {n} {label}" for label, n in common.cache_patterns(result))
         + f"; database calls {common.db_calls(result)}",
-        f"speedup     cache hit vs miss: {common.speedup(result)}",
+        *([f"speedup     cache hit vs miss: {speedup}"] if speedup else []),
         f"gateways    {gateways}",
         f"worker      {common.worker(result)}",
     ]
@@ -121,14 +116,8 @@ def _queue_hint(result: BenchResult) -> list[str]:
 
 def render_comparison(results: Sequence[tuple[str, BenchResult]]) -> str:
     """Variants side by side, one column each, plus requests per gateway."""
-    rows = [("", *(name for name, _ in results))]
-    for label, values in common.comparison(results):
-        rows.append((label, *map(_figure, values)))
+    rows = [["", *(name for name, _ in results)], *common.comparison(results)]
     return "\n".join(columns(rows))
-
-
-def _figure(value: float | None) -> str:
-    return common.figure(value)
 
 
 def render_checks(checks: Sequence[Check]) -> str:

@@ -51,6 +51,7 @@ def bench_result(seen: Seen) -> r.BenchResult:
         throughput_rps=round(total / seen.elapsed, 3) if seen.elapsed > 0 else None,
         offered_rps=_offered(options, tally),
         dropped=tally.dropped,
+        send_lag=r.Latency.of(tally.send_lag) if options.open else None,
         endpoints=_endpoints(options, tally),
         cache=_cache(seen),
         db_calls=_counted(seen, "database", "db_calls"),
@@ -98,18 +99,21 @@ def _endpoints(options: BenchOptions, tally: Tally) -> dict[str, r.Endpoint]:
         stats = tally.endpoints.get(name)
         if stats is None:
             continue
-        data = name == "data"
+        data = name == "data" and tally.cached
         endpoints[name] = r.Endpoint(
-            **stats.latency.summary(),  # type: ignore[arg-type]
+            **stats.ok.summary(),  # type: ignore[arg-type]
             failed=stats.failed,
+            failed_latency=r.Latency.of(stats.errors),
             hits=r.Latency.of(stats.hits) if data else None,
             misses=r.Latency.of(stats.misses) if data else None,
         )
     return endpoints
 
 
-def _cache(seen: Seen) -> r.Cache:
+def _cache(seen: Seen) -> r.Cache | None:
     tally = seen.tally
+    if not tally.cached:
+        return None
     looked_up = tally.hits + tally.misses
     return r.Cache(
         hits=tally.hits,
@@ -120,7 +124,9 @@ def _cache(seen: Seen) -> r.Cache:
     )
 
 
-def _speedup(seen: Seen) -> r.Speedup:
+def _speedup(seen: Seen) -> r.Speedup | None:
+    if not seen.tally.cached:
+        return None
     data = seen.tally.endpoints.get("data")
     measured = _ratio(
         data.misses.mean_ms() if data else None, data.hits.mean_ms() if data else None
@@ -183,7 +189,7 @@ def _latency_series(options: BenchOptions, tally: Tally) -> dict[str, Histogram]
         stats = tally.endpoints.get(name)
         if stats is None:
             continue
-        if name == "data":
+        if name == "data" and tally.cached:
             series |= {"data hit": stats.hits, "data miss": stats.misses}
         else:
             series[name] = stats.ok

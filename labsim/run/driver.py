@@ -30,6 +30,8 @@ INTERRUPT_GRACE = 2.0
 PROGRESS_EVERY = 5.0
 
 Show = Callable[[int, str, int | None, Any], None]
+# How far a load has got, from the requests answered: the share done, and it in words.
+Where = Callable[[int], tuple[float, str]]
 
 
 async def login(session: Session) -> str:
@@ -118,12 +120,15 @@ async def one(
     show: Show,
     scheduled: float | None = None,
 ) -> None:
-    """Send one request and file its answer; its latency counts from `scheduled` (when an
-    open load meant to send it) or from now."""
+    """Send one request and file its answer; its latency counts from now. For an open
+    load, how late it goes out against its `scheduled` time is filed apart as send lag:
+    a client that cannot keep up is no slower system (zero on the virtual clock)."""
     method, path, _, body = ENDPOINTS[endpoint]
     clock = session.clock
     sent = clock.now()
     started = sent if scheduled is None else scheduled
+    if scheduled is not None:
+        tally.send_lag.add(max(0.0, sent - scheduled))
     try:
         reply = await session.client.request(
             DIRECT.get(endpoint, "load-balancer"),
@@ -142,7 +147,7 @@ async def one(
     except asyncio.CancelledError:
         tally.cut += 1  # Ctrl-C, and it did not finish in time: not answered, not failed
         raise
-    latency = clock.now() - started
+    latency = clock.now() - sent
     tally.record(endpoint, outcome, latency)
     if session.samples is not None:
         session.samples.add(
@@ -204,8 +209,19 @@ def interrupts(
             handle.cancel()
 
 
-def printer(options: BenchOptions, total: int) -> Show:
-    """What to show per answered request, of `total` expected."""
+def counted(total: int) -> Where:
+    """Progress as the share of `total` requests answered."""
+
+    def where(n: int) -> tuple[float, str]:
+        return min(1.0, n / total), f"{n:,}/{total:,} requests answered"
+
+    return where
+
+
+def printer(options: BenchOptions, total: int, where: Where | None = None) -> Show:
+    """What to show per answered request, of about `total` expected; how far the load has
+    got is `where(answered)`: the share done (0 to 1) and the same in words."""
+    where = where or counted(total)
     done = itertools.count(1)
     step = max(1, total // 200)
     began = time.monotonic()  # progress is for the person waiting: wall time
@@ -216,24 +232,24 @@ def printer(options: BenchOptions, total: int) -> Show:
         if options.verbose:
             print(f"[{endpoint.upper()}] Request {number}: Status {status}, Response: {answer}")
         if options.progress == "bar" and (n % step == 0 or n == total):
-            filled = min(30, n * 30 // total)
+            share, text = where(n)
+            filled = round(share * 30)
             bar = "#" * filled + "." * (30 - filled)
-            print(f"\r[{bar}] {n}/{total}  {pace(n)}", end="", file=sys.stderr, flush=True)
+            print(f"\r[{bar}] {text}  {pace(n, share)}", end="", file=sys.stderr, flush=True)
         elif options.progress == "lines" and n % step == 0 and time.monotonic() >= next_line[0]:
             next_line[0] = time.monotonic() + PROGRESS_EVERY
+            share, text = where(n)
             print(
-                f"labsim: {n:,}/{total:,} requests answered "
-                f"({n * 100 // total}%, {time.monotonic() - began:.0f} s, {pace(n)})",
+                f"labsim: {text} ({share:.0%}, {time.monotonic() - began:.0f} s, {pace(n, share)})",
                 file=sys.stderr,
                 flush=True,
             )
 
-    def pace(n: int) -> str:
-        """Answers a wall second so far, and the wall time left at that pace."""
+    def pace(n: int, share: float) -> str:
+        """Answers a wall second so far, and the wall time left at the pace so far."""
         elapsed = max(time.monotonic() - began, 1e-9)
-        rate = n / elapsed
-        left = (total - n) / rate if rate > 0 else 0.0
-        return f"{rate:,.0f}/s, {_clock(left)} left"
+        left = elapsed * (1 - share) / share if share > 0 else 0.0
+        return f"{n / elapsed:,.0f}/s, {_clock(left)} left"
 
     return show
 

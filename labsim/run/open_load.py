@@ -1,10 +1,12 @@
 """The open model: requests arrive at a rate, whether or not earlier ones were answered.
 
-Each arrival is sent at its scheduled time on the run's clock, and its latency counts from
-that time, so a stall shows in every request scheduled during it (a closed client would
-instead send less and hide it: coordinated omission). Arrivals that would exceed
-`max_in_flight` are not sent and are counted as dropped, as k6 counts dropped iterations.
-The endpoint of each arrival is drawn by the mix's weights from the run's seed.
+Each arrival is sent at its scheduled time on the run's clock, whatever is in flight, so
+a stall shows in every request scheduled during it (a closed client would instead send
+less and hide it: coordinated omission). Arrivals that would exceed `max_in_flight` are
+not sent and are counted as dropped, as k6 counts dropped iterations. A send later than
+its schedule (a busy client on the real clock) is counted as send lag, apart from the
+latency, which counts from the send. The endpoint of each arrival is drawn by the mix's
+weights from the run's seed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 
 from ..tasks import cancel_all
 from .arrivals import arrival_times, expected_arrivals
-from .driver import finish, interrupts, one, printer
+from .driver import Where, finish, interrupts, one, printer
 from .session import Session
 from .tally import Tally
 
@@ -23,12 +25,14 @@ from .tally import Tally
 async def send_open_load(session: Session, token: str | None, tally: Tally) -> None:
     """Send every arrival of the load; `tally.interrupted` if Ctrl-C stopped it early."""
     options, clock = session.options, session.clock
-    show = printer(options, max(1, round(_expected(session))))
+    began: list[float] = []  # when the first arrival's clock started
+    show = printer(options, max(1, round(_expected(session))), _timed(session, began))
     stop = asyncio.Event()
     in_flight: set[asyncio.Task[None]] = set()
 
     async def schedule() -> None:
         start = clock.now()
+        began.append(start)
         for number, (at, endpoint) in enumerate(_arrivals(session), start=1):
             await clock.sleep(start + at - clock.now())
             tally.arrived += 1
@@ -53,6 +57,21 @@ async def send_open_load(session: Session, token: str | None, tally: Tally) -> N
         await cancel_all([scheduler, *in_flight])
         raise
     finish(options, tally, stop, outcomes)
+
+
+def _timed(session: Session, began: list[float]) -> Where | None:
+    """For a load that lasts a time, progress as the share of that time gone by on the
+    run's clock: a Poisson load sends more or fewer requests than the expected count."""
+    options = session.options
+    span = options.duration or sum(stage.duration for stage in options.stages)
+    if not span:
+        return None  # a number of requests: counted
+
+    def where(n: int) -> tuple[float, str]:
+        gone = min(span, session.clock.now() - began[0]) if began else 0.0
+        return gone / span, f"{n:,} requests answered, {gone:.1f} of {span:g} s of arrivals"
+
+    return where
 
 
 def _expected(session: Session) -> float:

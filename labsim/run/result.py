@@ -38,9 +38,12 @@ class Latency:
 
 @dataclass(frozen=True)
 class Endpoint(Latency):
-    """An endpoint's latencies, its failures, and (for `data`) hits and misses apart."""
+    """An endpoint's served requests (answered with the status it expects): `count` and
+    their latencies; its failed ones apart (`failed`, and their own latencies, since a
+    refusal in 0 ms is no fast answer); for `data` with a cache, hits and misses apart."""
 
     failed: int = 0
+    failed_latency: Latency | None = None
     hits: Latency | None = None
     misses: Latency | None = None
 
@@ -162,10 +165,13 @@ class BenchResult:
     throughput_rps: float | None
     offered_rps: float | None  # an open load's arrivals per second; None for a closed one
     dropped: int  # an open load's arrivals not sent (over max_in_flight)
+    # How late an open load sent its requests against its schedule (None for a closed
+    # load): the client's own delay, kept out of the latencies.
+    send_lag: Latency | None
     endpoints: dict[str, Endpoint]
-    cache: Cache
+    cache: Cache | None  # None: the gateways use no cache (`use_cache = false`)
     db_calls: int | None
-    speedup: Speedup
+    speedup: Speedup | None  # None: no cache
     gateways: dict[str, int]
     worker: Worker
     load_balancer: Balancer
@@ -178,7 +184,8 @@ class BenchResult:
     components: dict[str, Component] | None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON report: every field, in order; `hits` and `misses` only for `data`."""
+        """The JSON report: every field, in order; `hits` and `misses` only for `data`
+        through a cache."""
         out = dataclasses.asdict(self)
         out["load"] = {k: v for k, v in out["load"].items() if v is not None}
         for component in (out["components"] or {}).values():

@@ -1,7 +1,7 @@
 """`bench --samples`: one CSV line per request, written as it is answered, so memory stays
 flat however many requests a run sends. Times are seconds from the start of the load on
 the run's clock; `scheduled_s` is when an open load meant to send the request (for a
-closed load, when it was sent)."""
+closed load, when it was sent), and `latency_ms` counts from when it was sent."""
 
 from __future__ import annotations
 

@@ -54,6 +54,11 @@ class BenchOptions:
     def open(self) -> bool:
         return self.rate > 0 or bool(self.stages)
 
+    @property
+    def most_in_flight(self) -> int:
+        """The most requests the load may have in flight at once."""
+        return self.max_in_flight if self.open else self.concurrency
+
     @classmethod
     def of(cls, load: Load, **more: Any) -> BenchOptions:
         """The options a scenario's `[load]` asks for, with `more` on top."""
@@ -82,6 +87,11 @@ class Session:
         return self.cluster.urls[component]
 
     @property
+    def cached(self) -> bool:
+        """Whether `/data` goes through a cache; assumed for a remote target's (unknown)."""
+        return self.cluster is None or self.topology.gateways.use_cache
+
+    @property
     def request_timeout(self) -> float | None:
         """How long one request may take; none on the virtual clock, which cannot hang
         on a slow network (a stall is reported instead)."""
@@ -107,9 +117,10 @@ async def open_session(
     else:
         base = options.target.rstrip("/")
     # The bench's own pool never makes its requests wait: that would count as latency.
+    # (`concurrency` says nothing of an open load, whose arrivals may fill `max_in_flight`.)
     client = HttpClient(
         clock,
-        pool_size=max(POOL_SIZE, options.concurrency),
+        pool_size=max(POOL_SIZE, options.most_in_flight),
         servers=None if cluster is None else cluster.servers,
     )
     try:

@@ -37,9 +37,10 @@ SATURATED = 0.95
 
 @dataclass(frozen=True)
 class PointLatency:
-    """One endpoint's figures at one point, in milliseconds."""
+    """One endpoint's figures at one point: its served requests and their latencies in
+    milliseconds, and how many failed."""
 
-    count: int
+    served: int
     failed: int
     mean_ms: float | None
     p50_ms: float | None

@@ -19,9 +19,9 @@ _OTHER = "(others)"
 
 @dataclass
 class EndpointStats:
+    # Served and failed requests apart: a refusal in 0 ms is no fast answer.
     failed: int = 0
-    latency: Histogram = field(default_factory=Histogram)  # every request
-    ok: Histogram = field(default_factory=Histogram)
+    ok: Histogram = field(default_factory=Histogram)  # the served ones
     errors: Histogram = field(default_factory=Histogram)  # the failed ones
     hits: Histogram = field(default_factory=Histogram)
     misses: Histogram = field(default_factory=Histogram)
@@ -54,12 +54,13 @@ class Tally:
     arrived: int = 0
     dropped: int = 0
     offered_for: float = 0.0
+    send_lag: Histogram = field(default_factory=Histogram)  # an open load's sends, behind schedule
     cut: int = 0  # requests in flight when the run was stopped, never answered
+    cached: bool = True  # False: the gateways use no cache, a `/data` answer is no miss
 
     def record(self, endpoint: str, outcome: Outcome, latency: float) -> None:
         """File one request: its status, its latency, and what kind of answer it was."""
         stats = self.endpoints.setdefault(endpoint, EndpointStats())
-        stats.latency.add(latency)
         status, answer = outcome.status, outcome.answer
         self.by_status[str(status) if status else "error"] += 1
         if outcome.served_by and outcome.served_by != "load-balancer":  # its own 429s, 502s
@@ -75,7 +76,7 @@ class Tally:
             return
         self.ok += 1
         stats.ok.add(latency)
-        if endpoint == "data":
+        if endpoint == "data" and self.cached:
             cached = isinstance(answer, dict) and answer.get("cached") is True
             (stats.hits if cached else stats.misses).add(latency)
             self.hits += cached
