@@ -20,13 +20,15 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from . import exposure
+from . import descriptors, exposure
 from .clock import Clock
 from .components import cache, database, gateway, load_balancer, microservice, worker
 from .components.capacity import CapacityFigures
 from .components.context import Context, Station
 from .components.middleware import STATION
 from .config import NO_TIME, GatewayConfig, StationConfig, Topology, WorkerConfig
+from .connection_limit import ConnectionLimit
+from .connections import OwnSockets
 from .http import HttpClient
 from .serving import ClusterError, serve_app, url_host
 
@@ -111,6 +113,9 @@ class Cluster:
             {} if pipes else None
         )
         self.components: dict[str, Component] = {}
+        # labsim's own TCP connections to its servers (its hops; the bench's, when given
+        # it): those servers never count or close them (`connection_limit.py`).
+        self.own = OwnSockets()
 
     def remote(self) -> dict[str, str]:
         """Component id -> URL of each component another process serves."""
@@ -132,9 +137,9 @@ class Cluster:
             if self.only is not None and component_id not in self.only:
                 host = url_host(self.topology.host_of(component_id))
                 self.urls[component_id] = f"http://{host}:{port}"
-        for component_id, module, settings in _plan(self.topology):
-            if self.only is not None and component_id not in self.only:
-                continue
+        plan = [p for p in _plan(self.topology) if self.only is None or p[0] in self.only]
+        connections = ConnectionLimit(self._outside_share(len(plan)), self.own)
+        for component_id, module, settings in plan:
             port = 0 if self.ephemeral else ports[component_id]
             kind = module.__name__.rsplit(".", 1)[-1]
             host = exposure.bind_host(self.topology, kind, component_id)
@@ -144,6 +149,7 @@ class Cluster:
                 keepalive=self.topology.limits.head_timeout / 2,
                 servers=self.servers,
                 headers=exposure.credential(self.topology, kind),
+                own=self.own,
             )
             ctx = Context(
                 id=component_id,
@@ -157,18 +163,42 @@ class Cluster:
             )
             app = module.make_app(ctx)
             try:
-                runner, url = await serve_app(app, component_id, host, port, self.topology.limits)
+                runner, url = await serve_app(
+                    app, component_id, host, port, self.topology.limits, connections
+                )
             except ClusterError:
                 await client.close()
                 await self.stop()
                 raise
             self.urls[component_id] = url
+            address = URL(url)
+            served = (address.host or host, address.port or port)
+            self.own.served.add(served)
             if self.servers is not None and runner.server is not None:
-                address = URL(url)
-                self.servers[(address.host or host, address.port or port)] = runner.server
+                self.servers[served] = runner.server
             self.components[component_id] = Component(
                 component_id, ctx.kind, url, ctx, app[STATION], runner
             )
+
+    def _outside_share(self, servers: int) -> int | None:
+        """What the process's file descriptors leave for connections from outside to its
+        `servers` together; said when that is less than their `max_connections` each."""
+        configured = self.topology.limits.max_connections
+        # Room for each one's max_connections from outside and as many of its own hops,
+        # if the hard limit allows: the soft one is often far below it (1,024).
+        descriptors.make_room(descriptors.FILES + servers * (1 + 2 * configured))
+        share = descriptors.outside_share(servers)
+        if share is not None and share < configured * servers:
+            log.warning(
+                "labsim: this process may open %s files (ulimit -n), so its %d components "
+                "hold at most %s connections from outside together, not max_connections "
+                "%s each; the other descriptors are kept for its own hops",
+                f"{descriptors.soft_limit():,}",
+                servers,
+                f"{share:,}",
+                f"{configured:,}",
+            )
+        return share
 
     async def stop(self) -> None:
         """Stop every started component: the load balancer first, then all the others.

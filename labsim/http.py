@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .clock import Clock
-from .connections import Pool
+from .connections import MAX_LINE, OwnSockets, Pool
 from .pipe import Servers
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -44,6 +44,9 @@ POOL_SIZE = 64
 KEEPALIVE = 5.0
 CONNECT_TIMEOUT = 10.0
 MAX_REPLY = 16 * 1024 * 1024  # bytes of one reply body; more is a failed call
+# Interim (1xx) answers before the real one: a server sends one or two (100 Continue,
+# 103 Early Hints); more is a failed call, not a loop fed forever (issue 21: 1.5 GB).
+MAX_INTERIM = 10
 
 
 class DownstreamError(Exception):
@@ -100,6 +103,15 @@ def _refusal(reply: Reply) -> DownstreamError:
             reply.component, message, 503, {"Retry-After": retry} if retry else {}
         )
     return DownstreamError(reply.component, message)
+
+
+def _not_http(error: HttpProcessingError) -> str:
+    """What was wrong with a reply aiohttp's parser refused, in one line (its own message
+    spans several, a caret on the last one)."""
+    if isinstance(error.__cause__ or error, LineTooLong):  # aiohttp's protocol wraps it
+        return f"its reply has a line longer than {MAX_LINE:,} bytes"
+    detail = " ".join(w for w in error.message.split() if w.strip("^"))[:200]
+    return f"its reply is not valid HTTP ({detail})"
 
 
 class _TooLarge(Exception):
@@ -167,9 +179,11 @@ class HttpClient:
         connect_timeout: float = CONNECT_TIMEOUT,
         servers: Servers | None = None,
         headers: Mapping[str, str] | None = None,
+        own: OwnSockets | None = None,
     ) -> None:
         """`servers`: the servers in this process, reached over in-memory pipes (`pipe.py`);
-        `headers`: sent with every request (a caller's own with the same name win)."""
+        `headers`: sent with every request (a caller's own with the same name win);
+        `own`: where its TCP connections are listed for the servers of its process."""
         self._exchanges = clock.exchanges
         self._clock = clock
         self._pools: dict[tuple[str, str, int], Pool] = {}
@@ -177,6 +191,7 @@ class HttpClient:
         self._servers = servers
         self._tls: ssl.SSLContext | None = None
         self._headers = dict(headers or {})
+        self._own = own
 
     def _pool(self, url: URL) -> Pool:
         key = (url.scheme, url.host or "", url.port or 0)
@@ -187,6 +202,8 @@ class HttpClient:
             size, keepalive, connect_timeout, decompress = self._settings
             address = (url.host, url.port or 0)
             local = self._servers.get(address) if self._servers and key[0] == "http" else None
+            # Its connections listed only if they go to a server in this process.
+            own = self._own if self._own and address in self._own.served else None
             tls = None
             if key[0] == "https":
                 tls = self._tls = self._tls or ssl.create_default_context()
@@ -198,6 +215,7 @@ class HttpClient:
                 auto_decompress=decompress,
                 server=local,
                 tls=tls,
+                own=own,
             )
             self._pools[key] = pool
         return pool
@@ -261,8 +279,10 @@ class HttpClient:
             failure = DownstreamError(component, f"{component} unreachable: {e}", refused=True)
         except OSError as e:  # the connection broke after the request went out
             failure = DownstreamError(component, f"{component} failed: {e.strerror or e}")
-        except (TimeoutError, ValueError, aiohttp.ClientError, HttpProcessingError) as e:
-            reason = str(e) or type(e).__name__
+        except HttpProcessingError as e:
+            failure = DownstreamError(component, f"{component} failed: {_not_http(e)}")
+        except (TimeoutError, ValueError, aiohttp.ClientError) as e:
+            reason = " ".join((str(e) or type(e).__name__).split())
             failure = DownstreamError(component, f"{component} failed: {reason}")
         finally:
             self._exchanges.close(exchange)
@@ -307,11 +327,15 @@ class HttpClient:
                 raise aiohttp.ServerDisconnectedError()
             transport.write(head + body)
             message, payload = await protocol.read()
+            interim = 0
             while message.code < 200:  # an interim answer (100 Continue): the real one follows
                 if message.code == 101:
                     raise ValueError(
                         "answered 101 Switching Protocols, which labsim does not speak"
                     )
+                interim += 1
+                if interim > MAX_INTERIM:
+                    raise ValueError(f"sent more than {MAX_INTERIM} interim (1xx) answers")
                 message, payload = await protocol.read()
             # A compressed reply's length says nothing of the bytes it unpacks to.
             length = None if message.compression else message.headers.get("Content-Length")

@@ -6,11 +6,13 @@ needs against slow or hostile clients:
 - a connection must deliver a complete request head within `head_timeout` of opening or
   of its last answer, or it is closed (aiohttp's keep-alive timer, which also runs from
   the moment a connection opens);
-- at most `max_connections` at once: past that, the connection that has waited longest
-  for a request head is closed, so idle and half-sent connections give way to the ones
-  that are being served, and file descriptors stay available for the topology's own hops;
-- a malformed request is answered by aiohttp with a 400 and logged as one line, never a
-  traceback;
+- at most `max_connections` from outside at once, and all the servers of a cluster
+  together at most what its file descriptors leave room for: past that, the connection
+  that has waited longest for a request head is closed, so idle and half-sent connections
+  give way to the ones being served, and descriptors stay available for the topology's own
+  hops (labsim's own connections are never closed: `connection_limit.py`);
+- a request aiohttp cannot parse gets a JSON 400 (431 for a line of its head past
+  aiohttp's 8,190 bytes, such as a long token) and is logged as one line, never a traceback;
 - an `Expect` header other than `100-continue` gets a JSON 417 (aiohttp would answer it
   in plain text before any middleware runs, and with a 500 if it is not UTF-8).
 
@@ -24,12 +26,21 @@ import logging
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from .config import LimitsConfig
+from .connection_limit import ConnectionLimit
 
 # Seconds a stopping server waits for requests still in flight (wall time).
 SHUTDOWN_GRACE = 0.25
+# aiohttp's longest request line or header line (its `max_line_size`, `max_field_size`).
+MAX_HEAD_LINE = 8190
+# Connections the kernel completes for a server before it accepts them (Linux caps this at
+# net.core.somaxconn, 4096 since 5.4). aiohttp's 128 overflowed when a real-clock bench
+# opened thousands at once, and the kernel reset some: at a concurrency of 4,000, 244 to
+# 934 of 4,000 requests failed, none with 4096 (issue 21).
+BACKLOG = 4096
 
 log = logging.getLogger("labsim")
 
@@ -47,7 +58,7 @@ class _OneLine(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
-            detail = " ".join(str(error).split())[:200]
+            detail = _detail(error)
             record.msg = f"{record.getMessage()}: {type(error).__name__}: {detail}"
             record.args = None
             record.exc_info = record.exc_text = None
@@ -59,64 +70,53 @@ _protocol_log = logging.getLogger("labsim.protocol")
 _protocol_log.addFilter(_OneLine())
 
 
-class ConnectionLimit:
-    """At most `limit` connections to one server; the longest waiting for a head goes first.
+def _detail(error: BaseException) -> str:
+    """What was wrong with a request aiohttp could not parse, in one line."""
+    if isinstance(error, LineTooLong):  # without the line: it may be a token
+        return f"a line of the request head is longer than {MAX_HEAD_LINE:,} bytes"
+    text = error.message if isinstance(error, HttpProcessingError) else str(error)
+    # aiohttp's parser points at the bad byte on a line of its own: a caret.
+    return " ".join(w for w in text.split() if w.strip("^"))[:200]
 
-    Connections are kept in the order they began to wait for their next request head
-    (dicts keep insertion order), so the one to close is always the first.
-    """
 
-    def __init__(self, limit: int, name: str) -> None:
-        self._limit = limit
-        self._name = name
-        self._open: dict[RequestHandler, Any] = {}  # handler -> its transport
-        self._waiting: dict[RequestHandler, None] = {}  # those not serving a request now
-        self.closed = 0  # connections closed to stay within the limit
+class _JsonErrors(RequestHandler):
+    """aiohttp's handler of one connection, whose answer to a request it could not parse
+    is JSON like every other answer: 431 for a line of the head past aiohttp's limit (a
+    long token: issue 21), else 400. aiohttp makes its own handlers: `_answer_in_json`
+    gives each this class, which adds no state (no slots)."""
 
-    def watch(self, server: web.Server) -> None:
-        """Follow `server`'s connections (the hooks aiohttp's handlers call on it)."""
-        made, lost = server.connection_made, server.connection_lost
+    __slots__ = ()
 
-        def connection_made(handler: RequestHandler, transport: Any) -> None:
-            made(handler, transport)
-            self._open[handler] = transport
-            self._waiting[handler] = None
-            if len(self._open) > self._limit:
-                self._close_longest_waiting()
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own logs the error, and refuses if an answer was begun already.
+        super().handle_error(request, status, exc, message)
+        if isinstance(exc, LineTooLong):
+            status = 431
+            error = f"a request header (or the request line) is longer than {MAX_HEAD_LINE:,} bytes"
+        elif status >= 500:
+            error = "internal error"
+        else:
+            error = "malformed request: " + _detail(exc or Exception(message or "unknown"))
+        response = web.json_response({"error": error}, status=status)
+        response.force_close()
+        return response
 
-        def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
-            self._open.pop(handler, None)
-            self._waiting.pop(handler, None)
-            lost(handler, exc)
 
-        # aiohttp's handlers call these on the server instance: wrap them there.
-        server.connection_made = connection_made  # type: ignore[method-assign]
-        server.connection_lost = connection_lost  # type: ignore[method-assign]
+def _answer_in_json(server: web.Server) -> None:
+    """Every connection of `server` answers a request it could not parse in JSON."""
+    made = server.connection_made
 
-    def _close_longest_waiting(self) -> None:
-        if not self._waiting:
-            return  # all are being served: nothing to close
-        handler = next(iter(self._waiting))
-        del self._waiting[handler]
-        transport = self._open.pop(handler)
-        transport.close()
-        self.closed += 1
-        if self.closed == 1 or self.closed % 1000 == 0:
-            log.warning(
-                "%s: %d connection(s) closed to stay within %d (the idle or half-sent ones first)",
-                self._name,
-                self.closed,
-                self._limit,
-            )
+    def connection_made(handler: RequestHandler, transport: Any) -> None:
+        handler.__class__ = _JsonErrors
+        made(handler, transport)
 
-    def busy(self, handler: RequestHandler) -> None:
-        """`handler`'s connection is serving a request: it is not waiting for a head."""
-        self._waiting.pop(handler, None)
-
-    def idle(self, handler: RequestHandler) -> None:
-        """It has answered: it waits for its next head, at the back of the line."""
-        if handler in self._open:
-            self._waiting[handler] = None
+    server.connection_made = connection_made  # type: ignore[method-assign]
 
 
 def _guard(server: web.Server, connections: ConnectionLimit) -> None:
@@ -143,13 +143,19 @@ def _guard(server: web.Server, connections: ConnectionLimit) -> None:
 
 
 async def serve_app(
-    app: web.Application, name: str, host: str, port: int, limits: LimitsConfig
+    app: web.Application,
+    name: str,
+    host: str,
+    port: int,
+    limits: LimitsConfig,
+    connections: ConnectionLimit | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Serve `app` on `host`:`port` (0: a free port) within `limits`; its runner and URL.
 
+    `connections`: shared with the other servers of the process (a cluster's), else its own.
     A port that cannot be bound raises ClusterError naming `name`, nothing left listening.
     """
-    connections = ConnectionLimit(limits.max_connections, name)
+    connections = connections or ConnectionLimit()
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -160,10 +166,11 @@ async def serve_app(
     )
     await runner.setup()
     assert runner.server is not None
-    connections.watch(runner.server)
+    connections.watch(runner.server, limits.max_connections, name)
+    _answer_in_json(runner.server)
     _guard(runner.server, connections)
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
     except OSError as e:
         await runner.cleanup()
         raise ClusterError(_bind_problem(name, host, port, e)) from None

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from labsim import http, loop
+from labsim import connections, http, loop
 from labsim.clock import RealClock
 from labsim.connections import Pool
 from labsim.http import DownstreamError, HttpClient
@@ -326,3 +326,58 @@ async def test_an_upgrade_answer_and_a_host_with_a_line_break_are_failed_calls(c
             await client.request("odd", "GET", f"{url}/")
         with pytest.raises(DownstreamError, match="'Host' has a line break"):
             await client.request("odd", "GET", f"{url}/", headers={"Host": "a\r\nX: 1"})
+
+
+async def test_an_endless_stream_of_interim_answers_ends_the_call_at_once(client):
+    # Issue 21: `100 Continue` forever took 1.5 GB and a core until the request timed out.
+    sent = 0
+
+    async def continues(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await reader.readuntil(b"\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" * 1000)
+                sent += 1000
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the client hung up: what it should do
+
+    url, server = await raw_server(continues)
+    async with server:
+        async with asyncio.timeout(5):
+            with pytest.raises(DownstreamError, match="more than 10 interim") as e:
+                await client.request("odd", "GET", f"{url}/")
+    assert e.value.status == 502 and "\n" not in str(e.value)
+    assert sent < 200_000  # it stopped reading: the server could not go on for long
+
+
+async def test_a_pool_opens_so_many_connections_at_once_until_each_is_answered(monkeypatch):
+    # Issue 21: 8,000 connections opened at once overflowed the server's kernel queue, which
+    # reset some; a connection counts as being opened until an answer comes back on it.
+    monkeypatch.setattr(connections, "OPENING", 2)
+    unanswered, most, gate = 0, 0, asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal unanswered, most
+        unanswered += 1
+        most = max(most, unanswered)
+        await reader.readuntil(b"\r\n\r\n")
+        await gate.wait()
+        unanswered -= 1
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    url, server = await raw_server(slow)
+    client = HttpClient(RealClock(), pool_size=10)
+    async with server:
+        calls = [asyncio.ensure_future(client.request("s", "GET", f"{url}/")) for _ in range(6)]
+        while unanswered < 2:  # noqa: ASYNC110  (the server's own count: no event to wait on)
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)  # time enough for a third connection, which must not come
+        assert unanswered == 2
+        gate.set()
+        replies = await asyncio.gather(*calls)
+    await client.close()
+    assert [r.body for r in replies] == [b"ok"] * 6 and most == 2

@@ -336,35 +336,6 @@ async def test_malformed_http_is_one_log_line_not_a_traceback(start_cluster, cap
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in lines)
 
 
-def test_past_the_connection_limit_the_longest_waiting_is_closed():
-    # The limit's order: the connection waiting longest for a head goes first.
-    from labsim.serving import ConnectionLimit
-
-    class Transport:
-        closed = False
-
-        def close(self) -> None:
-            self.closed = True
-
-    class Server:
-        def connection_made(self, handler, transport) -> None:
-            pass
-
-        def connection_lost(self, handler, exc=None) -> None:
-            pass
-
-    limit = ConnectionLimit(2, "test")
-    server = Server()
-    limit.watch(server)  # type: ignore[arg-type]
-    transports = [Transport() for _ in range(3)]
-    server.connection_made("a", transports[0])
-    server.connection_made("b", transports[1])
-    limit.busy("a")  # type: ignore[arg-type]  # a is being served now
-    server.connection_made("c", transports[2])
-    assert [t.closed for t in transports] == [False, True, False]
-    assert limit.closed == 1
-
-
 # --- the command line and scenario files --------------------------------------------
 
 
@@ -455,6 +426,27 @@ def test_an_odd_login_answer_is_one_line_exit_2(answer):
     assert result.stderr.startswith("labsim: error: login at ")
     assert 'not with {"token": "..."}' in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (b"\x00\x01garbage, not HTTP\r\n\r\n", "its reply is not valid HTTP (Bad status line"),
+        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", "longer than 8,190 bytes"),
+    ],
+)
+def test_a_target_that_does_not_speak_http_is_one_line_naming_it(answer, named):
+    # Issue 21: five lines of aiohttp's parser for the first, two for the second.
+    server, thread = _serve_once(answer)
+    port = server.getsockname()[1]
+    try:
+        result = run_cli("bench", "--target", f"http://127.0.0.1:{port}", "--requests", "1")
+    finally:
+        server.close()
+        thread.join(5)
+    assert result.returncode == 2, result
+    assert result.stderr.startswith(f"labsim: error: cannot reach http://127.0.0.1:{port}: ")
+    assert named in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
 
 
 def test_a_target_that_never_answers_times_out():
