@@ -8,7 +8,7 @@ browser shows on hover, so exact values are one pointer away. No I/O, no depende
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -28,6 +28,7 @@ MEANING = {
 }
 # What the palette gives series of no particular meaning: none of the colours above.
 OTHERS = ("#2f6fb0", "#8c6d3f", "#4b5563", "#b05c9a", "#6b8e23")
+DASH = "6 4"  # a dashed series (a prediction), on the plot and in its legend alike
 # Shades per status class, for the first, second, ... status seen of that class.
 STATUS_SHADES = {
     "2": ("#2e8b57", "#8fd19e", "#1f5f3b"),
@@ -85,8 +86,16 @@ class _Chart:
     def add(self, element: str) -> None:
         self.body.append(element)
 
-    def axes(self, ticks: list[float], y_label: str, legend: Sequence[tuple[str, str]]) -> None:
-        """The y axis with its grid, the axis title and the legend along the top."""
+    def axes(
+        self,
+        ticks: list[float],
+        y_label: str,
+        legend: Sequence[tuple[str, str]],
+        dashed: Collection[str] | None = None,
+    ) -> None:
+        """The y axis with its grid, the axis title and the legend along the top: a
+        square per series, or, for a chart of lines (`dashed` given), a piece of each
+        line as drawn, so a dashed series is told from the solid one of its colour."""
         for tick in ticks:
             y = self.y(tick)
             self.add(
@@ -100,11 +109,16 @@ class _Chart:
         )
         x: float = LEFT
         for name, colour in legend:
-            self.add(
-                f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
-                f'<text x="{x + 14}" y="17">{escape(name)}</text>'
-            )
-            x += 24 + CHAR_WIDTH * len(name)
+            if dashed is None:
+                self.add(
+                    f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
+                    f'<text x="{x + 14}" y="17">{escape(name)}</text>'
+                )
+                x += 24 + CHAR_WIDTH * len(name)
+                continue
+            self.add(f'<g class="key">{_line_key(x, colour, name in dashed)}')
+            self.add(f'<text x="{x + 30:.1f}" y="17">{escape(name)}</text></g>')
+            x += 42 + CHAR_WIDTH * len(name)
 
     def x_labels(self, places: Sequence[tuple[float, str]], room: float) -> None:
         """Labels under the plot at x positions `room` apart; tilted when they would touch."""
@@ -132,6 +146,19 @@ class _Chart:
             f'<svg viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
             f'aria-label="{escape(self.label)}" class="chart">{"".join(self.body)}</svg>'
         )
+
+
+def _line_key(x: float, colour: str, dashed: bool) -> str:
+    """A legend's piece of line with its dot: solid and filled, or dashed and hollow.
+    26 px of the dash (6 drawn, 4 not) show both gaps beside the dot, which hides the
+    middle dash."""
+    dash = f' stroke-dasharray="{DASH}"' if dashed else ""
+    fill = "#fff" if dashed else colour
+    return (
+        f'<line x1="{x:.1f}" x2="{x + 26:.1f}" y1="13" y2="13" stroke="{colour}" '
+        f'stroke-width="2"{dash}/>'
+        f'<circle cx="{x + 13:.1f}" cy="13" r="3" fill="{fill}" stroke="{colour}"/>'
+    )
 
 
 def _bar(x: float, y: float, width: float, height: float, colour: str, title: str) -> str:
@@ -282,7 +309,7 @@ def curve(
     ticks = nice_ticks(max(ys, default=0))
     x_ticks = nice_ticks(max([*xs, *(x for x, _ in marks)], default=0), 6)
     chart = _Chart(label, ticks[-1])
-    chart.axes(ticks, y_label, [(n, colours[n]) for n in series])
+    chart.axes(ticks, y_label, [(n, colours[n]) for n in series], dashed)
     plot_w = WIDTH - LEFT - RIGHT
 
     def x_at(x: float) -> float:
@@ -302,7 +329,7 @@ def curve(
     for name, points in series.items():
         colour = colours[name]
         line = " ".join(f"{x_at(x):.1f},{chart.y(y):.1f}" for x, y in points)
-        dash = ' stroke-dasharray="6 4"' if name in dashed else ""
+        dash = f' stroke-dasharray="{DASH}"' if name in dashed else ""
         chart.add(
             f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}>'
             f"<title>{escape(name)}</title></polyline>"
