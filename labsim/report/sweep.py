@@ -56,11 +56,17 @@ def _slash(values: Sequence[str]) -> str:
     return " / ".join(values)
 
 
+def _closed_theory(sweep: Sweep) -> bool:
+    return any(p.theory_throughput_rps is not None for p in sweep.points)
+
+
 def rows(sweep: Sweep) -> list[list[str]]:
     """The table of points, header first, as the text and HTML reports show it."""
     keys = [a.key for a in sweep.axes]
     endpoints, theory = _endpoints(sweep), _with_theory(sweep)
     header = [*keys, "offered/s", "done/s"]
+    if _closed_theory(sweep):
+        header += ["theory done/s", "done/s deviation"]
     for e in endpoints:
         header += [f"{e} p50 ms", f"{e} p99 ms", f"{e} mean ms"]
         if e in theory:
@@ -70,6 +76,8 @@ def rows(sweep: Sweep) -> list[list[str]]:
     for p in sweep.points:
         row = [_setting(p.settings[k]) for k in keys]
         row += [_number(p.offered_rps), _number(p.throughput_rps)]
+        if _closed_theory(sweep):
+            row += [_number(p.theory_throughput_rps), _percent(p.throughput_deviation)]
         for e in endpoints:
             s = p.endpoints.get(e)
             row += [_number(getattr(s, f, None)) for f in ("p50_ms", "p99_ms", "mean_ms")]
@@ -96,6 +104,11 @@ def notes(sweep: Sweep) -> list[str]:
             out.append(
                 "theory: queueing theory's mean, p50 and p99 in ms for the same settings "
                 "(- where not known); deviation = (measured - theory) / theory"
+            )
+        if _closed_theory(sweep):
+            out.append(
+                "theory done/s: a closed load's throughput, and its mean, from the closed "
+                "network of its clients, think time and stations (exact; quantiles unknown)"
             )
         out += [f"no theory at {_where(p)}: {n}" for p, n in missing]
     curves = _curves(sweep)
@@ -145,7 +158,7 @@ def render_csv(sweep: Sweep) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     point_fields = ["offered_rps", "throughput_rps", "requests", "requests_failed", "dropped"]
-    point_fields += ["rejected", "busiest", "utilization", "saturated"]
+    point_fields += ["rejected", "busiest", "utilization", "saturated", "theory_throughput_rps"]
     ep_fields = ["count", "failed", *_FIGURES]
     writer.writerow(
         [*keys, *point_fields, "endpoint", *ep_fields]
