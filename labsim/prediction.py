@@ -1,14 +1,25 @@
 """What queueing theory predicts for a scenario's endpoints, or why it cannot.
 
-A sweep prints this beside what it measured. The prediction holds where each endpoint's
-path (load balancer, a gateway, then the microservice or the worker) is a chain of pure
-delays and M/M/c stations: Poisson arrivals at a fixed rate, exponential service, first
-come first served, no queue limit, and no station holding its slot while a later hop on
-the path takes time (or one processor shared, whose mean is M/M/1's for any service).
-Poisson streams split at random stay Poisson, and a stable M/M/c station passes Poisson
-arrivals on (Burke), so each station is solved alone with `theory.py` and the times add
-up. Anything else gets a reason instead, in words a user
-can act on. Reads the scenario only; no I/O.
+A sweep prints this beside what it measured. For an open load the prediction holds where
+each endpoint's path (load balancer, a gateway, then the microservice or the worker; or
+the database, directly) is a chain of pure delays and M/M/c stations: Poisson arrivals at
+a fixed rate, exponential service, first come first served, no queue limit, and no
+station holding its slot while a later hop on the path takes time (or one processor
+shared, whose mean is M/M/1's for any service). Poisson streams split at random stay
+Poisson, and a stable M/M/c station passes Poisson arrivals on (Burke), so each station
+is solved alone with `theory.py` and the times add up.
+
+For a closed load (`concurrency` clients, each thinking `load.think` between an answer
+and its next request) the same paths are a closed product-form network: delays of any
+distribution (the think time, latencies), and stations first come first served with
+exponential service, or shared processors with any service. `theory.closed_network`
+solves it exactly for its throughput and mean response; the quantiles are not known. A
+closed load sends the mix's endpoints one after another (`load.plan`), so each endpoint
+is solved alone, with every client, and the throughput is the requests over the sum of
+their times.
+
+Anything else gets a reason instead, in words a user can act on. Reads the scenario
+only; no I/O.
 """
 
 from __future__ import annotations
@@ -18,15 +29,21 @@ from dataclasses import dataclass, field
 
 from .cluster import gateway_settings
 from .config import MAX_QUEUE, StationConfig, Topology
+from .http import POOL_SIZE
 from .latency import LatencyModel
+from .load import plan
 from .scenario import Scenario
-from .theory import mmc_mean_response, mmc_response_tail
+from .theory import Centre, closed_network, mmc_mean_response, mmc_response_tail
 
 # The hops each endpoint's request takes, in order ("gateways": the one the balancer picks).
 PATHS = {
     "process": ("load_balancer", "gateways", "microservice"),
     "longtask": ("load_balancer", "gateways", "worker"),
+    "db": ("database",),  # sent to the database directly, past the balancer (load.DIRECT)
 }
+# Clients times slots of the stations with 2 to N - 1 slots: past it, the closed
+# network's exact solution takes more than a second or so here.
+MAX_CLOSED_WORK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,8 @@ class Prediction:
     endpoints: dict[str, EndpointTheory] = field(default_factory=dict)
     stations: dict[str, StationTheory] = field(default_factory=dict)
     reason: str | None = None
+    # A closed load's requests a second (an open load's is its rate: None here).
+    throughput_rps: float | None = None
 
 
 class _NoTheory(Exception):
@@ -105,6 +124,8 @@ class _Way:
 def _predict(scenario: Scenario) -> Prediction:
     _check_load(scenario)
     topology, load = scenario.topology, scenario.load
+    if not load.open:
+        return _closed(scenario)
     total = sum(load.mix.values())
     paths = {
         e: [_ways(topology, kind, load.rate * w / total) for kind in _path(topology, e)]
@@ -141,6 +162,87 @@ def _theory(hops: list[list[_Way]], stations: dict[str, StationTheory]) -> Endpo
     return _endpoint(mean, constant, tails if fixed else None)
 
 
+def _closed(scenario: Scenario) -> Prediction:
+    """A closed load: each endpoint's share of the requests, in turn, through a closed
+    network of every client; the stations' figures are over the whole run."""
+    topology, load = scenario.topology, scenario.load
+    clients, think = min(load.concurrency, load.requests), load.think.mean()
+    endpoints: dict[str, EndpointTheory] = {}
+    seconds = 0.0
+    stations: dict[str, _Way] = {}
+    through: dict[str, float] = {}  # requests through each station over the run
+    for endpoint, count in plan(load.requests, load.mix):
+        hops = [_ways(topology, kind, 0.0) for kind in _path(topology, endpoint)]
+        if len(hops) > 1 and clients > POOL_SIZE:
+            raise _NoTheory(
+                f"{clients} clients, more than the {POOL_SIZE} connections a component keeps "
+                "to each it calls: requests may wait for one, which no station models"
+            )
+        centres = [
+            c
+            for i, ways in enumerate(hops)
+            for w in ways
+            for c in _centres(w, hops[i + 1 :], clients)
+        ]
+        _check_work(centres, clients)
+        try:
+            throughput, response = closed_network(centres, clients, think)
+        except ValueError:
+            raise _NoTheory(
+                f"nothing on {endpoint}'s path takes time, nor between requests: its "
+                "throughput has no bound"
+            ) from None
+        endpoints[endpoint] = EndpointTheory(response * 1000, None, None)
+        seconds += count / throughput
+        for way in (w for ways in hops for w in ways if w.station is not None and w.slots):
+            stations[way.component] = way
+            through[way.component] = through.get(way.component, 0.0) + count * way.share
+    return Prediction(
+        endpoints,
+        {c: _run_station(way, through[c], seconds) for c, way in stations.items()},
+        throughput_rps=load.requests / seconds,
+    )
+
+
+def _run_station(way: _Way, requests: float, seconds: float) -> StationTheory:
+    """A closed load's station, its arrivals and utilization averaged over the run."""
+    assert way.station is not None  # only ways with slots have stations
+    service = way.station.service.mean()
+    return StationTheory(
+        requests / seconds,
+        way.slots,
+        service,
+        requests * service / way.slots / seconds,
+        way.station.discipline == "processor_sharing",
+    )
+
+
+def _centres(way: _Way, later: list[list[_Way]], clients: int) -> list[Centre]:
+    """The way's delay, and its station where it has slots, each as much as one request
+    needs of it on average (the way's share of its time)."""
+    centres = [Centre(way.share * way.delay)]
+    station = way.station
+    if station is None or not way.slots:
+        return centres
+    _check_station(way, station, later)
+    if station.concurrency + station.queue_size < clients:
+        raise _NoTheory(
+            f"{way.component}'s queue_size ({station.queue_size}) can turn clients away: "
+            f"{clients} clients, more than its concurrency + queue_size "
+            f"({station.concurrency + station.queue_size})"
+        )
+    return [*centres, Centre(way.share * station.service.mean(), station.concurrency)]
+
+
+def _check_work(centres: list[Centre], clients: int) -> None:
+    work = sum(clients * c.servers for c in centres if c.servers and 1 < c.servers < clients)
+    if work > MAX_CLOSED_WORK:
+        raise _NoTheory(
+            f"{clients} clients at stations of many slots: more than the exact solution "
+            f"solves quickly here (clients times slots above {MAX_CLOSED_WORK:,})"
+        )
+
+
 def _path(topology: Topology, endpoint: str) -> tuple[str, ...]:
     if endpoint == "data":  # only without the cache: then every read is the database's
         return ("load_balancer", "gateways", "database")
@@ -149,23 +251,18 @@ def _path(topology: Topology, endpoint: str) -> tuple[str, ...]:
 
 def _check_load(scenario: Scenario) -> None:
     load, topology = scenario.load, scenario.topology
-    if not load.open:
-        raise _NoTheory("a closed load (clients wait for answers); theory needs load.rate")
-    if load.stages:
+    if load.open and load.stages:
         raise _NoTheory("the rate changes over stages; theory needs one load.rate")
-    if load.arrivals != "poisson":
+    if load.open and load.arrivals != "poisson":
         raise _NoTheory(f'arrivals are {load.arrivals}; theory needs "poisson"')
     if scenario.faults:
         raise _NoTheory("faults change the components during the run")
-    if topology.load_balancer.rate_limit.rate or topology.gateways.rate_limit.rate:
+    limited = topology.load_balancer.rate_limit.rate or topology.gateways.rate_limit.rate
+    balanced = any(w and "load_balancer" in _path(topology, e) for e, w in load.mix.items())
+    if limited and balanced:  # /db goes past both limiters
         raise _NoTheory("a rate limit refuses requests")
-    others = [
-        e for e, w in load.mix.items() if w and e not in PATHS and topology.gateways.use_cache
-    ]
-    if others:
-        raise _NoTheory(
-            f"{others[0]} goes through the cache, whose hits and misses take different paths"
-        )
+    if load.mix.get("data") and topology.gateways.use_cache:
+        raise _NoTheory("data goes through the cache, whose hits and misses take different paths")
 
 
 def _ways(topology: Topology, kind: str, rate: float) -> list[_Way]:
@@ -192,25 +289,32 @@ def _station(way: _Way, later: list[list[_Way]], arrival: float) -> StationTheor
     station, component = way.station, way.component
     if station is None or not station.concurrency:
         return None
-    shared = station.discipline == "processor_sharing"  # lets go after its service
-    busy_later = next((w for ways in later for w in ways if w.takes_time), None)
-    if busy_later is not None and station.holds == "request" and not shared:
-        raise _NoTheory(
-            f"{component} holds its slot while {busy_later.component} works, so its time "
-            "in service is not exponential"
-        )
-    service = station.service
+    _check_station(way, station, later)
+    shared = station.discipline == "processor_sharing"
     if shared and station.concurrency > 1:
         raise _NoTheory(f"{component} shares {station.concurrency} processors; theory here has 1")
-    if service.model != "exponential" and not shared:  # one shared processor: any service
-        raise _NoTheory(f"{component}'s service is {service.model}, not exponential")
     if station.queue_size < MAX_QUEUE:
         raise _NoTheory(f"{component}'s queue_size ({station.queue_size}) limits its line")
-    mean = service.mean()
+    mean = station.service.mean()
     utilization = arrival * mean / station.concurrency
     if utilization >= 1:
         raise _NoTheory(f"unstable: {component} would be {utilization:.2f} busy (1 or more)")
     return StationTheory(arrival, station.concurrency, mean, utilization, shared)
+
+
+def _check_station(way: _Way, station: StationConfig, later: list[list[_Way]]) -> None:
+    """_NoTheory unless the station is product-form: it lets go of its slot before a later
+    hop takes time (or shares processors, which let go after service whatever `holds`
+    says), and serves first come first served exponentially, or shares with any service."""
+    shared = station.discipline == "processor_sharing"
+    busy_later = next((w for ways in later for w in ways if w.takes_time), None)
+    if busy_later is not None and station.holds == "request" and not shared:
+        raise _NoTheory(
+            f"{way.component} holds its slot while {busy_later.component} works, so its time "
+            "in service is not exponential"
+        )
+    if station.service.model != "exponential" and not shared:  # shared: any service
+        raise _NoTheory(f"{way.component}'s service is {station.service.model}, not exponential")
 
 
 def _response(way: _Way, stations: dict[str, StationTheory]) -> float:

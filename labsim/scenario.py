@@ -21,6 +21,7 @@ from .config import (
     LIMIT,
     MAX_CONCURRENCY,
     MAX_GATEWAYS,
+    NO_TIME,
     ConfigError,
     Topology,
     build,
@@ -29,6 +30,7 @@ from .config import (
     topology_from_dict,
 )
 from .faults import check_changes
+from .latency import LatencyModel
 from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
 from .numbers import within
 from .run.result import figure_problem
@@ -109,6 +111,8 @@ class Load:
         default="login",
         metadata=check(lambda a: a in AUTH, f"must be one of {', '.join(AUTH)}"),
     )
+    # Closed: each client's pause between an answer and its next request (a latency).
+    think: LatencyModel = NO_TIME
 
     @property
     def open(self) -> bool:
@@ -233,6 +237,11 @@ def check_load(load: Load, where: str) -> Load:
     if load.stages and load.duration:
         raise ConfigError(
             f"{where}.duration: stages have their own durations; give one or the other"
+        )
+    if load.open and load.think.mean() > 0:
+        raise ConfigError(
+            f"{where}.think: a closed load's pause between requests; an open load's "
+            "arrivals come at load.rate whatever the answers (drop one or the other)"
         )
     return load
 

@@ -1,17 +1,19 @@
 """The rules that span a topology's sections: ports given once, one weight per gateway,
-both halves of a rate limit, a TTL within its maximum, known gateways, unique users.
+both halves of a rate limit, a TTL within its maximum, known gateways, unique users, no
+waiting line without slots.
 
 Plain checks on a built `Topology`; every error names the source and the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from .schema import ConfigError
 
 if TYPE_CHECKING:
-    from .config import Topology
+    from .config import StationConfig, Topology
 
 
 def _port_key(topology: Topology, component: str) -> str:
@@ -67,7 +69,29 @@ def validate(topology: Topology, source: str) -> Topology:
             raise ConfigError(f"{source}: hosts.{component}: no such component (known: {known})")
         if not isinstance(address, str) or not address.strip() or len(address) > 253:
             raise ConfigError(f"{source}: hosts.{component}: must name an address, e.g. 127.0.0.2")
+    for key, station in _stations(topology):
+        # The field's own default: config.py, which holds it, imports this module.
+        default = next(f.default for f in dataclasses.fields(station) if f.name == "queue_size")
+        if not station.concurrency and station.queue_size != default:
+            raise ConfigError(
+                f"{source}: {key}.queue_size: {station.queue_size} has no effect without "
+                f"{key}.concurrency (no slots: nobody waits); give concurrency above 0 too, "
+                "or drop queue_size"
+            )
     names = [u.username for u in topology.users]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: users: a username is listed twice")
     return topology
+
+
+def _stations(topology: Topology) -> list[tuple[str, StationConfig]]:
+    """(key, settings) of every station table, `gateways.each.<id>` ones included."""
+    each = topology.gateways.each.items()
+    return [
+        ("load_balancer", topology.load_balancer),
+        ("gateways", topology.gateways),
+        *((f"gateways.each.{gateway}", station) for gateway, station in each),
+        ("cache", topology.cache),
+        ("database", topology.database),
+        ("microservice", topology.microservice),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,59 @@ def test_invalid_capacity_names_the_key(data, message):
 
 def test_bounds_are_accepted():
     top = {"concurrency": 100_000, "queue_size": 1_000_000, "service": 0.5}
-    topology = topology_from_dict({"cache": top, "gateways": {"queue_size": 0}}, "x.toml")
+    gateways = {"concurrency": 1, "queue_size": 0}
+    topology = topology_from_dict({"cache": top, "gateways": gateways}, "x.toml")
     assert (topology.cache.concurrency, topology.cache.queue_size) == (100_000, 1_000_000)
     assert topology.gateways.queue_size == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"load_balancer": {"queue_size": 10}}, "load_balancer"),
+        ({"gateways": {"queue_size": 0}}, "gateways"),
+        ({"cache": {"queue_size": 10, "service": 0.1}}, "cache"),
+        ({"database": {"queue_size": 10, "concurrency": 0}}, "database"),
+        ({"microservice": {"queue_size": 10}}, "microservice"),
+        # Each gateway's own table replaces the shared one: the shared slots do not count.
+        (
+            {"gateways": {"concurrency": 2, "each": {"gateway-5006": {"queue_size": 1}}}},
+            "gateways.each.gateway-5006",
+        ),
+    ],
+)
+def test_a_queue_size_without_slots_is_refused_naming_the_key(data, key):
+    with pytest.raises(ConfigError) as e:
+        topology_from_dict(data, "x.toml")
+    assert str(e.value).startswith(f"x.toml: {key}.queue_size: ")
+    assert f"without {key}.concurrency" in str(e.value)
+
+
+def test_a_queue_size_with_slots_or_at_its_default_is_accepted():
+    for table in ({"queue_size": 3, "concurrency": 1}, {"queue_size": MAX_QUEUE}, {}):
+        topology = topology_from_dict({"database": table}, "x.toml")
+        assert topology.database.queue_size == table.get("queue_size", MAX_QUEUE)
+    # The worker's queue_size is its task queue, with slots of its own: not a station's.
+    assert topology_from_dict({"worker": {"queue_size": 5}}, "x.toml").worker.queue_size == 5
+
+
+def test_every_component_s_row_of_slots_in_the_docs_names_every_station_key():
+    """The `[microservice]` row once left out `holds` and `discipline`, which work there."""
+    text = DOCS.read_text()
+    for section in ("load_balancer", "gateways", "cache", "database", "microservice"):
+        row = _slots_row(text, section)
+        for f in dataclasses.fields(StationConfig):
+            assert re.search(rf"[`.]{f.name}`", row), (section, f.name)
+
+
+def _slots_row(text: str, section: str) -> str:
+    """The docs' row of `section`'s slots: its own (`database.concurrency`, ...), or the
+    `concurrency` row under its heading."""
+    own = [line for line in text.splitlines() if line.startswith(f"| `{section}.concurrency`")]
+    if own:
+        return own[0]
+    part = text.split(f"## `[{section}]`", 1)[1].split("\n## ", 1)[0]
+    return next(line for line in part.splitlines() if line.startswith("| `concurrency`"))
 
 
 def test_every_key_is_documented_with_its_default():

@@ -16,7 +16,10 @@ from labsim.config import load_topology
 from labsim.report import svg
 from labsim.report.common import figure
 from labsim.report.html import render_bench
+from labsim.report.sweep import render_html as render_sweep
 from labsim.run import BenchOptions, BenchResult, run_bench
+from labsim.run.axes import parse_axis
+from labsim.run.sweep import run_sweep
 
 from .conftest import make_topology
 
@@ -167,3 +170,21 @@ def test_one_colour_per_meaning_across_charts(lab):
 )  # fmt: skip
 def test_every_report_writes_a_figure_the_same_way(value, shown):
     assert figure(value) == shown
+
+
+def test_the_sweep_legend_draws_each_series_as_its_line_theory_dashed():
+    axes = [parse_axis("load.rate=3,6"), parse_axis("load.requests=50")]
+    sweep = run_sweep("scenarios/mm1.toml", axes)
+    [chart] = re.findall(r"<svg .*?</svg>", render_sweep(sweep, 0.0), re.S)
+    root = ET.fromstring(chart)
+    keys = {g.findtext("text"): g for g in root.iter("g") if g.get("class") == "key"}
+    lines = {line.findtext("title"): line for line in root.iter("polyline")}
+    names = {"process p50", "process p50 theory", "process p99", "process p99 theory"}
+    assert set(keys) == set(lines) == names
+    for name, key in keys.items():
+        swatch, dot = key.find("line"), key.find("circle")
+        assert swatch.get("stroke") == lines[name].get("stroke") == dot.get("stroke")
+        assert swatch.get("stroke-dasharray") == lines[name].get("stroke-dasharray")
+        theory = name.endswith("theory")
+        assert (swatch.get("stroke-dasharray") is not None) == theory
+        assert (dot.get("fill") == "#fff") == theory  # hollow, as the predicted points

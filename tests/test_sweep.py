@@ -166,7 +166,6 @@ def test_measured_points_below_09_are_within_5_percent_of_theory():
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ("[load]\nrate = 0\nmix = { process = 1 }", "a closed load"),
         ('[load]\nrate = 5\narrivals = "constant"\nmix = { process = 1 }', "constant"),
         ("[load]\nrate = 5\nmix = { data = 1 }", "cache"),
         (
@@ -349,6 +348,66 @@ def test_without_the_cache_data_is_the_databases_station(tmp_path):
     assert prediction.endpoints["data"].mean_ms == pytest.approx(2 + 200)
 
 
+_DATABASE = """
+    [gateways]
+    use_cache = {cache}
+    [database]
+    latency = 0
+    concurrency = 1
+    service = {{ model = "exponential", mean = 0.1 }}
+    [load]
+    rate = 5
+    mix = {mix}
+    """
+
+
+@pytest.mark.parametrize("cache", ["true", "false"])
+def test_db_goes_straight_to_the_database_with_the_cache_on_or_off(tmp_path, cache):
+    prediction = _predicted(tmp_path, _DATABASE.format(cache=cache, mix="{ db = 1 }"))
+    assert prediction.reason is None
+    db = prediction.endpoints["db"]  # no balancer, no gateway: M/M/1 alone
+    assert db.mean_ms / 1000 == pytest.approx(mmc_mean_response(5, 10))
+    assert db.p99_ms / 1000 == pytest.approx(mm1_response_quantile(5, 10, 0.99))
+
+
+@pytest.mark.parametrize(
+    ("cache", "mix", "to_database"),
+    [
+        ("true", "{ process = 1, longtask = 1, db = 1 }", 5 / 3),
+        ("false", "{ data = 1, longtask = 1, process = 1, db = 1 }", 5 / 2),
+        ("false", "{ data = 1 }", 5),
+    ],
+)
+def test_every_mix_the_theory_covers_is_predicted(tmp_path, cache, mix, to_database):
+    prediction = _predicted(tmp_path, _DATABASE.format(cache=cache, mix=mix))
+    assert prediction.reason is None
+    assert prediction.stations["database"].arrival_rps == pytest.approx(to_database)
+    assert set(prediction.endpoints) == {e.split(" =")[0] for e in mix[2:-2].split(", ")}
+
+
+def test_a_rate_limit_is_no_reason_for_db_which_passes_both_limiters(tmp_path):
+    limit = "[load_balancer]\nrate_limit = { rate = 100, burst = 10 }\n"
+    db = _predicted(tmp_path, limit + _DATABASE.format(cache="true", mix="{ db = 1 }"))
+    assert db.reason is None and db.endpoints["db"].mean_ms > 0
+    both = _predicted(tmp_path, limit + _DATABASE.format(cache="false", mix="{ db = 1, data = 1 }"))
+    assert both.reason == "a rate limit refuses requests"
+
+
+@pytest.mark.parametrize("mix", ["{ data = 1, db = 1 }", "{ db = 1, data = 1 }"])
+def test_with_the_cache_on_data_is_the_reason_whatever_comes_first(tmp_path, mix):
+    prediction = _predicted(tmp_path, _DATABASE.format(cache="true", mix=mix))
+    assert not prediction.endpoints
+    assert prediction.reason.startswith("data goes through the cache")
+
+
+@pytest.mark.parametrize("cache", ["true", "false"])
+def test_a_sweep_of_db_alone_prints_theory_not_a_traceback(tmp_path, cache):
+    path = write_scenario(tmp_path, _DATABASE.format(cache=cache, mix="{ db = 1 }"))
+    result = run_cli("sweep", path, "--set", "load.rate=1,2", "--set", "load.requests=50")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "db theory mean/p50/p99" in result.stdout and "no theory" not in result.stdout
+
+
 def test_a_point_that_lost_requests_has_no_theory_and_is_saturated():
     axes = [parse_axis("microservice.timeout=600,0.3"), parse_axis("load.requests=300")]
     sweep = run_sweep(MM1, axes)
@@ -370,8 +429,31 @@ def test_a_closed_sweep_says_once_that_theory_does_not_apply():
         "load.requests=20", "--set", "database.latency=0.01",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "no theory: a closed load" in result.stdout
+    assert "no theory: data goes through the cache" in result.stdout
     assert "offered/s" in result.stdout and " - " in result.stdout  # closed: none offered
+    assert "theory done/s" not in result.stdout
+
+
+def test_a_closed_sweep_prints_its_network_s_throughput_and_mean(tmp_path):
+    out = tmp_path / "closed"
+    result = run_cli(
+        "sweep", MM1, "--set", "load.concurrency=1,4", "--set", "load.rate=0", "--set",
+        "load.think=0.3", "--set", "load.requests=200", "--csv", f"{out}.csv", "--json",
+        f"{out}.json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "theory done/s" in result.stdout and "no theory" not in result.stdout
+    points = json.loads(Path(f"{out}.json").read_text())["points"]
+    rows = list(csv.DictReader(io.StringIO(Path(f"{out}.csv").read_text())))
+    for point, row in zip(points, rows, strict=True):
+        clients = point["settings"]["load.concurrency"]
+        [scenario] = plan(MM1, [parse_axis(f"{k}={v}") for k, v in point["settings"].items()], None)
+        expected = predict(scenario)
+        assert point["theory_throughput_rps"] == pytest.approx(expected.throughput_rps)
+        assert float(row["theory_throughput_rps"]) == pytest.approx(expected.throughput_rps)
+        theory = point["theory"]["process"]
+        assert theory["mean_ms"] / 1000 == pytest.approx(clients / expected.throughput_rps - 0.3)
+        assert theory["p50_ms"] is None
 
 
 @pytest.mark.parametrize(
@@ -389,6 +471,11 @@ def test_a_closed_sweep_says_once_that_theory_does_not_apply():
             "--set: variants: cannot be swept: pick a variant with --variant",
         ),
         (["--set", "load.clock=real"], "sweeps run on the virtual clock"),
+        (
+            ["--set", "database.queue_size=5"],
+            "database.queue_size: 5 has no effect without database.concurrency",
+        ),
+        (["--set", "load.think=1"], "load.think: a closed load's pause between requests"),
         (["--set", "gateways.count=true"], "gateways.count: must be a whole number"),
         (["--set", "gateways.count=2", "--set", "gateways.ports=5000"], "give one of them"),
         (["--set", "load.rate=" + "1" * 2000], "longer than 1000 characters"),

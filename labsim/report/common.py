@@ -116,7 +116,8 @@ def load(result: BenchResult) -> str:
     """The load model in words, with what an open load offered and dropped."""
     m = result.load
     if m.model == "closed":
-        return f"closed: {m.concurrency} clients, each waiting for its answer"
+        think = f", then thinking {m.think}" if m.think else ""
+        return f"closed: {m.concurrency} clients, each waiting for its answer{think}"
     if m.stages:
         shape = f"from {m.rate:g}/s through {len(m.stages)} stages"
     else:

@@ -8,7 +8,7 @@ browser shows on hover, so exact values are one pointer away. No I/O, no depende
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -29,6 +29,7 @@ MEANING = {
 }
 # What the palette gives series of no particular meaning: none of the colours above.
 OTHERS = ("#2f6fb0", "#8c6d3f", "#4b5563", "#b05c9a", "#6b8e23")
+DASH = "6 4"  # a dashed series (a prediction), on the plot and in its legend alike
 # Shades per status class, for the first, second, ... status seen of that class.
 STATUS_SHADES = {
     "2": ("#2e8b57", "#8fd19e", "#1f5f3b"),
@@ -83,19 +84,31 @@ class _Chart:
     def add(self, element: str) -> None:
         self.body.append(element)
 
-    def axes(self, ticks: list[float], y_label: str, legend: Sequence[tuple[str, str]]) -> None:
+    def axes(
+        self,
+        ticks: list[float],
+        y_label: str,
+        legend: Sequence[tuple[str, str]],
+        dashed: Collection[str] | None = None,
+    ) -> None:
         """The legend along the top (in as many rows as it needs to stay inside the
-        chart), the y axis with its grid, and the axis title."""
+        chart): a square per series, or, for a chart of lines (`dashed` given), a piece of
+        each line as drawn, so a dashed series is told from the solid one of its colour;
+        then the y axis with its grid, and the axis title."""
         x: float = LEFT
         for name, colour in legend:
-            width = 24 + CHAR_WIDTH * len(name)
+            width = (24 if dashed is None else 42) + CHAR_WIDTH * len(name)
             if x > LEFT and x + width - 10 > WIDTH - RIGHT:  # the last gap may stick out
                 x, self.top = LEFT, self.top + LEGEND_ROW
             y = 8 + self.top - TOP
-            self.add(
-                f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>'
-                f'<text x="{x + 14}" y="{y + 9}">{escape(name)}</text>'
-            )
+            if dashed is None:
+                self.add(
+                    f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>'
+                    f'<text x="{x + 14}" y="{y + 9}">{escape(name)}</text>'
+                )
+            else:
+                self.add(f'<g class="key">{_line_key(x, y + 5, colour, name in dashed)}')
+                self.add(f'<text x="{x + 30:.1f}" y="{y + 9}">{escape(name)}</text></g>')
             x += width
         for tick in ticks:
             y = self.y(tick)
@@ -135,6 +148,19 @@ class _Chart:
             f'<svg viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
             f'aria-label="{escape(self.label)}" class="chart">{"".join(self.body)}</svg>'
         )
+
+
+def _line_key(x: float, y: float, colour: str, dashed: bool) -> str:
+    """A legend's piece of line with its dot: solid and filled, or dashed and hollow.
+    26 px of the dash (6 drawn, 4 not) show both gaps beside the dot, which hides the
+    middle dash."""
+    dash = f' stroke-dasharray="{DASH}"' if dashed else ""
+    fill = "#fff" if dashed else colour
+    return (
+        f'<line x1="{x:.1f}" x2="{x + 26:.1f}" y1="{y}" y2="{y}" stroke="{colour}" '
+        f'stroke-width="2"{dash}/>'
+        f'<circle cx="{x + 13:.1f}" cy="{y}" r="3" fill="{fill}" stroke="{colour}"/>'
+    )
 
 
 def _bar(x: float, y: float, width: float, height: float, colour: str, title: str) -> str:
@@ -286,7 +312,7 @@ def curve(
     ticks = nice_ticks(max(ys, default=0))
     x_ticks = nice_ticks(max([*xs, *(x for x, _ in marks)], default=0), 6)
     chart = _Chart(label, ticks[-1])
-    chart.axes(ticks, y_label, [(n, colours[n]) for n in series])
+    chart.axes(ticks, y_label, [(n, colours[n]) for n in series], dashed)
     plot_w = WIDTH - LEFT - RIGHT
 
     def x_at(x: float) -> float:
@@ -306,7 +332,7 @@ def curve(
     for name, points in series.items():
         colour = colours[name]
         line = " ".join(f"{x_at(x):.1f},{chart.y(y):.1f}" for x, y in points)
-        dash = ' stroke-dasharray="6 4"' if name in dashed else ""
+        dash = f' stroke-dasharray="{DASH}"' if name in dashed else ""
         chart.add(
             f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}>'
             f"<title>{escape(name)}</title></polyline>"

@@ -53,6 +53,10 @@ def _slash(values: Sequence[str]) -> str:
     return " / ".join(values)
 
 
+def _closed_theory(sweep: Sweep) -> bool:
+    return any(p.theory_throughput_rps is not None for p in sweep.points)
+
+
 def rows(sweep: Sweep) -> list[list[str]]:
     """The table of points, header first, as the text and HTML reports show it; each
     column's figures written one way (`common.column`)."""
@@ -67,6 +71,10 @@ def rows(sweep: Sweep) -> list[list[str]]:
 
     add("offered/s", [p.offered_rps for p in points])
     add("done/s", [p.throughput_rps for p in points])
+    if _closed_theory(sweep):
+        add("theory done/s", [p.theory_throughput_rps for p in points])
+        header.append("done/s deviation")
+        cells.append([_percent(p.throughput_deviation) for p in points])
     for e in endpoints:
         for f in ("p50_ms", "p99_ms", "mean_ms"):
             add(
@@ -104,6 +112,11 @@ def notes(sweep: Sweep) -> list[str]:
             out.append(
                 "theory: queueing theory's mean, p50 and p99 in ms for the same settings "
                 "(- where not known); deviation = (measured - theory) / theory"
+            )
+        if _closed_theory(sweep):
+            out.append(
+                "theory done/s: a closed load's throughput, and its mean, from the closed "
+                "network of its clients, think time and stations (exact; quantiles unknown)"
             )
         out += [f"no theory at {_where(p)}: {n}" for p, n in missing]
     curves = _curves(sweep)
@@ -153,7 +166,7 @@ def render_csv(sweep: Sweep) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     point_fields = ["offered_rps", "throughput_rps", "requests", "requests_failed", "dropped"]
-    point_fields += ["rejected", "busiest", "utilization", "saturated"]
+    point_fields += ["rejected", "busiest", "utilization", "saturated", "theory_throughput_rps"]
     ep_fields = ["served", "failed", *_FIGURES]
     writer.writerow(
         [*keys, *point_fields, "endpoint", *ep_fields]

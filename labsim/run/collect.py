@@ -70,7 +70,8 @@ def bench_result(seen: Seen) -> r.BenchResult:
 
 def _load(options: BenchOptions) -> r.LoadModel:
     if not options.open:
-        return r.LoadModel("closed", concurrency=options.concurrency)
+        think = options.think.describe() if options.think.mean() > 0 else None
+        return r.LoadModel("closed", concurrency=options.concurrency, think=think)
     return r.LoadModel(
         "open",
         rate=options.rate,

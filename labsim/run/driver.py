@@ -1,9 +1,10 @@
 """The load: log in, then send the mix with at most `concurrency` requests in flight.
 
 A closed model, as the lab's `load_test.py`: each of `concurrency` workers sends its next
-request when the previous one is answered. Every answer is filed in the run's `Tally`,
-its latency measured on the run's clock. Ctrl-C (when the run allows it) stops sending
-and gives what is in flight a moment to finish. Progress goes to stderr.
+request when the previous one is answered (after a think time, where the load has one).
+Every answer is filed in the run's `Tally`, its latency measured on the run's clock.
+Ctrl-C (when the run allows it) stops sending and gives what is in flight a moment to
+finish. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import signal
 import sys
 import time
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..guide import forged_token
 from ..http import DownstreamError
+from ..latency import sampler
 from ..load import DIRECT, ENDPOINTS, plan
 from .session import BenchError, BenchOptions, Session
 from .tally import Outcome, Tally
@@ -80,9 +83,13 @@ async def send_load(session: Session, token: str | None, tally: Tally) -> None:
     sequence = _sequence(plan(options.requests, options.mix))
     show = printer(options, options.requests)
     stop = asyncio.Event()  # set by Ctrl-C: send nothing more
+    think = thinking(session)
 
     async def worker() -> None:
-        for number, endpoint in sequence:
+        # The next request is taken before thinking, so no client thinks after the last.
+        for turn, (number, endpoint) in enumerate(sequence):
+            if turn and think is not None:
+                await session.clock.sleep(think())
             if stop.is_set():
                 return
             await one(session, token, number, endpoint, tally, show)
@@ -92,6 +99,15 @@ async def send_load(session: Session, token: str | None, tally: Tally) -> None:
     with interrupts(options.interruptible, stop, workers):
         outcomes = await asyncio.gather(*workers, return_exceptions=True)
     finish(options, tally, stop, outcomes)
+
+
+def thinking(session: Session) -> Callable[[], float] | None:
+    """Draws of the closed load's think time (None: it has none), from a generator of
+    their own, so that a think time leaves every other draw of the run as it was."""
+    model = session.options.think
+    if model.mean() <= 0:
+        return None
+    return sampler(model, random.Random(f"{session.topology.seed}:think"))
 
 
 def finish(

@@ -60,6 +60,7 @@ class LoadModel:
     duration_s: float | None = None
     stages: list[dict[str, float]] | None = field(default=None, metadata={"figures": False})
     max_in_flight: int | None = None
+    think: str | None = None  # closed: each client's pause between requests, in words
 
 
 @dataclass(frozen=True)

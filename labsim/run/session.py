@@ -18,8 +18,9 @@ from typing import Any
 from .. import descriptors
 from ..clock import Clock, RealClock, VirtualClock
 from ..cluster import Cluster
-from ..config import Topology
+from ..config import NO_TIME, Topology
 from ..http import POOL_SIZE, HttpClient
+from ..latency import LatencyModel
 from ..load import DIRECT, LAB_MIX
 from ..scenario import Load, Stage
 from .samples import SampleLog
@@ -47,6 +48,7 @@ class BenchOptions:
     stages: tuple[Stage, ...] = ()
     max_in_flight: int = 1000  # an open load's arrivals beyond it are dropped, not sent
     auth: str = "login"  # the token: from /login, "forged" (guide.py), or "none"
+    think: LatencyModel = NO_TIME  # closed: each client's pause before its next request
 
     @property
     def virtual(self) -> bool:

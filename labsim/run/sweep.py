@@ -63,11 +63,20 @@ class SweepPoint:
     theory_note: str | None  # why there is no theory, where there is none
     simulated_s: float
     wall_s: float = field(compare=False)
+    theory_throughput_rps: float | None = None  # a closed load's, where theory applies
 
     @property
     def saturated(self) -> bool:
         busy = self.utilization is not None and self.utilization >= SATURATED
         return busy or self.rejected > 0 or self.dropped > 0 or self.failed > 0
+
+    @property
+    def throughput_deviation(self) -> float | None:
+        """(measured - theory) / theory of a closed load's throughput."""
+        expected, seen = self.theory_throughput_rps, self.throughput_rps
+        if expected is None or seen is None or expected <= 0:
+            return None
+        return (seen - expected) / expected
 
     def deviation(self, endpoint: str, figure: str) -> float | None:
         """(measured - theory) / theory for `figure` (mean_ms, p50_ms, p99_ms)."""
@@ -254,10 +263,12 @@ def run_point(
     result = execute(scenario.topology, options, scenario.faults)
     prediction = predict(scenario)
     theory, note = prediction.endpoints, prediction.reason
+    throughput = prediction.throughput_rps
     if result.requests.failed and theory:  # theory has no timeouts and no full queues
         total = result.requests.total
         theory, note = {}, f"{result.requests.failed} of {total} requests failed"
-    return _point(settings, result, theory, note)
+        throughput = None
+    return _point(settings, result, theory, note, throughput)
 
 
 def _point(
@@ -265,6 +276,7 @@ def _point(
     r: BenchResult,
     theory: dict[str, EndpointTheory],
     note: str | None,
+    theory_throughput: float | None,
 ) -> SweepPoint:
     components = r.components or {}
     busy = {n: c.utilization for n, c in components.items() if c.utilization is not None}
@@ -287,4 +299,5 @@ def _point(
         theory_note=note,
         simulated_s=r.time.simulated_s,
         wall_s=r.time.wall_s,
+        theory_throughput_rps=theory_throughput,
     )
