@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+import labsim
 from labsim.cli import main
 from labsim.config import load_topology
 from labsim.load import plan
@@ -353,3 +354,13 @@ def test_one_rule_for_a_column_of_figures(values, places, shown):
 def test_a_figure_s_unit_gives_its_decimals():
     assert [decimals(n) for n in ("p99 ms", "throughput req/s", "simulated s")] == [1, 1, 3]
     assert [decimals(n) for n in ("cache hit ratio", "gateway-5000 utilization")] == [3, 3]
+
+
+def test_a_load_without_data_claims_no_cache_figures(capsys):
+    # The cache is there, but a load of /process never reads it: no "0 misses, hit
+    # ratio -" and no predicted speedup that nothing measured.
+    assert main(["bench", "--mix", "process=1", "--requests", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "cache       not read: this load sends no /data" in out
+    assert "speedup" not in out and "hit ratio" not in out
+    assert labsim.bench(mix={"process": 1}, requests=10).speedup is None

@@ -115,6 +115,7 @@ _EXIT_CODES = {
     "compare": "exit codes: 0 the second run breaks no --fail-if rule; 1 it breaks one; 2 a "
     "file or a rule is not valid.",
     "export": "exit codes: 0 written; 2 a bad scenario file.",
+    "scenarios": "exit codes: 0 listed.",
 }
 
 

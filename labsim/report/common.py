@@ -170,7 +170,7 @@ def stations(result: BenchResult) -> list[tuple[str, str]]:
         shown.append(
             (
                 name,
-                f"{c.slots} slots, utilization {utilization}, queue wait mean "
+                f"{c.slots} slot{'s' * (c.slots != 1)}, utilization {utilization}, queue wait mean "
                 f"{mean} p50 {p50} p99 {p99} max {top} ms, {c.rejected} rejected",
             )
         )
@@ -205,6 +205,8 @@ def cache(result: BenchResult) -> str:
     c = result.cache
     if c is None:
         return "none: every /data reads the database (gateways.use_cache = false)"
+    if not result.mix.get("data"):
+        return "not read: this load sends no /data"
     ratio = "-" if c.hit_ratio is None else f"{c.hit_ratio:.2f}"
     return f"{c.hits} hits, {c.misses} misses, hit ratio {ratio}"
 

@@ -126,8 +126,8 @@ def _cache(seen: Seen) -> r.Cache | None:
 
 
 def _speedup(seen: Seen) -> r.Speedup | None:
-    if not seen.tally.cached:
-        return None
+    if not seen.tally.cached or not seen.options.mix.get("data"):
+        return None  # no cache, or no /data read through it: nothing to speed up
     data = seen.tally.endpoints.get("data")
     measured = _ratio(
         data.misses.mean_ms() if data else None, data.hits.mean_ms() if data else None
