@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import guide
 from .clock import RealClock
 from .cluster import Cluster
 from .config import ConfigError, Topology
@@ -61,13 +62,24 @@ def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
     return load_scenario(scenario)
 
 
-def bench(scenario: Scenario | str | Path | None = None, **load: Any) -> BenchResult:
+def bench(
+    scenario: Scenario | str | Path | None = None, *, insecure: bool = False, **load: Any
+) -> BenchResult:
     """Run `scenario` (a Scenario, a path, or None for the lab) with its own `[load]`;
     `load` overrides any of it (`requests=1000`, `mix={"data": 1}`, `clock="real"`),
     checked as the command line's options are: ValueError (a ConfigError) naming the key.
+    The guide profile on an address other than loopback is refused, as on the command
+    line, unless `insecure`.
 
     Runs on a new event loop: call it from plain code, not from inside a running one."""
     chosen = _scenario(scenario)
+    door = None if insecure else guide.public_door(chosen.topology)
+    if door is not None:
+        raise ConfigError(
+            f"{chosen.source}: {door} on {chosen.topology.host_of(door)}: the guide profile "
+            "signs tokens with a public secret, so anyone who can reach it can forge one; "
+            "pass insecure=True to serve it there anyway"
+        )
     options = BenchOptions.of(changed_load(chosen.load, load))
     return execute(chosen.topology, options, chosen.faults)
 

@@ -213,3 +213,10 @@ def test_the_readme_pytest_example_runs_as_written(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_api_refuses_the_guide_profile_on_a_public_address(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('host = "0.0.0.0"\n[auth]\nmode = "guide"\n')
+    with pytest.raises(ValueError, match=r"load-balancer on 0\.0\.0\.0: the guide profile"):
+        labsim.bench(str(path), requests=2)
