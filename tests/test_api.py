@@ -185,7 +185,8 @@ def test_dir_lists_the_public_names_and_the_package_is_typed():
     assert "import_module" not in names
     package = Path(labsim.__file__).parent
     assert (package / "py.typed").is_file()
-    project = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    # The project file is the checkout's; the package may be an installed copy (as in CI).
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["labsim"]
 
 
