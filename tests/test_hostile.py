@@ -415,17 +415,22 @@ def _http(body: bytes, content_type: bytes = b"application/json") -> bytes:
     ],
 )
 def test_an_odd_login_answer_is_one_line_exit_2(answer):
-    server, thread = _serve_once(answer)
-    port = server.getsockname()[1]
-    try:
-        result = run_cli("bench", "--target", f"http://127.0.0.1:{port}", "--requests", "1")
-    finally:
-        server.close()
-        thread.join(5)
+    result, _ = _bench_against(answer)
     assert result.returncode == 2, result
     assert result.stderr.startswith("labsim: error: login at ")
     assert 'not with {"token": "..."}' in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def _bench_against(answer: bytes) -> tuple[subprocess.CompletedProcess[str], int]:
+    """`bench --target` against a server that sends `answer` to whatever it is asked."""
+    server, thread = _serve_once(answer)
+    port = server.getsockname()[1]
+    try:
+        return run_cli("bench", "--target", f"http://127.0.0.1:{port}", "--requests", "1"), port
+    finally:
+        server.close()
+        thread.join(5)
 
 
 @pytest.mark.parametrize(
@@ -437,13 +442,7 @@ def test_an_odd_login_answer_is_one_line_exit_2(answer):
 )
 def test_a_target_that_does_not_speak_http_is_one_line_naming_it(answer, named):
     # Issue 21: five lines of aiohttp's parser for the first, two for the second.
-    server, thread = _serve_once(answer)
-    port = server.getsockname()[1]
-    try:
-        result = run_cli("bench", "--target", f"http://127.0.0.1:{port}", "--requests", "1")
-    finally:
-        server.close()
-        thread.join(5)
+    result, port = _bench_against(answer)
     assert result.returncode == 2, result
     assert result.stderr.startswith(f"labsim: error: cannot reach http://127.0.0.1:{port}: ")
     assert named in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
