@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from labsim import loop
+from labsim.core import loop
 
 HOST = "127.0.0.1"
 # The same shape and size as the gateway's cache-hit answer.
@@ -56,9 +56,9 @@ async def serve_bare() -> None:
 
 
 async def serve_chain(scenario: str) -> None:
-    from labsim.clock import RealClock
-    from labsim.cluster import Cluster
-    from labsim.config import load_topology
+    from labsim.components.cluster import Cluster
+    from labsim.core.clock import RealClock
+    from labsim.model.config import load_topology
 
     cluster = Cluster(load_topology(scenario), RealClock(), ephemeral=True)
     await cluster.start()

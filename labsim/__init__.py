@@ -7,14 +7,17 @@ loop and one shared clock (real or virtual).
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from .core.version import __version__ as __version__
+
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, `__getattr__` below
     from .api import Lab, bench, check, load_scenario, serve
-    from .clock import Clock, RealClock, StalledError, VirtualClock
-    from .cluster import Cluster, ClusterError
-    from .config import ConfigError, Topology, load_topology
+    from .components.cluster import Cluster, ClusterError
+    from .core.clock import Clock, RealClock, StalledError, VirtualClock
+    from .model.config import ConfigError, Topology
+    from .model.result import BenchResult
+    from .model.scenario import Scenario
+    from .model.topology import load_topology
     from .run import BenchOptions
-    from .run.result import BenchResult
-    from .scenario import Scenario
 
 # Imported on first use, so `python -m labsim --bad-option` answers before aiohttp loads.
 _EXPORTS = {
@@ -24,17 +27,17 @@ _EXPORTS = {
     "serve": "api",
     "Lab": "api",
     "BenchOptions": "run",
-    "BenchResult": "run.result",
-    "Scenario": "scenario",
-    "Clock": "clock",
-    "RealClock": "clock",
-    "StalledError": "clock",
-    "VirtualClock": "clock",
-    "Cluster": "cluster",
-    "ClusterError": "cluster",
-    "ConfigError": "config",
-    "Topology": "config",
-    "load_topology": "config",
+    "BenchResult": "model.result",
+    "Scenario": "model.scenario",
+    "Clock": "core.clock",
+    "RealClock": "core.clock",
+    "StalledError": "core.clock",
+    "VirtualClock": "core.clock",
+    "Cluster": "components.cluster",
+    "ClusterError": "components.cluster",
+    "ConfigError": "model.config",
+    "Topology": "model.config",
+    "load_topology": "model.topology",
 }
 
 __all__ = [
@@ -56,8 +59,6 @@ __all__ = [
     "load_topology",
     "serve",
 ]
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

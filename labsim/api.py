@@ -14,7 +14,7 @@ the lab on free ports and point your own client at it.
     with labsim.serve("scenarios/zero-latency.toml") as lab:  # real clock, free ports
         requests.post(f"{lab.url}/login", json=...)
 
-Everything here is what the command line uses; `BenchResult` (`labsim.run.result`) is
+Everything here is what the command line uses; `BenchResult` (`labsim.model.result`) is
 the typed result, documented field by field.
 """
 
@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import guide
-from .clock import RealClock
-from .cluster import Cluster
-from .config import ConfigError, Topology
-from .load_changes import changed_load
+from .components.cluster import Cluster
+from .core.clock import RealClock
+from .model import guide
+from .model.config import ConfigError, Topology
+from .model.load_changes import changed_load
+from .model.result import BenchResult, Check
+from .model.scenario import Scenario, lab_scenario, load_scenarios
 from .run import BenchOptions, execute
-from .run.result import BenchResult, Check
-from .scenario import Scenario, lab_scenario, load_scenarios
 
 # Seconds `serve` waits for the topology to start, and for it to stop.
 START_TIMEOUT = 30.0

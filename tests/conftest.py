@@ -14,11 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from labsim.clock import Clock, RealClock, VirtualClock
-from labsim.cluster import Cluster
-from labsim.config import Topology, topology_from_dict
-from labsim.http import HttpClient
-from labsim.scenario import merge_tables
+from labsim.components.cluster import Cluster
+from labsim.core.clock import Clock, RealClock, VirtualClock
+from labsim.core.http import HttpClient
+from labsim.model.config import Topology
+from labsim.model.scenario import merge_tables
+from labsim.model.topology import topology_from_dict
 
 # The lab's shape with latencies small enough for tests on the real clock.
 FAST: dict[str, Any] = {

@@ -8,8 +8,8 @@ import logging
 import aiohttp
 import pytest
 
-from labsim.clock import VirtualClock
-from labsim.http import HttpClient
+from labsim.core.clock import VirtualClock
+from labsim.core.http import HttpClient
 
 from .conftest import eventually
 from .test_components import COMPONENTS

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import labsim
-from labsim.config import ConfigError
+from labsim.model.config import ConfigError
 
 USER = {"username": "user1", "password": "password123"}
 
@@ -171,7 +171,7 @@ def test_the_api_and_the_command_line_say_the_same(keywords, argv, api, cli, cap
 
 
 def test_the_api_takes_its_own_python_values():
-    from labsim.scenario import Stage
+    from labsim.model.scenario import Stage
 
     ramp = labsim.bench(mix={"data": 1}, stages=(Stage(2.0, 10.0),))  # a tuple of Stage
     assert ramp.load.model == "open" and ramp.load.stages == [{"duration_s": 2.0, "rate": 10.0}]

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import jwt
 import pytest
 
-import labsim.auth
-from labsim.auth import Auth, TokenError, token_from_header
-from labsim.config import User
+import labsim.model.auth
+from labsim.model.auth import Auth, TokenError, token_from_header
+from labsim.model.config import User
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 USERS = (User("user1", "password123"), User("admin", "s3cret", "admin"))
@@ -36,7 +36,7 @@ def test_a_cached_token_still_expires(monkeypatch):
     token = auth.issue(USERS[0])
     assert auth.verify(token)["sub"] == "user1"  # now verified and cached
     later = time.time() + 61
-    monkeypatch.setattr(labsim.auth, "time", SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr(labsim.model.auth, "time", SimpleNamespace(time=lambda: later))
     with pytest.raises(TokenError, match="expired"):
         auth.verify(token)
 

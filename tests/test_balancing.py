@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from labsim.balancing import Backend, make_picker
+from labsim.components.balancing import Backend, make_picker
 
 
 def backends(*weights: int) -> list[Backend]:

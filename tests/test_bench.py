@@ -11,10 +11,10 @@ import pytest
 
 import labsim
 from labsim.cli import main
-from labsim.config import load_topology
-from labsim.load import plan
-from labsim.report.common import column, decimals
+from labsim.model.load import plan
+from labsim.model.topology import load_topology
 from labsim.run import BenchOptions, run_bench
+from labsim.views.report.common import column, decimals
 
 from .conftest import make_topology
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from labsim.cluster import CapacityFigures
+from labsim.components.cluster import CapacityFigures
 
 from .test_components import COMPONENTS
 

@@ -10,9 +10,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from labsim.clock import VirtualClock
-from labsim.http import HttpClient
-from labsim.snapshot import Sampler
+from labsim.core.clock import VirtualClock
+from labsim.core.http import HttpClient
+from labsim.views.snapshot import Sampler
 
 # The browser, as the dashboard's own browser tests have it (skipped, with the reason, without).
 from .conftest import Up, free_ports, write_scenario

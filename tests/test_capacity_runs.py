@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from labsim.clock import VirtualClock
-from labsim.http import HttpClient
+from labsim.core.clock import VirtualClock
+from labsim.core.http import HttpClient
 
 from .test_capacity import CREDENTIALS, get
 

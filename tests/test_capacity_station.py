@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from labsim.clock import RealClock
 from labsim.components.answers import JSONError
 from labsim.components.capacity import Capacity
-from labsim.config import MAX_QUEUE, ConfigError, StationConfig, topology_from_dict
+from labsim.core.clock import RealClock
+from labsim.model.config import MAX_QUEUE, ConfigError, StationConfig
+from labsim.model.topology import topology_from_dict
 
 from .conftest import make_topology
 

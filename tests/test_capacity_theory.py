@@ -15,9 +15,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from labsim.model.scenario import Scenario, load_scenarios
+from labsim.model.theory import mm1_response_quantile, mmc_mean_response
 from labsim.run import BenchOptions, BenchResult, run_bench
-from labsim.scenario import Scenario, load_scenarios
-from labsim.theory import mm1_response_quantile, mmc_mean_response
 
 
 def _run(scenario: Scenario, requests: int, seed: int = 1) -> BenchResult:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from labsim.clock import RealClock, StalledError, VirtualClock
+from labsim.core.clock import RealClock, StalledError, VirtualClock
 
 
 async def test_virtual_time_jumps_to_the_next_wake_up():

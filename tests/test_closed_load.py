@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from labsim.config import ConfigError
-from labsim.latency import LatencyModel
-from labsim.load import plan
-from labsim.prediction import predict
-from labsim.report.text import render_text
+from labsim.model.config import ConfigError
+from labsim.model.latency import LatencyModel
+from labsim.model.load import plan
+from labsim.model.prediction import predict
+from labsim.model.scenario import Scenario, scenarios_from
 from labsim.run import BenchOptions, BenchResult, execute
-from labsim.scenario import Scenario, scenarios_from
+from labsim.views.report.text import render_text
 
 # No time anywhere but where a test puts it.
 QUIET: dict[str, Any] = {

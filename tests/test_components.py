@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from labsim.clock import VirtualClock
-from labsim.http import HttpClient
+from labsim.core.clock import VirtualClock
+from labsim.core.http import HttpClient
 
 COMPONENTS = [
     "load-balancer",

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim.cluster import gateway_settings
-from labsim.config import (
-    ConfigError,
-    LatencyModel,
-    load_topology,
-    topology_from_dict,
-    with_overrides,
-)
+from labsim.model.config import ConfigError, LatencyModel, gateway_settings
+from labsim.model.topology import load_topology, topology_from_dict, with_overrides
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
 

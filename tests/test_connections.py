@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from labsim import connections, http, loop
-from labsim.clock import RealClock
-from labsim.connections import Pool
-from labsim.http import DownstreamError, HttpClient
-from labsim.pipe import Pipe, connect
+from labsim.core import connections, http, loop
+from labsim.core.clock import RealClock
+from labsim.core.connections import Pool
+from labsim.core.http import DownstreamError, HttpClient
+from labsim.core.pipe import Pipe, connect
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

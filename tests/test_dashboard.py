@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from labsim import dashboard
-from labsim.cluster import ClusterError
+from labsim.components.cluster import ClusterError
+from labsim.views import dashboard
 
 from .conftest import login
 
@@ -416,7 +416,7 @@ async def test_a_bench_that_cannot_run_is_502(open_dashboard, http):
 async def test_a_tick_that_fails_is_logged_once_and_the_stream_goes_on(
     open_dashboard, monkeypatch, caplog
 ):
-    from labsim.snapshot import Sampler
+    from labsim.views.snapshot import Sampler
 
     taken = Sampler.snapshot
     calls = 0
@@ -480,8 +480,8 @@ async def test_a_port_in_use_names_it(start_cluster):
 
 def test_p50_and_p99_of_an_interval_come_from_the_histogram_s_buckets():
     from labsim.components.context import DURATION_BUCKETS
-    from labsim.metrics import Buckets
-    from labsim.snapshot import quantile_ms
+    from labsim.core.metrics import Buckets
+    from labsim.views.snapshot import quantile_ms
 
     seen = Buckets(DURATION_BUCKETS)
     for seconds in [0.002] * 98 + [0.3, 0.3]:
@@ -498,8 +498,8 @@ def test_p50_and_p99_of_an_interval_come_from_the_histogram_s_buckets():
 
 
 async def test_a_component_s_metrics_read_over_http_give_its_in_process_reading(cluster, http):
-    from labsim import remote
-    from labsim.snapshot import read
+    from labsim.views import remote
+    from labsim.views.snapshot import read
 
     from .conftest import login
 
@@ -526,7 +526,7 @@ async def test_a_component_s_metrics_read_over_http_give_its_in_process_reading(
 
 
 async def test_a_remote_read_keeps_the_metrics_when_the_faults_are_refused(cluster):
-    from labsim import remote
+    from labsim.views import remote
 
     reader = remote.Reader()
     try:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from labsim.cli import main
-from labsim.config import load_topology
-from labsim.scenario import scenarios_from
+from labsim.model.scenario import scenarios_from
+from labsim.model.topology import load_topology
 
 LAB_IDS = ["database", "cache", "microservice", "worker",
            "gateway-5000", "gateway-5003", "gateway-5006", "load-balancer"]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labsim.http import INTERNAL_HEADER
+from labsim.core.http import INTERNAL_HEADER
 
 from .conftest import login
 

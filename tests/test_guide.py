@@ -17,8 +17,8 @@ import jwt
 import pytest
 
 from labsim.cli import main
-from labsim.config import load_topology
-from labsim.guide import forged_token, is_loopback
+from labsim.model.guide import forged_token, is_loopback
+from labsim.model.topology import load_topology
 
 from .conftest import FAST, Up, free_ports, make_topology, write_scenario
 

@@ -25,8 +25,8 @@ import aiohttp
 import jwt
 import pytest
 
-from labsim.clock import VirtualClock
 from labsim.components.answers import json_depth
+from labsim.core.clock import VirtualClock
 
 from .conftest import Up, eventually, free_ports, login, write_scenario
 from .test_cli import run_cli

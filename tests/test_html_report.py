@@ -11,13 +11,13 @@ from html.parser import HTMLParser
 import pytest
 
 from labsim.cli import main
-from labsim.config import load_topology
-from labsim.metrics import Histogram, distribution
-from labsim.report.html import render_bench
-from labsim.report.svg import nice_ticks, status_colours
+from labsim.core.metrics import Histogram, distribution
+from labsim.core.timeline import Timeline
+from labsim.model.scenario import load_scenarios
+from labsim.model.topology import load_topology
 from labsim.run import BenchOptions, BenchResult, run_bench
-from labsim.scenario import load_scenarios
-from labsim.timeline import Timeline
+from labsim.views.report.html import render_bench
+from labsim.views.report.svg import nice_ticks, status_colours
 
 from .conftest import make_topology
 

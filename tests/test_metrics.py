@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from labsim.exposition import render
-from labsim.metrics import Buckets
+from labsim.components.exposition import render
+from labsim.core.metrics import Buckets
 
 from .conftest import eventually, login
 from .test_components import COMPONENTS

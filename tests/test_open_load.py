@@ -17,15 +17,15 @@ import pytest
 
 import labsim.run.driver
 from labsim.cli import main
-from labsim.report.text import render_text
+from labsim.model.result import Latency
+from labsim.model.scenario import Stage
 from labsim.run import BenchOptions, run_bench
 from labsim.run.arrivals import arrival_times, expected_arrivals
 from labsim.run.driver import credentials, one
-from labsim.run.result import Latency
 from labsim.run.samples import SampleLog
 from labsim.run.session import open_session
 from labsim.run.tally import Tally
-from labsim.scenario import Stage
+from labsim.views.report.text import render_text
 
 from .conftest import make_topology
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from labsim.components.load_balancer import RetryBudget
-from labsim.config import RetryConfig
-from labsim.rate_limit import RateLimiter
+from labsim.model.config import RetryConfig
+from labsim.model.rate_limit import RateLimiter
 
 
 class Hand:

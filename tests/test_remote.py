@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from labsim import dashboard, remote
-from labsim.clock import RealClock
-from labsim.cluster import Cluster
+from labsim.components.cluster import Cluster
+from labsim.core.clock import RealClock
+from labsim.views import dashboard, remote
 
 from .conftest import make_topology
 from .test_dashboard import events

@@ -12,14 +12,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from labsim.config import load_topology
-from labsim.report import svg
-from labsim.report.common import figure
-from labsim.report.html import render_bench
-from labsim.report.sweep import render_html as render_sweep
+from labsim.model.topology import load_topology
 from labsim.run import BenchOptions, BenchResult, run_bench
 from labsim.run.axes import parse_axis
 from labsim.run.sweep import run_sweep
+from labsim.views.report import svg
+from labsim.views.report.common import figure
+from labsim.views.report.html import render_bench
+from labsim.views.report.sweep import render_html as render_sweep
 
 from .conftest import make_topology
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from labsim.cli import main
-from labsim.config import ConfigError
+from labsim.model.config import ConfigError
+from labsim.model.scenario import Expectation, load_scenarios
 from labsim.run import BenchOptions, run_bench
-from labsim.scenario import Expectation, load_scenarios
 
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.toml"))
 SHIPPED = {
@@ -206,9 +206,9 @@ def test_a_resilience_run_is_repeatable():
 
 
 def test_a_fault_that_cannot_be_applied_stops_the_run():
-    from labsim.config import Topology
+    from labsim.model.config import Topology
+    from labsim.model.scenario import Fault
     from labsim.run import BenchError
-    from labsim.scenario import Fault
 
     bad = Fault(0.5, "database", {"latency": -1.0})  # refused by the fault API: 400
     with pytest.raises(BenchError, match=r"cannot inject the fault at t=0\.5s"):
@@ -216,9 +216,9 @@ def test_a_fault_that_cannot_be_applied_stops_the_run():
 
 
 async def test_a_run_that_fails_or_is_cancelled_leaves_no_task_behind():
-    from labsim.config import Topology
+    from labsim.model.config import Topology
+    from labsim.model.scenario import Fault
     from labsim.run import BenchError
-    from labsim.scenario import Fault
 
     def helpers_left() -> list[str]:
         names = {t.get_coro().__qualname__ for t in asyncio.all_tasks()}

@@ -16,9 +16,9 @@ import sys
 import aiohttp
 import pytest
 
-from labsim import descriptors
-from labsim.connection_limit import ConnectionLimit
-from labsim.connections import OwnSockets
+from labsim.core import descriptors
+from labsim.core.connection_limit import ConnectionLimit
+from labsim.core.connections import OwnSockets
 from labsim.run import BenchOptions, execute
 
 from .conftest import eventually, free_ports, login, make_topology, write_scenario

@@ -12,11 +12,11 @@ import dataclasses
 
 import pytest
 
-from labsim.clock import VirtualClock
 from labsim.components.sharing import ProcessorSharing
-from labsim.config import ConfigError
+from labsim.core.clock import VirtualClock
+from labsim.model.config import ConfigError
+from labsim.model.scenario import load_scenarios
 from labsim.run import BenchOptions, run_bench
-from labsim.scenario import load_scenarios
 
 from .conftest import make_topology
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from labsim import shipped
 from labsim.cli import main
-from labsim.scenario import load_scenarios
+from labsim.model import shipped
+from labsim.model.scenario import load_scenarios
 
 ROOT = Path(__file__).parents[1]
 

@@ -1,6 +1,6 @@
 """`labsim sweep`: the grid, its outputs, theory beside it, and every mistake a user can make.
 
-Theory is computed here from the scenario's own rates with `labsim.theory` (and, for the
+Theory is computed here from the scenario's own rates with `labsim.model.theory` (and, for the
 M/M/c quantiles, checked in tests/test_theory.py by simulation), not typed in.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from labsim.prediction import predict
+from labsim.model.prediction import predict
+from labsim.model.scenario import load_scenarios
+from labsim.model.theory import mm1_response_quantile, mmc_mean_response
 from labsim.run.axes import Axis, parse_axis
 from labsim.run.sweep import plan, run_sweep
-from labsim.scenario import load_scenarios
-from labsim.theory import mm1_response_quantile, mmc_mean_response
 
 from .test_cli import run_cli
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from labsim.theory import (
+from labsim.model.theory import (
     Centre,
     closed_network,
     erlang_c,

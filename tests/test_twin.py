@@ -16,10 +16,10 @@ import dataclasses
 
 import pytest
 
-from labsim.config import ConfigError
-from labsim.latency import LatencyModel
+from labsim.model.config import ConfigError
+from labsim.model.latency import LatencyModel
+from labsim.model.scenario import load_scenarios
 from labsim.run import BenchOptions, run_bench
-from labsim.scenario import load_scenarios
 
 from .conftest import make_topology
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from labsim.cli import main
-from labsim.cluster import gateway_settings
-from labsim.compare import Row, parse_rule
-from labsim.config import ConfigError, load_topology, with_overrides
+from labsim.model.config import ConfigError, gateway_settings
+from labsim.model.topology import load_topology, with_overrides
+from labsim.views.compare import Row, parse_rule
 
 
 def test_version_names_the_installed_package(capsys):

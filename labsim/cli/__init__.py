@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
-from ..clock import StalledError
-from ..config import ConfigError
+from ..core.clock import StalledError
+from ..model.config import ConfigError
 from .common import UsageError
 from .parser import EXIT_USAGE, build_parser
 

@@ -9,12 +9,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..cluster import ClusterError
-from ..load_changes import changed_load, option_name
+from ..components.cluster import ClusterError
+from ..model.load_changes import changed_load, option_name
+from ..model.result import Check
+from ..model.scenario import Load, parse_expectation
 from ..run import BenchError, BenchOptions, execute
-from ..run.result import Check
 from ..run.samples import SampleLog
-from ..scenario import Load, parse_expectation
 from . import EXIT_INTERRUPTED
 from .common import (
     UsageError,
@@ -58,17 +58,17 @@ def run_bench_command(args: argparse.Namespace) -> int:
         result = execute(topology, options, scenario.faults, samples)
     if args.scenario is not None or not args.target:
         result = result.titled(scenario.title)  # "stampede (with coalescing)"
-    from ..report.text import render_checks, render_text
+    from ..views.report.text import render_checks, render_text
 
     print(render_text(result))
     if args.json:
         write("--json", args.json, json.dumps(result.as_dict(), indent=2) + "\n")
     if args.html:
-        from ..report.html import render_bench
+        from ..views.report.html import render_bench
 
         write("--html", args.html, lambda: render_bench(result))
     if args.csv:
-        from ..report.csv_files import files
+        from ..views.report.csv_files import files
 
         for path, text in files(args.csv, result).items():
             write("--csv", path, text)

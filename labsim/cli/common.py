@@ -15,9 +15,10 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from .. import guide
-from ..config import Topology, load_topology, with_overrides
-from ..scenario import Scenario, lab_scenario, load_scenarios
+from ..model import guide
+from ..model.config import SHARED_SECRETS, Topology
+from ..model.scenario import Scenario, lab_scenario, load_scenarios
+from ..model.topology import load_topology, with_overrides
 
 
 class UsageError(Exception):
@@ -46,13 +47,6 @@ def topology_from_args(args: argparse.Namespace, topology: Topology | None = Non
 
 # Topology field -> the environment variable that sets it: what the processes of a split
 # lab must share (each would make its own at random otherwise).
-SHARED_SECRETS = {
-    "secret": "LABSIM_SECRET",
-    "admin_token": "LABSIM_ADMIN_TOKEN",
-    "internal_token": "LABSIM_INTERNAL_TOKEN",
-}
-
-
 def announce(topologies: Iterable[Topology]) -> None:
     """Say loudly, once, when a topology's gateways let anyone forge a token or need none."""
     topologies = list(topologies)

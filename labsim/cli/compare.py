@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..compare import Row, parse_rule, read_report, rows, rule_figure
-from ..report.text import columns
+from ..views.compare import Row, parse_rule, read_report, rows, rule_figure
+from ..views.report.text import columns
 
 
 def run_compare_command(args: argparse.Namespace) -> int:

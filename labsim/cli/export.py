@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..export import compose
-from ..scenario import scenarios_from
-from ..schema import parse_toml, read_scenario
+from ..model.scenario import scenarios_from
+from ..model.schema import parse_toml, read_scenario
+from ..views.export import compose
 from .common import UsageError
 
 LAB = "lab"  # the shipped scenario, found by name wherever labsim runs

@@ -9,7 +9,7 @@ import argparse
 from importlib import metadata
 from typing import NoReturn
 
-from ..load import AUTH
+from ..model.load import AUTH
 from ..run.axes import MAX_JOBS, Axis, parse_axis
 from .values import (
     decimal,

@@ -8,10 +8,10 @@ import itertools
 import os
 from collections.abc import Sequence
 
-from ..report.text import render_checks, render_comparison, render_text
+from ..model.scenario import load_scenarios
 from ..run import run_scenario
 from ..run.scenarios import ScenarioRun
-from ..scenario import load_scenarios
+from ..views.report.text import render_checks, render_comparison, render_text
 from .bench import EXIT_INTERRUPTED, running
 from .common import announce, make_folder, refuse_public_guide, topology_from_args, write
 
@@ -50,7 +50,7 @@ def run_scenarios_command(args: argparse.Namespace) -> int:
         print(tally(runs, stopped=True))
         return EXIT_INTERRUPTED
     if args.html is not None:
-        from ..report.html import render_index
+        from ..views.report.html import render_index
 
         index = os.path.join(args.html, "index.html")
         write("--html", index, lambda: render_index(pages))
@@ -94,7 +94,7 @@ def _write_page(
 ) -> tuple[str, str, str, int, int]:
     """Write one scenario file's page; (page name, path, description, passed, checks) for
     the index."""
-    from ..report.html import render_scenario
+    from ..views.report.html import render_scenario
 
     stem = os.path.splitext(os.path.basename(path))[0] or "scenario"
     taken = {page for page, *_ in pages} | {"index.html"}

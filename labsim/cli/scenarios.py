@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import shipped
+from ..model import shipped
 
 
 def run_scenarios_list(args: argparse.Namespace) -> int:

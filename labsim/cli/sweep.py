@@ -8,8 +8,8 @@ import os
 import sys
 import time
 
-from ..report.sweep import render_csv, render_html, render_text
 from ..run.sweep import SweepPoint, plan, run_sweep
+from ..views.report.sweep import render_csv, render_html, render_text
 from .bench import EXIT_INTERRUPTED, running
 from .common import UsageError, check_output_file, refuse_public_guide, write
 

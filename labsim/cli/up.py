@@ -10,10 +10,10 @@ import shlex
 import signal
 from urllib.parse import quote
 
-from .. import loop
-from ..clock import RealClock
-from ..cluster import Cluster, ClusterError
-from ..config import Topology
+from ..components.cluster import Cluster, ClusterError
+from ..core import loop
+from ..core.clock import RealClock
+from ..model.config import Topology
 from .common import (
     UsageError,
     announce,
@@ -130,7 +130,7 @@ async def _serve(
     await cluster.start()
     panel = None
     if dashboard_port is not None:
-        from .. import dashboard
+        from ..views import dashboard
 
         try:
             panel = await dashboard.serve(cluster, dashboard_port)

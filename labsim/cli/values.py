@@ -9,9 +9,9 @@ import math
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from ..config import LIMIT
-from ..load import parse_mix
-from ..numbers import within
+from ..core.numbers import within
+from ..model.config import LIMIT
+from ..model.load import parse_mix
 
 
 def number(kind: type, minimum: float, what: str, maximum: float = LIMIT) -> Callable[[str], float]:

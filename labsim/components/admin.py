@@ -13,7 +13,7 @@ import ipaddress
 
 from aiohttp import web
 
-from ..faults import Faults, check_changes
+from ..model.faults import Faults, check_changes
 from .answers import JSONError, json_body
 
 

@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from ..config import LimitsConfig
-from ..http import DownstreamError
+from ..core.http import DownstreamError
+from ..model.config import LimitsConfig
 
 
 class JSONError(Exception):

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from cachetools import TLRUCache
 
-from ..config import CacheConfig
+from ..model.config import CacheConfig
 from .answers import JSONError, json_body
 from .context import Context, Station
 from .figures import CacheFigures, CacheSize, Labelled

@@ -37,8 +37,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..clock import Clock
-from ..metrics import Histogram
+from ..core.clock import Clock
+from ..core.metrics import Histogram
 from .answers import JSONError
 from .sharing import ProcessorSharing
 

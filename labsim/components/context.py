@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..clock import Clock
-from ..config import NO_TIME, StationConfig, Topology
-from ..faults import Faults
-from ..http import HttpClient
-from ..latency import LatencyModel, component_rng, sampler
-from ..metrics import Buckets
+from ..core.clock import Clock
+from ..core.http import HttpClient
+from ..core.metrics import Buckets
+from ..model.config import NO_TIME, StationConfig, Topology
+from ..model.faults import Faults
+from ..model.latency import LatencyModel, component_rng, sampler
 from .capacity import Capacity
 from .figures import Figures, Labelled
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..config import DatabaseConfig
+from ..model.config import DatabaseConfig
 from .context import Context, Station
 from .figures import DatabaseFigures
 from .middleware import base_app

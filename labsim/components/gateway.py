@@ -19,12 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import forwarding
-from ..auth import TokenError, gateway_auth, token_from_header
-from ..config import GatewayConfig
-from ..http import DownstreamError, Reply
-from ..rate_limit import RateLimiter, client_key
-from ..tasks import cancel_all
+from ..core import forwarding
+from ..core.http import DownstreamError, Reply
+from ..core.tasks import cancel_all
+from ..model.auth import TokenError, gateway_auth, token_from_header
+from ..model.config import GatewayConfig
+from ..model.rate_limit import RateLimiter, client_key
 from .answers import JSONError, json_body, too_many_requests
 from .context import Context, Station
 from .figures import GatewayFigures

@@ -18,14 +18,14 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .. import forwarding
-from ..auth import gateway_auth
-from ..balancing import Backend, make_picker
-from ..config import LoadBalancerConfig, RetryConfig
-from ..http import EXCHANGE_HEADER, DownstreamError, Reply
-from ..rate_limit import RateLimiter, client_key
-from ..tasks import cancel_all
+from ..core import forwarding
+from ..core.http import EXCHANGE_HEADER, DownstreamError, Reply
+from ..core.tasks import cancel_all
+from ..model.auth import gateway_auth
+from ..model.config import LoadBalancerConfig, RetryConfig
+from ..model.rate_limit import RateLimiter, client_key
 from .answers import JSONError, error_response, read_body, too_many_requests
+from .balancing import Backend, make_picker
 from .context import Context, Station
 from .figures import GatewayUp, Labelled, LoadBalancerFigures
 from .middleware import base_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..config import MicroserviceConfig
+from ..model.config import MicroserviceConfig
 from .context import Context, Station
 from .figures import Figures
 from .middleware import base_app

@@ -24,13 +24,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from .. import exposure
-from ..clock import Clock
-from ..exposition import CONTENT_TYPE, render
-from ..http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
-from . import admin
+from ..core.clock import Clock
+from ..core.http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
+from . import admin, exposure
 from .answers import LIMITS, answer_for, error_response
 from .context import Context, Station
+from .exposition import CONTENT_TYPE, render
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-from ..clock import Clock
+from ..core.clock import Clock
 
 # Work left below this (seconds) is done: the virtual clock keeps whole nanoseconds.
 _DONE = 1e-8

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
-from ..config import WorkerConfig
-from ..tasks import cancel_all
+from ..core.tasks import cancel_all
+from ..model.config import WorkerConfig
 from .answers import JSONError, json_body
 from .context import Context, Station
 from .figures import WorkerFigures

@@ -8,16 +8,15 @@ expectations. The CLI, the dashboard and the tests all go through here.
 from importlib import import_module
 from typing import Any
 
-# Imported on first use: `scenario.py` reads `result.py` to check expectations, and
-# must not pull in the whole run layer (and aiohttp) to do so.
+# Imported on first use, so reading this package does not pull in aiohttp.
 _EXPORTS = {
-    "BenchError": "session",
-    "BenchOptions": "session",
-    "BenchResult": "result",
-    "ScenarioRun": "scenarios",
-    "execute": "bench",
-    "run_bench": "bench",
-    "run_scenario": "scenarios",
+    "BenchError": ".session",
+    "BenchOptions": ".session",
+    "BenchResult": "..model.result",  # the typed result is the model's
+    "ScenarioRun": ".scenarios",
+    "execute": ".bench",
+    "run_bench": ".bench",
+    "run_scenario": ".scenarios",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -26,4 +25,4 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'labsim.run' has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    return getattr(import_module(_EXPORTS[name], __name__), name)

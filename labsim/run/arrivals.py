@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 
-from ..scenario import Stage
+from ..model.scenario import Stage
 
 
 def segments(rate: float, duration: float | None, stages: Sequence[Stage]) -> list[Stage]:

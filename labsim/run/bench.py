@@ -12,14 +12,14 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
-from .. import loop
-from ..config import Topology
-from ..scenario import Fault
+from ..core import loop
+from ..model.config import Topology
+from ..model.result import BenchResult
+from ..model.scenario import Fault
 from .collect import Seen, bench_result
 from .driver import credentials, send_load
 from .faults import apply_faults
 from .open_load import send_open_load
-from .result import BenchResult
 from .samples import SampleLog
 from .sampling import Sampler, capacities, drain_worker, observe
 from .session import BenchOptions, Session, open_session

@@ -6,11 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..cluster import CapacityFigures
-from ..config import Topology
-from ..metrics import Histogram, distribution
-from ..timeline import Timeline
-from . import result as r
+from ..components.cluster import CapacityFigures
+from ..core.metrics import Histogram, distribution
+from ..core.timeline import Timeline
+from ..model import result as r
+from ..model.config import Topology
 from .describe import describe_topology, predicted_latencies
 from .sampling import Observed
 from .session import BenchOptions

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..config import ConfigError
+from ..model.config import ConfigError
 
 # Seconds to reach the scheduler before saying so.
 CONNECT_TIMEOUT = 10.0

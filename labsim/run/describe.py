@@ -3,7 +3,7 @@ and the `/data` latencies the latency models predict. Plain functions, no I/O.""
 
 from __future__ import annotations
 
-from ..config import Topology
+from ..model.config import Topology
 
 
 def predicted_latencies(topology: Topology) -> dict[str, float]:

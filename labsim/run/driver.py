@@ -20,10 +20,10 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..guide import forged_token
-from ..http import DownstreamError
-from ..latency import sampler
-from ..load import DIRECT, ENDPOINTS, plan
+from ..core.http import DownstreamError
+from ..model.guide import forged_token
+from ..model.latency import sampler
+from ..model.load import DIRECT, ENDPOINTS, plan
 from .session import BenchError, BenchOptions, Session
 from .tally import Outcome, Tally
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..http import DownstreamError
-from ..scenario import Fault
+from ..core.http import DownstreamError
+from ..model.scenario import Fault
 from .session import BenchError, Session
 
 

@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Iterator
 
-from ..tasks import cancel_all
+from ..core.tasks import cancel_all
 from .arrivals import arrival_times, expected_arrivals
 from .driver import Where, finish, interrupts, one, printer
 from .session import Session

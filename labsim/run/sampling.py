@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..cluster import CapacityFigures, Cluster
-from ..timeline import Timeline
+from ..components.cluster import CapacityFigures, Cluster
+from ..core.timeline import Timeline
 from .session import Session
 from .tally import Tally
 

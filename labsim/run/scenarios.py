@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import Topology
-from ..scenario import Scenario
+from ..model.config import Topology
+from ..model.result import BenchResult, Check
+from ..model.scenario import Scenario
 from .bench import execute
-from .result import BenchResult, Check
 from .session import BenchOptions
 
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .. import descriptors
-from ..clock import Clock, RealClock, VirtualClock
-from ..cluster import Cluster
-from ..config import NO_TIME, Topology
-from ..http import POOL_SIZE, HttpClient
-from ..latency import LatencyModel
-from ..load import DIRECT, LAB_MIX
-from ..scenario import Load, Stage
+from ..components.cluster import Cluster
+from ..core import descriptors
+from ..core.clock import Clock, RealClock, VirtualClock
+from ..core.http import POOL_SIZE, HttpClient
+from ..model.config import NO_TIME, Topology
+from ..model.latency import LatencyModel
+from ..model.load import DIRECT, LAB_MIX
+from ..model.scenario import Load, Stage
 from .samples import SampleLog
 
 

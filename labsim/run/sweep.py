@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ConfigError
-from ..prediction import EndpointTheory, predict
-from ..scenario import Scenario, scenarios_from
-from ..schema import read_toml
+from ..model.config import ConfigError
+from ..model.prediction import EndpointTheory, predict
+from ..model.result import BenchResult
+from ..model.scenario import Scenario, scenarios_from
+from ..model.schema import read_toml
 from .axes import MAX_POINTS, Axis
 from .bench import execute
-from .result import BenchResult
 from .session import BenchOptions
 
 # A point is saturated when its busiest component is this busy, or it refused, dropped

@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..load import ENDPOINTS
-from ..metrics import Histogram
+from ..core.metrics import Histogram
+from ..model.load import ENDPOINTS
 
 _KINDS = 100
 _OTHER = "(others)"

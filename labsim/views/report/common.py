@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from ..run.result import BenchResult, Latency
+from ...model.result import BenchResult, Latency
 
 # (label, figure path) rows of the side-by-side table of variants.
 COMPARISON = (

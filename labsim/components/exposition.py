@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .components.capacity import CapacityFigures
-from .components.context import Context, Station
-from .components.figures import Labelled, Metric, marked
-from .metrics import Buckets
+from ..core.metrics import Buckets
+from .capacity import CapacityFigures
+from .context import Context, Station
+from .figures import Labelled, Metric, marked
 
 
 def _labels(**labels: Any) -> str:

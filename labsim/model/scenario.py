@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.numbers import within
 from .config import (
     AT_LEAST_ONE,
     GATEWAY_PORT_STEP,
@@ -24,20 +25,17 @@ from .config import (
     NO_TIME,
     ConfigError,
     Topology,
-    build,
     check,
-    read_toml,
-    topology_from_dict,
 )
 from .faults import check_changes
 from .latency import LatencyModel
 from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
-from .numbers import within
-from .run.result import figure_problem
-from .schema import finite
+from .result import figure_problem
+from .schema import build, finite, read_toml
+from .topology import topology_from_dict
 
 if TYPE_CHECKING:
-    from .run.result import BenchResult
+    from .result import BenchResult
 
 _SCENARIO_KEYS = {"load", "expect", "faults", "variants"}
 _OPERATORS = {

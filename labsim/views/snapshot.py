@@ -13,18 +13,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from ..components.balancing import Backend
+from ..components.cache import Cache
+from ..components.capacity import CapacityFigures
+from ..components.cluster import Cluster, Component
+from ..components.context import DURATION_BUCKETS, Context
+from ..components.database import Database
+from ..components.gateway import Gateway
+from ..components.load_balancer import LoadBalancer
+from ..components.middleware import UNTIMED_PREFIXES
+from ..components.worker import Worker
+from ..model.faults import Faults
 from . import remote as remote_figures
-from .balancing import Backend
-from .cluster import Cluster, Component
-from .components.cache import Cache
-from .components.capacity import CapacityFigures
-from .components.context import DURATION_BUCKETS, Context
-from .components.database import Database
-from .components.gateway import Gateway
-from .components.load_balancer import LoadBalancer
-from .components.middleware import UNTIMED_PREFIXES
-from .components.worker import Worker
-from .faults import Faults
 
 
 @dataclass(frozen=True)

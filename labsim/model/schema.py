@@ -18,9 +18,9 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
+from ..core.numbers import within
 from . import shipped
 from .latency import MODELS, LatencyModel
-from .numbers import within
 
 # The largest number any setting takes: 31 years of seconds, a billion requests.
 LIMIT = 1_000_000_000

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from ..run.sweep import SATURATED, Sweep, SweepPoint
+from ...run.sweep import SATURATED, Sweep, SweepPoint
 from . import svg
 from .common import column, decimals
 from .html import grid, note, page

@@ -9,7 +9,6 @@ and the bench) but keeps the id its configured port gives it (`gateway-5003`).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
@@ -20,16 +19,16 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from . import descriptors, exposure
-from .clock import Clock
-from .components import cache, database, gateway, load_balancer, microservice, worker
-from .components.capacity import CapacityFigures
-from .components.context import Context, Station
-from .components.middleware import STATION
-from .config import NO_TIME, GatewayConfig, StationConfig, Topology, WorkerConfig
-from .connection_limit import ConnectionLimit
-from .connections import OwnSockets
-from .http import HttpClient
+from ..core import descriptors
+from ..core.clock import Clock
+from ..core.connection_limit import ConnectionLimit
+from ..core.connections import OwnSockets
+from ..core.http import HttpClient
+from ..model.config import NO_TIME, StationConfig, Topology, WorkerConfig, gateway_settings
+from . import cache, database, exposure, gateway, load_balancer, microservice, worker
+from .capacity import CapacityFigures
+from .context import Context, Station
+from .middleware import STATION
 from .serving import ClusterError, serve_app, url_host
 
 __all__ = ["CapacityFigures", "Cluster", "ClusterError", "Component", "serve_app"]
@@ -63,16 +62,6 @@ def service_time(settings: Any) -> str:
         if slots:
             text += f" ({slots} slot{'s' * (slots != 1)}, queue {settings.queue_size})"
     return text
-
-
-def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
-    """A gateway's settings: the shared ones, with its own station if it has one."""
-    gateways = topology.gateways
-    own = gateways.each.get(gateway_id)
-    if own is None:
-        return gateways
-    station = {f.name: getattr(own, f.name) for f in dataclasses.fields(StationConfig)}
-    return dataclasses.replace(gateways, **station)
 
 
 def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from ..run.result import BenchResult, Check
+from ...model.result import BenchResult, Check
 from . import common
 
 

@@ -12,16 +12,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .components.figures import counter
+from ..model.config import STRATEGIES as STRATEGIES
+from .figures import counter
 
-STRATEGIES = (
-    "round_robin",
-    "weighted",
-    "random",
-    "least_connections",
-    "power_of_two",
-    "consistent_hash",
-)
 _RING_POINTS = 160  # virtual nodes per gateway on the hash ring (as ketama uses)
 
 

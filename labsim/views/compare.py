@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .schema import ConfigError, finite, read_limited
+from ..model.schema import ConfigError, finite, read_limited
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 # No figure of a report comes near this (a float holds every whole number up to 2**53);
@@ -142,7 +142,7 @@ def parse_rule(text: str) -> Rule:
 def _long_form(path: str) -> str:
     if path == "failures":
         return "requests.failed"
-    from .load import ENDPOINTS
+    from ..model.load import ENDPOINTS
 
     return f"endpoints.{path}" if path.split(".")[0] in ENDPOINTS else path
 

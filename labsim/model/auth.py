@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import jwt
 from cachetools import LRUCache
 
+from ..core.numbers import within
 from .config import Topology, User
 from .guide import GUIDE_SECRET, short_key_allowed
-from .numbers import within
 
 ALGORITHM = "HS256"
 

@@ -1,19 +1,97 @@
-"""The rules that span a topology's sections: ports given once, one weight per gateway,
-both halves of a rate limit, a TTL within its maximum, known gateways, unique users, no
-waiting line without slots.
+"""A scenario's topology: read from its file, moved and changed by the command line, and
+checked as a whole (ports given once, one weight per gateway, both halves of a rate limit,
+a TTL within its maximum, known gateways, unique users, no waiting line without slots).
 
-Plain checks on a built `Topology`; every error names the source and the key.
+Validation happens once, here, and every error names the file and the key. This module
+reads files; it never reads the environment (the CLI does).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Set as AbstractSet
+from pathlib import Path
+from typing import Any
 
-from .schema import ConfigError
+from .config import GATEWAY_PORT_STEP, MAX_GATEWAYS, StationConfig, Topology
+from .latency import LatencyModel
+from .schema import ConfigError, build, read_toml
 
-if TYPE_CHECKING:
-    from .config import StationConfig, Topology
+_NOT_FROM_FILE = {"secret", "admin_token", "internal_token", "port_offset"}
+
+
+def _moved(topology: Topology, offset: int) -> Topology:
+    """Every configured port `offset` higher (0, a free port, stays 0); ids stay."""
+    top = max(topology.ports().values())
+    if top + offset > 65535:
+        raise ConfigError(
+            f"--port-offset {offset}: port {top} would become {top + offset}, past 65535"
+        )
+
+    def up(port: int) -> int:
+        return port + offset if port else 0
+
+    sections = {
+        name: dataclasses.replace(getattr(topology, name), port=up(getattr(topology, name).port))
+        for name in ("load_balancer", "cache", "database", "worker", "microservice")
+    }
+    gateways = topology.gateways
+    sections["gateways"] = dataclasses.replace(gateways, ports=tuple(up(p) for p in gateways.ports))
+    return dataclasses.replace(topology, **sections, port_offset=topology.port_offset + offset)
+
+
+def load_topology(path: str | Path | None) -> Topology:
+    """The scenario file's topology (the lab's defaults when `path` is None)."""
+    if path is None:
+        return validate(Topology(), "defaults")
+    data = read_toml(path)
+    # A scenario's load, expectations, faults and variants are read by `scenario.py`.
+    return topology_from_dict(data, str(path), ignore={"load", "expect", "faults", "variants"})
+
+
+def topology_from_dict(
+    data: dict[str, Any], source: str, ignore: AbstractSet[str] = frozenset()
+) -> Topology:
+    """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
+    known = {k: v for k, v in data.items() if k not in ignore}
+    topology = build(Topology, known, source, "", exclude=_NOT_FROM_FILE, read_elsewhere=ignore)
+    return validate(topology, source)
+
+
+def with_overrides(
+    topology: Topology,
+    *,
+    gateways: int | None = None,
+    db_latency: float | None = None,
+    host: str | None = None,
+    seed: int | None = None,
+    port_offset: int = 0,
+) -> Topology:
+    """Apply the CLI's overrides (already checked for type and sign by argparse)."""
+    if port_offset:
+        topology = _moved(topology, port_offset)
+    if gateways is not None:
+        if gateways > MAX_GATEWAYS:
+            raise ConfigError(f"--gateways {gateways}: at most {MAX_GATEWAYS}")
+        first = topology.gateways.ports[0]
+        last = first + GATEWAY_PORT_STEP * (gateways - 1)
+        if first and last > 65535:
+            raise ConfigError(
+                f"--gateways {gateways}: the ports from {first}, {GATEWAY_PORT_STEP} apart, "
+                f"would end at {last}, past 65535"
+            )
+        ports = tuple(first + GATEWAY_PORT_STEP * i if first else 0 for i in range(gateways))
+        topology = dataclasses.replace(
+            topology, gateways=dataclasses.replace(topology.gateways, ports=ports)
+        )
+    if db_latency is not None:
+        database = dataclasses.replace(topology.database, latency=LatencyModel.fixed(db_latency))
+        topology = dataclasses.replace(topology, database=database)
+    if host is not None:
+        topology = dataclasses.replace(topology, host=host)
+    if seed is not None:
+        topology = dataclasses.replace(topology, seed=seed)
+    return validate(topology, "command line")
 
 
 def _port_key(topology: Topology, component: str) -> str:
@@ -70,7 +148,6 @@ def validate(topology: Topology, source: str) -> Topology:
         if not isinstance(address, str) or not address.strip() or len(address) > 253:
             raise ConfigError(f"{source}: hosts.{component}: must name an address, e.g. 127.0.0.2")
     for key, station in _stations(topology):
-        # The field's own default: config.py, which holds it, imports this module.
         default = next(f.default for f in dataclasses.fields(station) if f.name == "queue_size")
         if not station.concurrency and station.queue_size != default:
             raise ConfigError(

@@ -15,8 +15,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .cli.common import SHARED_SECRETS
-from .config import Topology
+from ..model.config import SHARED_SECRETS, Topology
 
 DOCKERFILE = """FROM python:3.11-slim
 WORKDIR /labsim

@@ -27,10 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
-from . import exposure, remote
-from .cluster import Cluster, serve_app, service_time
-from .components.admin import authorize, check_host
-from .components.answers import (
+from ..components import exposure
+from ..components.admin import authorize, check_host
+from ..components.answers import (
     LIMITS,
     JSONError,
     answer_for,
@@ -39,11 +38,13 @@ from .components.answers import (
     json_body,
     read_body,
 )
-from .http import HttpClient
-from .numbers import within
-from .run import BenchError, BenchOptions, BenchResult, run_bench
+from ..components.cluster import Cluster, serve_app, service_time
+from ..core.http import HttpClient
+from ..core.numbers import within
+from ..core.tasks import cancel_all
+from ..run import BenchError, BenchOptions, BenchResult, run_bench
+from . import remote
 from .snapshot import Sampler
-from .tasks import cancel_all
 
 log = logging.getLogger("labsim")
 
@@ -90,7 +91,7 @@ def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application
 
 
 def _static(name: str, content_type: str) -> Handler:
-    body = resources.files(__package__).joinpath("static", name).read_bytes()
+    body = resources.files("labsim").joinpath("static", name).read_bytes()
     headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
     if content_type == "text/html":
         headers |= {"Content-Security-Policy": _POLICY, "Referrer-Policy": "no-referrer"}

@@ -27,9 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .cluster import gateway_settings
-from .config import MAX_QUEUE, StationConfig, Topology
-from .http import POOL_SIZE
+from ..core.http import POOL_SIZE
+from .config import MAX_QUEUE, StationConfig, Topology, gateway_settings
 from .latency import LatencyModel
 from .load import plan
 from .scenario import Scenario

@@ -29,8 +29,8 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from .config import LimitsConfig
-from .connection_limit import ConnectionLimit
+from ..core.connection_limit import ConnectionLimit
+from ..model.config import LimitsConfig
 
 # Seconds a stopping server waits for requests still in flight (wall time).
 SHUTDOWN_GRACE = 0.25

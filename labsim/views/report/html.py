@@ -12,8 +12,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from .. import __version__
-from ..run.result import BenchResult, Check
+from ...core.version import __version__
+from ...model.result import BenchResult, Check
 from . import common, svg
 
 _STYLE = """

@@ -10,19 +10,24 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from .balancing import STRATEGIES
 from .latency import LatencyModel
 
 # Re-exported: the schema's error and limit are what users of the configuration meet.
 from .schema import LIMIT as LIMIT
 from .schema import ConfigError as ConfigError
-from .schema import build, check, one_of, read_toml
-from .topology_rules import validate as _validate
+from .schema import check, one_of
+
+# The load balancer's ways to pick a backend (`components/balancing.py` implements them).
+STRATEGIES = (
+    "round_robin",
+    "weighted",
+    "random",
+    "least_connections",
+    "power_of_two",
+    "consistent_hash",
+)
 
 GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
 
@@ -316,78 +321,19 @@ class Topology:
         return ports
 
 
-_NOT_FROM_FILE = {"secret", "admin_token", "internal_token", "port_offset"}
+# The secrets a split topology's processes must share, and the variables that carry them.
+SHARED_SECRETS = {
+    "secret": "LABSIM_SECRET",
+    "admin_token": "LABSIM_ADMIN_TOKEN",
+    "internal_token": "LABSIM_INTERNAL_TOKEN",
+}
 
 
-def _moved(topology: Topology, offset: int) -> Topology:
-    """Every configured port `offset` higher (0, a free port, stays 0); ids stay."""
-    top = max(topology.ports().values())
-    if top + offset > 65535:
-        raise ConfigError(
-            f"--port-offset {offset}: port {top} would become {top + offset}, past 65535"
-        )
-
-    def up(port: int) -> int:
-        return port + offset if port else 0
-
-    sections = {
-        name: dataclasses.replace(getattr(topology, name), port=up(getattr(topology, name).port))
-        for name in ("load_balancer", "cache", "database", "worker", "microservice")
-    }
+def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
+    """A gateway's settings: the shared ones, with its own station if it has one."""
     gateways = topology.gateways
-    sections["gateways"] = dataclasses.replace(gateways, ports=tuple(up(p) for p in gateways.ports))
-    return dataclasses.replace(topology, **sections, port_offset=topology.port_offset + offset)
-
-
-def load_topology(path: str | Path | None) -> Topology:
-    """The scenario file's topology (the lab's defaults when `path` is None)."""
-    if path is None:
-        return _validate(Topology(), "defaults")
-    data = read_toml(path)
-    # A scenario's load, expectations, faults and variants are read by `scenario.py`.
-    return topology_from_dict(data, str(path), ignore={"load", "expect", "faults", "variants"})
-
-
-def topology_from_dict(
-    data: dict[str, Any], source: str, ignore: AbstractSet[str] = frozenset()
-) -> Topology:
-    """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
-    known = {k: v for k, v in data.items() if k not in ignore}
-    topology = build(Topology, known, source, "", exclude=_NOT_FROM_FILE, read_elsewhere=ignore)
-    return _validate(topology, source)
-
-
-def with_overrides(
-    topology: Topology,
-    *,
-    gateways: int | None = None,
-    db_latency: float | None = None,
-    host: str | None = None,
-    seed: int | None = None,
-    port_offset: int = 0,
-) -> Topology:
-    """Apply the CLI's overrides (already checked for type and sign by argparse)."""
-    if port_offset:
-        topology = _moved(topology, port_offset)
-    if gateways is not None:
-        if gateways > MAX_GATEWAYS:
-            raise ConfigError(f"--gateways {gateways}: at most {MAX_GATEWAYS}")
-        first = topology.gateways.ports[0]
-        last = first + GATEWAY_PORT_STEP * (gateways - 1)
-        if first and last > 65535:
-            raise ConfigError(
-                f"--gateways {gateways}: the ports from {first}, {GATEWAY_PORT_STEP} apart, "
-                f"would end at {last}, past 65535"
-            )
-        ports = tuple(first + GATEWAY_PORT_STEP * i if first else 0 for i in range(gateways))
-        topology = dataclasses.replace(
-            topology, gateways=dataclasses.replace(topology.gateways, ports=ports)
-        )
-    if db_latency is not None:
-        database = dataclasses.replace(topology.database, latency=LatencyModel.fixed(db_latency))
-        topology = dataclasses.replace(topology, database=database)
-    if host is not None:
-        topology = dataclasses.replace(topology, host=host)
-    if seed is not None:
-        topology = dataclasses.replace(topology, seed=seed)
-    return _validate(topology, "command line")
+    own = gateways.each.get(gateway_id)
+    if own is None:
+        return gateways
+    station = {f.name: getattr(own, f.name) for f in dataclasses.fields(StationConfig)}
+    return dataclasses.replace(gateways, **station)

@@ -15,8 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..metrics import Histogram
-from ..numbers import within
+from ..core.metrics import Histogram
+from ..core.numbers import within
 
 
 @dataclass(frozen=True)

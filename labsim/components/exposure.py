@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .components.answers import JSONError
-from .config import Topology
-from .http import INTERNAL_HEADER
+from ..core.http import INTERNAL_HEADER
+from ..model.config import Topology
+from .answers import JSONError
 
 INTERNAL_KINDS = frozenset({"cache", "database", "worker", "microservice"})
 LOOPBACK = "127.0.0.1"

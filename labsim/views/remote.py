@@ -29,9 +29,9 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
-from .components.answers import json_depth
-from .components.context import DURATION_BUCKETS
-from .components.figures import (
+from ..components.answers import json_depth
+from ..components.context import DURATION_BUCKETS
+from ..components.figures import (
     CacheFigures,
     CacheSize,
     DatabaseFigures,
@@ -40,10 +40,10 @@ from .components.figures import (
     WorkerFigures,
     marked,
 )
-from .components.middleware import UNTIMED_PREFIXES
-from .connections import Pool
-from .faults import check_changes
-from .http import KEEPALIVE
+from ..components.middleware import UNTIMED_PREFIXES
+from ..core.connections import Pool
+from ..core.http import KEEPALIVE
+from ..model.faults import check_changes
 
 # Seconds a remote component has to answer one read before it counts as unreachable.
 READ_TIMEOUT = 2.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import LIMIT
-from .numbers import within
+from ..core.numbers import within
 
 FIELDS = {"latency": float, "jitter": float, "error_rate": float, "down": bool, "hang": bool}
 

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..run.result import BenchResult, Latency
+from ...model.result import BenchResult, Latency
 
 STATS = ("name", "served", "failed", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms",
          "max_ms", "failed_mean_ms", "failed_max_ms", "rps")  # fmt: skip
