@@ -1,4 +1,4 @@
-"""Open Jackson networks (labsim.network), checked by two other methods: the product-form
+"""Open Jackson networks (labsim.model.network), checked by two other methods: the product-form
 distribution summed over a truncated state space, and a discrete-event simulation."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from labsim.network import Route, Station, solve, visits_from_routing
+from labsim.model.network import Route, Station, solve, visits_from_routing
 
 # The three-tier lab: a load balancer, three gateways (one station of 3 servers), a cache
 # and a database of 2 servers behind a 2 ms link. Reads miss the cache with chance 0.2 and
