@@ -28,6 +28,8 @@ from .context import Context, Station
 from .figures import CacheFigures, CacheSize, Labelled
 from .middleware import base_app
 
+FIGURES = CacheFigures  # the kind's own figures (`kinds.py`)
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from importlib import import_module
 from types import ModuleType
 from typing import Any
 
@@ -24,8 +25,10 @@ from ..core.clock import Clock
 from ..core.connection_limit import ConnectionLimit
 from ..core.connections import OwnSockets
 from ..core.http import HttpClient
-from ..model.config import NO_TIME, StationConfig, Topology, WorkerConfig, gateway_settings
-from . import cache, database, exposure, gateway, load_balancer, microservice, worker
+from ..model.config import NO_TIME, StationConfig, Topology, WorkerConfig, replica_settings
+from ..model.graph import Component as GraphComponent
+from ..model.kinds import KINDS
+from . import exposure
 from .capacity import CapacityFigures
 from .context import Context, Station
 from .middleware import STATION
@@ -64,17 +67,32 @@ def service_time(settings: Any) -> str:
     return text
 
 
-def _plan(topology: Topology) -> list[tuple[str, ModuleType, Any]]:
-    """(id, module, settings) for each component, in start order."""
-    plan: list[tuple[str, ModuleType, Any]] = [
-        ("database", database, topology.database),
-        ("cache", cache, topology.cache),
-        ("microservice", microservice, topology.microservice),
-        ("worker", worker, topology.worker),
+@dataclass(frozen=True)
+class Planned:
+    """One replica to start: its id, the component it serves, its kind and settings."""
+
+    id: str
+    component: GraphComponent
+    settings: Any
+
+    @property
+    def kind(self) -> str:
+        return self.component.kind
+
+    def factory(self) -> ModuleType:
+        return import_module(f"{__package__}.{KINDS[self.kind].module}")
+
+
+def plan(topology: Topology) -> list[Planned]:
+    """Each replica of the topology's graph, in start order (callees first)."""
+    graph = topology.graph()
+    return [
+        Planned(
+            replica.id, graph.components[name], replica_settings(graph.components[name], replica.id)
+        )
+        for name in graph.start_order()
+        for replica in graph.replicas(name)
     ]
-    plan += [(gid, gateway, gateway_settings(topology, gid)) for gid in topology.gateway_ids()]
-    plan.append(("load-balancer", load_balancer, topology.load_balancer))
-    return plan
 
 
 class Cluster:
@@ -113,7 +131,7 @@ class Cluster:
     def settings(self) -> dict[str, tuple[str, Any]]:
         """Component id -> (kind, settings) of every component of the topology, in start
         order, served here or not."""
-        return {cid: (m.__name__.rsplit(".", 1)[-1], s) for cid, m, s in _plan(self.topology)}
+        return {p.id: (p.kind, p.settings) for p in plan(self.topology)}
 
     @property
     def url(self) -> str:
@@ -126,15 +144,17 @@ class Cluster:
             if self.only is not None and component_id not in self.only:
                 host = url_host(self.topology.host_of(component_id))
                 self.urls[component_id] = f"http://{host}:{port}"
-        plan = [p for p in _plan(self.topology) if self.only is None or p[0] in self.only]
-        connections = ConnectionLimit(self._outside_share(len(plan)), self.own)
-        for component_id, module, settings in plan:
+        graph = self.topology.graph()
+        planned = [p for p in plan(self.topology) if self.only is None or p.id in self.only]
+        connections = ConnectionLimit(self._outside_share(len(planned)), self.own)
+        for replica in planned:
+            component_id, module, settings = replica.id, replica.factory(), replica.settings
             port = 0 if self.ephemeral else ports[component_id]
-            kind = module.__name__.rsplit(".", 1)[-1]
+            kind = replica.kind
             host = exposure.bind_host(self.topology, kind, component_id)
             client = HttpClient(
                 self.clock,
-                auto_decompress=module is not load_balancer,
+                auto_decompress=kind != "load_balancer",
                 keepalive=self.topology.limits.head_timeout / 2,
                 servers=self.servers,
                 headers=exposure.credential(self.topology, kind),
@@ -146,6 +166,8 @@ class Cluster:
                 settings=settings,
                 clock=self.clock,
                 topology=self.topology,
+                graph=graph,
+                component=replica.component,
                 urls=self.urls,
                 client=client,
                 log=log,

@@ -21,6 +21,7 @@ from ..core.http import HttpClient
 from ..core.metrics import Buckets
 from ..model.config import NO_TIME, StationConfig, Topology
 from ..model.faults import Faults
+from ..model.graph import Component, Graph
 from ..model.latency import LatencyModel, component_rng, sampler
 from .capacity import Capacity
 from .figures import Figures, Labelled
@@ -47,7 +48,9 @@ class Context(Generic[S]):
     settings: S
     clock: Clock
     topology: Topology
-    urls: dict[str, str]  # component id -> base URL; filled in as components bind
+    graph: Graph  # the topology's components and who calls whom
+    component: Component  # the graph's component this replica serves
+    urls: dict[str, str]  # replica id -> base URL; filled in as components bind
     client: HttpClient
     log: logging.Logger
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status)

@@ -12,6 +12,8 @@ from .context import Context, Station
 from .figures import DatabaseFigures
 from .middleware import base_app
 
+FIGURES = DatabaseFigures  # the kind's own figures (`kinds.py`)
+
 ANSWER = "Fetched fresh data from DB"
 
 

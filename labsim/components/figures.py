@@ -63,6 +63,21 @@ class Figures:
 
 
 @dataclass
+class ReaderFigures(Figures):
+    """A service's that reads through a cache."""
+
+    hits: int = counter("Reads answered from the cache.")
+    misses: int = counter("Reads that had to call the source (cache miss).")
+
+
+@dataclass
+class LoginFigures(Figures):
+    tokens_issued: int = counter("Tokens issued (POST /login with good credentials).")
+    login_failures: int = counter("POST /login refused: unknown user or wrong password.")
+    tokens_refused: int = counter("Tokens found invalid (POST /validate_token answered 403).")
+
+
+@dataclass
 class GatewayFigures(Figures):
     hits: int = counter("GET /data answered from the cache.")
     misses: int = counter("GET /data that had to read the database (cache miss).")

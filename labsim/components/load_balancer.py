@@ -30,6 +30,8 @@ from .context import Context, Station
 from .figures import GatewayUp, Labelled, LoadBalancerFigures
 from .middleware import base_app
 
+FIGURES = LoadBalancerFigures  # the kind's own figures (`kinds.py`)
+
 # RFC 9110 §7.6.1 hop-by-hop headers, plus those the proxy recomputes itself.
 _HOP_BY_HOP = frozenset(
     h.lower()
@@ -122,7 +124,8 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
     def __init__(self, ctx: Context[LoadBalancerConfig]) -> None:
         super().__init__(ctx, LoadBalancerFigures())
         settings = ctx.settings
-        ids = ctx.topology.gateway_ids()
+        graph = ctx.graph
+        ids = [r.id for name in ctx.component.backends for r in graph.replicas(name)]
         weights = settings.weights or (1,) * len(ids)
         self.backends = [Backend(gid, w) for gid, w in zip(ids, weights, strict=True)]
         self._by_id = {b.id: b for b in self.backends}
@@ -134,7 +137,11 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         self.auth = gateway_auth(ctx.topology, token_ttl=0)  # to read who is asking
         # Proof of the client's address, sent only where a gateway reads it: to key its
         # rate limit (one header less per request in the lab as it comes).
-        gateways_limit = ctx.topology.gateways.rate_limit.rate > 0
+        gateways_limit = any(
+            getattr(graph.components[name].settings.rate_limit, "rate", 0) > 0
+            for name in ctx.component.backends
+            if hasattr(graph.components[name].settings, "rate_limit")
+        )
         self.forwarder = forwarding.proof(ctx.topology.admin_token) if gateways_limit else None
         self.check_headers = _header_limits(settings)
         hash_on = settings.hash_on

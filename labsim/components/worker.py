@@ -27,6 +27,8 @@ from .context import Context, Station
 from .figures import WorkerFigures
 from .middleware import base_app
 
+FIGURES = WorkerFigures  # the kind's own figures (`kinds.py`)
+
 
 @dataclass
 class Task:

@@ -91,7 +91,7 @@ class Reply:
         return answer
 
 
-def _refusal(reply: Reply) -> DownstreamError:
+def refusal(reply: Reply) -> DownstreamError:
     try:
         detail = json.loads(reply.body).get("error")
     except (ValueError, AttributeError):
@@ -291,7 +291,7 @@ class HttpClient:
         if failure is not None:
             raise failure
         if check and reply.status >= 400:
-            raise _refusal(reply)
+            raise refusal(reply)
         return reply
 
     async def _exchange(

@@ -11,7 +11,10 @@ import dataclasses
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
+from .graph import Component, Graph
+from .lab import lab_components
 from .latency import LatencyModel
 
 # Re-exported: the schema's error and limit are what users of the configuration meet.
@@ -225,8 +228,26 @@ class WorkerConfig:
 
 @dataclass(frozen=True)
 class MicroserviceConfig(StationConfig):
+    """A service: the lab's microservice, or any component whose endpoints are steps."""
+
     port: int = field(default=5001, metadata=_PORT)
     latency: LatencyModel = ONE_MS
+    timeout: float = field(default=5.0, metadata=_POSITIVE)  # a caller's wait for it
+
+
+ServiceConfig = MicroserviceConfig
+
+
+@dataclass(frozen=True)
+class LoginConfig(StationConfig):
+    """A login service (Lab 5's): `POST /login` issues tokens, `POST /validate_token`
+    checks one for the gateways that hand it their checks."""
+
+    port: int = field(default=5009, metadata=_PORT)
+    latency: LatencyModel = ONE_MS
+    token_ttl: float = field(
+        default=3600.0, metadata=check(lambda v: v >= 1, "must be at least 1 second")
+    )
     timeout: float = field(default=5.0, metadata=_POSITIVE)
 
 
@@ -289,6 +310,9 @@ class Topology:
     # Component id -> the address it listens on and is reached at, where not `host`: the
     # same scenario, split over processes or machines (`up --only`).
     hosts: dict[str, str] = field(default_factory=dict)
+    # `[components.NAME]` tables: the topology as a graph (`graph.py`). Empty: the lab's,
+    # from the sections above (`lab.py`). Read by `topology.py`, not by `build`.
+    components: dict[str, Component] = field(default_factory=dict)
     users: tuple[User, ...] = field(
         default=(User("user1", "password123", "user"),),
         metadata=check(lambda us: 1 <= len(us) <= 1000, "must list 1 to 1000 users"),
@@ -304,21 +328,28 @@ class Topology:
         """The address `component` listens on: its own in `hosts`, else the shared one."""
         return self.hosts.get(component, self.host)
 
+    def graph(self) -> Graph:
+        """Its components as a graph: the `[components]` tables, or the lab's sections."""
+        if self.components:
+            return Graph(self.components, self.port_offset)
+        lab = lab_components(
+            self.load_balancer,
+            self.gateways,
+            self.cache,
+            self.database,
+            self.worker,
+            self.microservice,
+        )
+        return Graph(lab, self.port_offset)
+
     def gateway_ids(self) -> list[str]:
         """`gateway-<port>`, by the scenario's port (`--port-offset` moves none)."""
         return [f"gateway-{port - self.port_offset if port else 0}" for port in self.gateways.ports]
 
     def ports(self) -> dict[str, int]:
-        """Component id -> configured port, in start order (backends first)."""
-        ports = {
-            "database": self.database.port,
-            "cache": self.cache.port,
-            "microservice": self.microservice.port,
-            "worker": self.worker.port,
-        }
-        ports.update(zip(self.gateway_ids(), self.gateways.ports, strict=True))
-        ports["load-balancer"] = self.load_balancer.port
-        return ports
+        """Replica id -> configured port, in start order (callees first)."""
+        graph = self.graph()
+        return {r.id: r.port for name in graph.start_order() for r in graph.replicas(name)}
 
 
 # The secrets a split topology's processes must share, and the variables that carry them.
@@ -329,11 +360,19 @@ SHARED_SECRETS = {
 }
 
 
-def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
-    """A gateway's settings: the shared ones, with its own station if it has one."""
-    gateways = topology.gateways
-    own = gateways.each.get(gateway_id)
+def replica_settings(component: Component, replica_id: str) -> Any:
+    """A replica's settings: its component's, with its own station (`each`) if it has one."""
+    settings = component.settings
+    own = getattr(settings, "each", {}).get(replica_id)
     if own is None:
-        return gateways
+        return settings
     station = {f.name: getattr(own, f.name) for f in dataclasses.fields(StationConfig)}
-    return dataclasses.replace(gateways, **station)
+    return dataclasses.replace(settings, **station)
+
+
+def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
+    """A lab gateway's settings: the shared ones, with its own station if it has one."""
+    settings: GatewayConfig = replica_settings(
+        topology.graph().component_of(gateway_id), gateway_id
+    )
+    return settings

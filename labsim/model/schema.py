@@ -154,7 +154,7 @@ def _field(f: dataclasses.Field[Any], hint: Any, raw: Any, source: str, key: str
 
 def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
     if hint is LatencyModel:
-        return _latency(value, source, key)
+        return latency_value(value, source, key)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):  # made in Python already (`labsim.bench(stages=...)`)
             return value
@@ -191,7 +191,7 @@ def _scalar(hint: type, value: Any, source: str, key: str) -> Any:
     raise ConfigError(f"{_in(source)}{key}: must be {article} {hint.__name__} (got {value!r})")
 
 
-def _latency(value: Any, source: str, key: str) -> LatencyModel:
+def latency_value(value: Any, source: str, key: str) -> LatencyModel:
     """A latency is seconds (a number) or a table such as {model = "uniform", low, high}."""
     if within(value, -math.inf, math.inf) or isinstance(value, float):
         seconds = _scalar(float, value, source, key)

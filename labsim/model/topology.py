@@ -9,15 +9,21 @@ reads files; it never reads the environment (the CLI does).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from .config import GATEWAY_PORT_STEP, MAX_GATEWAYS, StationConfig, Topology
+from .graph import Component
+from .graph_reader import check_graph, read_components
 from .latency import LatencyModel
 from .schema import ConfigError, build, read_toml
 
-_NOT_FROM_FILE = {"secret", "admin_token", "internal_token", "port_offset"}
+_NOT_FROM_FILE = {"secret", "admin_token", "internal_token", "port_offset", "components"}
+# The lab's own sections: with `[components]`, the topology is described there instead.
+_LAB_SECTIONS = ("load_balancer", "gateways", "cache", "database", "worker", "microservice")
+log = logging.getLogger("labsim")
 
 
 def _moved(topology: Topology, offset: int) -> Topology:
@@ -37,7 +43,22 @@ def _moved(topology: Topology, offset: int) -> Topology:
     }
     gateways = topology.gateways
     sections["gateways"] = dataclasses.replace(gateways, ports=tuple(up(p) for p in gateways.ports))
-    return dataclasses.replace(topology, **sections, port_offset=topology.port_offset + offset)
+    components = {
+        name: _component_moved(c, tuple(up(p) for p in c.ports))
+        for name, c in topology.components.items()
+    }
+    return dataclasses.replace(
+        topology, **sections, components=components, port_offset=topology.port_offset + offset
+    )
+
+
+def _component_moved(component: Component, ports: tuple[int, ...]) -> Component:
+    settings = component.settings
+    if hasattr(settings, "port"):
+        settings = dataclasses.replace(settings, port=ports[0])
+    else:
+        settings = dataclasses.replace(settings, ports=ports)
+    return dataclasses.replace(component, ports=ports, settings=settings)
 
 
 def load_topology(path: str | Path | None) -> Topology:
@@ -53,8 +74,21 @@ def topology_from_dict(
     data: dict[str, Any], source: str, ignore: AbstractSet[str] = frozenset()
 ) -> Topology:
     """Build and validate a Topology; `ignore` names top-level keys another layer reads."""
-    known = {k: v for k, v in data.items() if k not in ignore}
-    topology = build(Topology, known, source, "", exclude=_NOT_FROM_FILE, read_elsewhere=ignore)
+    known = {k: v for k, v in data.items() if k not in ignore and k != "components"}
+    topology = build(
+        Topology, known, source, "", exclude=_NOT_FROM_FILE, read_elsewhere={*ignore, "components"}
+    )
+    if "components" in data:
+        lab = [k for k in _LAB_SECTIONS if k in data]
+        if lab:
+            raise ConfigError(
+                f"{source}: {lab[0]}: the lab's sections describe the lab's topology; with "
+                "[components], describe every component there instead"
+            )
+        components = read_components(data["components"], source)
+        topology = dataclasses.replace(topology, components=components)
+    for warning in check_graph(topology.graph(), source) if topology.components else ():
+        log.warning("labsim: %s", warning)
     return validate(topology, source)
 
 
@@ -95,6 +129,10 @@ def with_overrides(
 
 
 def _port_key(topology: Topology, component: str) -> str:
+    if topology.components:
+        name = topology.graph().component_of(component).name
+        replicated = topology.components[name].replicated
+        return f"components.{name}.{'ports' if replicated else 'port'}"
     if component.startswith("gateway-"):
         return f"gateways.ports[{topology.gateway_ids().index(component)}]"
     return f"{component.replace('-', '_')}.port"
@@ -112,6 +150,17 @@ def validate(topology: Topology, source: str) -> Topology:
                 f"given to {seen[port]}"
             )
         seen[port] = component
+    graph = topology.graph()
+    if topology.components:
+        check_graph(graph, source)
+    for name, node in graph.components.items():
+        weights = getattr(node.settings, "weights", ())
+        replicas = sum(len(graph.replicas(b)) for b in node.backends)
+        if weights and len(weights) != replicas and topology.components:
+            raise ConfigError(
+                f"{source}: components.{name}.weights: {len(weights)} weights for {replicas} "
+                "backends (give one per backend replica, in order)"
+            )
     weights = topology.load_balancer.weights
     if weights and len(weights) != len(topology.gateways.ports):
         raise ConfigError(
