@@ -136,7 +136,7 @@ class Cluster:
     @property
     def url(self) -> str:
         """The load balancer's URL: where clients send their requests."""
-        return self.urls["load-balancer"]
+        return self.urls[self.topology.graph().entry_replica()]
 
     async def start(self) -> None:
         ports = self.topology.ports()
@@ -229,6 +229,15 @@ class Cluster:
     async def _stop_one(component: Component) -> None:
         await component.runner.cleanup()
         await component.context.client.close()
+
+    def summed(self, kind: str) -> dict[str, int]:
+        """The figures of every component of `kind` in this process, added up."""
+        total: dict[str, int] = {}
+        for cid in self.topology.graph().of_kind(kind):
+            if cid in self.components:
+                for name, value in self.counters(cid).items():
+                    total[name] = total.get(name, 0) + value
+        return total
 
     def counters(self, component_id: str) -> dict[str, int]:
         """The component's own figures by name (`db_calls`, `queued`, ...), zeros included."""

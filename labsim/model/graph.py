@@ -199,6 +199,25 @@ class Graph:
             rows[depth[name]].append(name)
         return rows
 
+    def of_kind(self, kind: str) -> list[str]:
+        """The replicas of every component of `kind`, in the scenario's order."""
+        return [
+            r.id for c in self.components.values() if c.kind == kind for r in self.replicas(c.name)
+        ]
+
+    def entry_replica(self) -> str:
+        """The replica a client's requests go to."""
+        return self.replicas(self.entry())[0].id
+
+    def reads_cache(self) -> bool:
+        """Whether some endpoint reads through a cache (a `read_through` with one)."""
+        return any(
+            s.kind == "read_through" and s.target
+            for c in self.components.values()
+            for e in c.endpoints
+            for s in e.steps
+        )
+
     def edges(self) -> list[tuple[str, str]]:
         """(caller, callee) between replicas: every replica of a caller to every replica
         of each component it calls, callers in start order reversed (entry first)."""

@@ -14,7 +14,7 @@ ENDPOINTS: dict[str, tuple[str, str, int, Any]] = {
     "process": ("GET", "/process", 200, None),
     "db": ("GET", "/db", 200, None),
 }
-# Endpoints sent straight to a component, not through the load balancer: component id.
+# Endpoints sent straight to a component, past the entry: the kind of component.
 DIRECT = {"db": "database"}
 LAB_MIX = {"data": 50, "longtask": 50}
 # How the load gets its token: `/login`, forged with the guide's public secret, or none.

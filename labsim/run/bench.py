@@ -55,7 +55,7 @@ async def run_bench(
 
 async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
     token = await credentials(session)
-    tally = Tally(cached=session.cached)
+    tally = Tally(cached=session.cached, entry=session.entry)
     clock = session.clock
     start = clock.now()
     if session.samples is not None:

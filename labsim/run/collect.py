@@ -54,10 +54,10 @@ def bench_result(seen: Seen) -> r.BenchResult:
         send_lag=r.Latency.of(tally.send_lag) if options.open else None,
         endpoints=_endpoints(options, tally),
         cache=_cache(seen),
-        db_calls=_counted(seen, "database", "db_calls"),
+        db_calls=_summed(seen, "database", "db_calls"),
         speedup=_speedup(seen),
         gateways=dict(sorted(tally.gateways.items())),
-        worker=r.Worker(tally.tasks_queued, _counted(seen, "worker", "completed")),
+        worker=r.Worker(tally.tasks_queued, _summed(seen, "worker", "completed")),
         load_balancer=_balancer(seen),
         rate_limited=tally.by_status.get("429", 0),
         failures=[r.Failure(e, s, err, n) for (e, s, err), n in tally.failures.most_common()],
@@ -86,6 +86,14 @@ def _offered(options: BenchOptions, tally: Tally) -> float | None:
     if not options.open or tally.offered_for <= 0:
         return None
     return round(tally.arrived / tally.offered_for, 3)
+
+
+def _summed(seen: Seen, kind: str, name: str) -> int | None:
+    """Figure `name` of every component of `kind`, added up (None: not observed)."""
+    if seen.observed is None:
+        return None
+    counters = seen.observed.counters
+    return sum(counters.get(c, {}).get(name, 0) for c in seen.topology.graph().of_kind(kind))
 
 
 def _counted(seen: Seen, component: str, name: str) -> int | None:
@@ -120,8 +128,8 @@ def _cache(seen: Seen) -> r.Cache | None:
         hits=tally.hits,
         misses=tally.misses,
         hit_ratio=round(tally.hits / looked_up, 4) if looked_up else None,
-        coalesced=_counted(seen, "cache", "coalesced"),
-        stale=_counted(seen, "cache", "stale"),
+        coalesced=_summed(seen, "cache", "coalesced"),
+        stale=_summed(seen, "cache", "stale"),
     )
 
 
@@ -144,7 +152,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _balancer(seen: Seen) -> r.Balancer:
     def lb(name: str) -> int | None:
-        return _counted(seen, "load-balancer", name)
+        return _counted(seen, seen.topology.graph().entry_replica(), name)
 
     return r.Balancer(
         retries=lb("retries"),

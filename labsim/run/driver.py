@@ -23,7 +23,7 @@ from typing import Any
 from ..core.http import DownstreamError
 from ..model.guide import forged_token
 from ..model.latency import sampler
-from ..model.load import DIRECT, ENDPOINTS, plan
+from ..model.load import ENDPOINTS, plan
 from .session import BenchError, BenchOptions, Session
 from .tally import Outcome, Tally
 
@@ -43,7 +43,7 @@ async def login(session: Session) -> str:
     user, base = session.topology.users[0], session.base
     try:
         reply = await session.client.request(
-            "load-balancer",
+            session.entry,
             "POST",
             f"{base}/login",
             json_body={"username": user.username, "password": user.password},
@@ -147,7 +147,7 @@ async def one(
         tally.send_lag.add(max(0.0, sent - scheduled))
     try:
         reply = await session.client.request(
-            DIRECT.get(endpoint, "load-balancer"),
+            session.target_of(endpoint),
             method,
             session.url_of(endpoint) + path,
             headers={"Authorization": token} if token else None,

@@ -56,7 +56,7 @@ class Sampler:
         for component, figures in capacities(cluster).items():
             values[f"queue {component}"] = figures.queue_length_now
         if cluster is not None:
-            worker = cluster.counters("worker")
+            worker = cluster.summed("worker")
             values |= {
                 "worker_queued": worker.get("queued", 0),
                 "worker_running": worker.get("running", 0),
@@ -70,7 +70,7 @@ async def drain_worker(session: Session) -> None:
     assert cluster is not None
     waited = 0.0
     while waited < _DRAIN_LIMIT:
-        counters = cluster.counters("worker")
+        counters = cluster.summed("worker")
         if counters.get("queued", 0) + counters.get("running", 0) == 0:
             return
         await session.clock.sleep(_DRAIN_POLL)

@@ -83,17 +83,29 @@ class Session:
     cluster: Cluster | None
     samples: SampleLog | None = None  # `bench --samples`: a line per request
 
+    @property
+    def entry(self) -> str:
+        """The replica clients send to: the graph's entry (the lab's load balancer)."""
+        return self.topology.graph().entry_replica()
+
+    def target_of(self, endpoint: str) -> str:
+        """The replica `endpoint` is sent to: the entry, or the one of the kind it names
+        directly (`load.DIRECT`)."""
+        kind = DIRECT.get(endpoint)
+        if kind is None:
+            return self.entry
+        return self.topology.graph().of_kind(kind)[0]
+
     def url_of(self, endpoint: str) -> str:
-        """Where `endpoint` is sent: the load balancer, or the component it names directly."""
-        component = DIRECT.get(endpoint)
-        if component is None or self.cluster is None:
+        """Where `endpoint` is sent: the entry, or the component it names directly."""
+        if DIRECT.get(endpoint) is None or self.cluster is None:
             return self.base
-        return self.cluster.urls[component]
+        return self.cluster.urls[self.target_of(endpoint)]
 
     @property
     def cached(self) -> bool:
         """Whether `/data` goes through a cache; assumed for a remote target's (unknown)."""
-        return self.cluster is None or self.topology.gateways.use_cache
+        return self.cluster is None or self.topology.graph().reads_cache()
 
     @property
     def request_timeout(self) -> float | None:

@@ -57,13 +57,14 @@ class Tally:
     send_lag: Histogram = field(default_factory=Histogram)  # an open load's sends, behind schedule
     cut: int = 0  # requests in flight when the run was stopped, never answered
     cached: bool = True  # False: the gateways use no cache, a `/data` answer is no miss
+    entry: str = ""  # the replica clients send to: its own answers name no backend
 
     def record(self, endpoint: str, outcome: Outcome, latency: float) -> None:
         """File one request: its status, its latency, and what kind of answer it was."""
         stats = self.endpoints.setdefault(endpoint, EndpointStats())
         status, answer = outcome.status, outcome.answer
         self.by_status[str(status) if status else "error"] += 1
-        if outcome.served_by and outcome.served_by != "load-balancer":  # its own 429s, 502s
+        if outcome.served_by and outcome.served_by != self.entry:  # its own 429s, 502s
             _count(self.gateways, outcome.served_by[:100], _OTHER)
         if status != ENDPOINTS[endpoint][2]:
             self.failed += 1
