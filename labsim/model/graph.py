@@ -102,6 +102,15 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class Visit:
+    """A request at `component`: served there (`step` None), or spending a cpu or io
+    step's time there."""
+
+    component: str
+    step: LatencyModel | None = None
+
+
+@dataclass(frozen=True)
 class Graph:
     """Every component, in the order the scenario declares them."""
 
@@ -217,6 +226,38 @@ class Graph:
             for e in c.endpoints
             for s in e.steps
         )
+
+    def route(self, method: str, path: str, hit: bool = True, start: str = "") -> list[Visit]:
+        """What one request does, in order, from `start` (the entry): each component it
+        visits, and each cpu or io step's time where it is spent. A load balancer passes
+        it to its first backend; a gateway's token check visits its login component; a
+        read through a cache visits the cache, and on a miss (`hit` False) its source and
+        the cache again. Its own routes end it at any other kind."""
+        name = start or self.entry()
+        component = self.components[name]
+        visited = [Visit(name)]
+        if component.backends:
+            return visited + self.route(method, path, hit, component.backends[0])
+        if component.auth:
+            visited.append(Visit(component.auth))
+        endpoint = component.endpoint(method, path)
+        for step in endpoint.steps if endpoint else ():
+            if step.kind in ("cpu", "io"):
+                visited.append(Visit(name, step.time))
+            elif step.kind == "call":
+                visited += self.route(step.method, step.path, hit, step.target)
+            elif step.kind == "enqueue":
+                visited.append(Visit(step.target))
+            elif step.kind == "read_through":
+                source = step.source
+                assert source is not None
+                miss = self.route(source.method, source.path, hit, source.target)
+                if not step.target:
+                    visited += miss
+                else:
+                    cache = Visit(step.target)
+                    visited += [cache] if hit else [cache, *miss, cache]
+        return visited
 
     def edges(self) -> list[tuple[str, str]]:
         """(caller, callee) between replicas: every replica of a caller to every replica

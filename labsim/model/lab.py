@@ -59,3 +59,46 @@ def lab_components(
         ),
     ]
     return {c.name: c for c in components}
+
+
+def lab_rows(
+    lb: Any, gateways: Any, cache: Any, database: Any, worker: Any, microservice: Any
+) -> dict[str, str]:
+    """The lab's settings a reader needs to make sense of a run, one line of text each."""
+
+    def switch(on: bool, text: str) -> str:
+        return text if on else "off"
+
+    latency = {
+        "load balancer": lb.latency,
+        "gateways": gateways.latency,
+        "cache": cache.latency,
+        "database": database.latency,
+        "worker": worker.latency,
+        "microservice": microservice.latency,
+    }
+    strategy = lb.strategy + (f" {list(lb.weights)}" if lb.weights else "")
+    rate_limits = [
+        f"{where} {r.rate:g}/s (burst {r.burst})"
+        for where, r in (("load balancer", lb.rate_limit), ("gateways", gateways.rate_limit))
+        if r.rate > 0
+    ]
+    return {
+        "gateways": f"{len(gateways.ports)}, balanced by {strategy}",
+        "service times": ", ".join(f"{k} {v.describe()}" for k, v in latency.items()),
+        "cache": f"TTL {cache.ttl:g} s, up to {cache.maxsize} entries, coalescing "
+        f"{switch(cache.coalesce, 'on')}, stale-while-revalidate "
+        f"{switch(cache.stale_while_revalidate > 0, f'{cache.stale_while_revalidate:g} s')}"
+        + ("" if gateways.use_cache else " (not used by the gateways)"),
+        "worker": f"{worker.concurrency} tasks at once, queue of {worker.queue_size}, "
+        f"tasks take {worker.task_duration.describe()}",
+        "health checks": switch(
+            lb.health_check.interval > 0, f"every {lb.health_check.interval:g} s"
+        ),
+        "outlier ejection": switch(
+            lb.outlier.consecutive_failures > 0,
+            f"after {lb.outlier.consecutive_failures} failures in a row",
+        ),
+        "retries": switch(lb.retry.attempts > 0, f"{lb.retry.attempts}"),
+        "rate limits": ", ".join(rate_limits) or "off",
+    }
