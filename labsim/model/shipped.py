@@ -25,7 +25,7 @@ def folder() -> Traversable:
     packaged = resources.files("labsim") / "scenarios"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return Path(__file__).resolve().parents[2] / "scenarios"  # labsim/model/ -> the checkout
 
 
 def names() -> list[str]:

@@ -281,7 +281,7 @@ def _describe(cluster: Cluster) -> dict[str, Any]:
     """The components (this process's and those others serve), and the arrows of the data
     path between them."""
     components = []
-    by_kind: dict[str, list[str]] = {}
+    graph = cluster.topology.graph()
     for cid, (kind, settings) in cluster.settings().items():
         here = cluster.components.get(cid)
         capacity = here.context.capacity if here else None
@@ -290,18 +290,13 @@ def _describe(cluster: Cluster) -> dict[str, Any]:
             {
                 "id": cid,
                 "kind": kind,
+                "group": graph.component_of(cid).name,
                 "url": cluster.urls[cid],
                 "service_time": service_time(settings),
                 "slots": slots if kind != "worker" else 0,
             }
         )
-        by_kind.setdefault(kind, []).append(cid)
-    gateways = by_kind.get("gateway", [])
-    called = ["database", "worker", "microservice"]
-    if cluster.topology.gateways.use_cache:
-        called.insert(0, "cache")
-    edges = [[lb, g] for lb in by_kind.get("load_balancer", []) for g in gateways]
-    edges += [[g, b] for g in gateways for kind in called for b in by_kind.get(kind, [])]
+    edges = [list(edge) for edge in graph.edges()]
     topology = cluster.topology
     return {
         "name": topology.name,

@@ -23,11 +23,6 @@ COPY . .
 RUN pip install --no-cache-dir .
 """
 SCENARIO_PATH = "/scenario.toml"
-# Whom each kind calls: it waits for them to be healthy before it starts.
-CALLS = {
-    "load-balancer": "gateways",
-    "gateway": ("cache", "database", "worker", "microservice"),
-}
 
 
 def compose(topology: Topology, scenario_text: str, source: str, insecure: bool = False) -> str:
@@ -118,17 +113,14 @@ def _service(topology: Topology, cid: str, port: int, insecure: bool) -> dict[st
     waits = _calls(topology, cid)
     if waits:
         service["depends_on"] = {w: {"condition": "service_healthy"} for w in waits}
-    if cid == "load-balancer":
+    if cid == topology.graph().entry_replica():  # where clients come in
         service["ports"] = [f"127.0.0.1:{port}:{port}"]
     return service
 
 
 def _calls(topology: Topology, cid: str) -> list[str]:
-    if cid == "load-balancer":
-        return topology.gateway_ids()
-    if cid in topology.gateway_ids():
-        return list(CALLS["gateway"])
-    return []
+    """The replicas `cid` calls: it waits for them to be healthy before it starts."""
+    return [callee for caller, callee in topology.graph().edges() if caller == cid]
 
 
 def _yaml(value: Any, indent: int) -> str:
