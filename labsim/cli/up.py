@@ -32,8 +32,9 @@ def run_up(args: argparse.Namespace) -> int:
     announce([topology])
     only = None if args.only is None else components(topology, args.only)
     first = DASHBOARD_PORT + (args.port_offset or 0)
-    # A split lab's page is served by the part with the load balancer, unless asked.
-    elsewhere = only is not None and "load-balancer" not in only and args.dashboard_port is None
+    # A split lab's page is served by the part where clients come in, unless asked.
+    entry = topology.graph().entry_replica()
+    elsewhere = only is not None and entry not in only and args.dashboard_port is None
     dashboard_port = (
         None
         if args.no_dashboard or elsewhere
@@ -60,10 +61,13 @@ def _another_offset(topology: Topology, offset: int | None, dashboard: int | Non
     return f"; --port-offset {suggested} moves the lab to free ports ({moved[0]} to {moved[-1]})"
 
 
-# Kinds `--only` takes besides component ids, and the ids each stands for.
+# What `--only` takes besides replica ids, and the ids each stands for: a component's name
+# (all its replicas), a kind, or a kind's plural (`gateways`).
 def _kinds(topology: Topology) -> dict[str, list[str]]:
-    gateways = topology.gateway_ids()
-    return {"gateways": gateways, "gateway": gateways, "load_balancer": ["load-balancer"]}
+    graph = topology.graph()
+    named = {name: [r.id for r in graph.replicas(name)] for name in graph.components}
+    kinds = {c.kind: graph.of_kind(c.kind) for c in graph.components.values()}
+    return {**{f"{k}s": ids for k, ids in kinds.items()}, **kinds, **named}
 
 
 def components(topology: Topology, text: str) -> frozenset[str]:
@@ -91,9 +95,17 @@ def components(topology: Topology, text: str) -> frozenset[str]:
 def _check_shared(topology: Topology, chosen: set[str]) -> None:
     """A secret made at random in each process would differ between them: the processes
     of a split lab must be given the ones they share."""
-    gateways = set(topology.gateway_ids())
+    graph = topology.graph()
+    # Who signs or checks tokens with the secret: gateways that check them themselves, and
+    # login services.
+    holders = {
+        r.id
+        for c in graph.components.values()
+        if c.kind == "login" or (c.kind == "gateway" and not c.auth)
+        for r in graph.replicas(c.name)
+    }
     needs = {"LABSIM_ADMIN_TOKEN": "the fault API's admin token"}
-    if gateways & chosen and not gateways <= chosen and topology.auth.mode != "guide":
+    if holders & chosen and not holders <= chosen and topology.auth.mode != "guide":
         needs["LABSIM_SECRET"] = "the gateways' token secret"
     if topology.exposure == "gateways-only":
         needs["LABSIM_INTERNAL_TOKEN"] = "the gateways' internal credential"

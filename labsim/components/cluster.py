@@ -157,7 +157,7 @@ class Cluster:
                 auto_decompress=kind != "load_balancer",
                 keepalive=self.topology.limits.head_timeout / 2,
                 servers=self.servers,
-                headers=exposure.credential(self.topology, kind),
+                headers=exposure.credential(self.topology, kind, component_id),
                 own=self.own,
             )
             ctx = Context(

@@ -56,7 +56,8 @@ def public_door(topology: Topology) -> str | None:
     balancer, a gateway) whose address is not this machine's only; None otherwise."""
     if topology.auth.mode != "guide":
         return None
-    doors = ["load-balancer", *topology.gateway_ids()]
+    graph = topology.graph()
+    doors = [graph.entry_replica(), *graph.of_kind("gateway")]
     return next((d for d in doors if not is_loopback(topology.host_of(d))), None)
 
 

@@ -127,7 +127,7 @@ class Sampler:
         now = self.cluster.clock.now()
         interval = None if self._last_time is None else now - self._last_time
         components = self.cluster.components
-        balancer = components.get("load-balancer")
+        balancer = components.get(self.cluster.topology.graph().entry_replica())
         lb = balancer.station if balancer and isinstance(balancer.station, LoadBalancer) else None
         out: dict[str, Any] = {}
         for cid, component in components.items():
