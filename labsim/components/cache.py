@@ -29,6 +29,7 @@ from .figures import CacheFigures, CacheSize, Labelled
 from .middleware import base_app
 
 FIGURES = CacheFigures  # the kind's own figures (`kinds.py`)
+MORE_FIGURES = (CacheSize,)  # read now, not counted
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 import aiohttp
@@ -31,19 +32,12 @@ from yarl import URL
 
 from ..components.answers import json_depth
 from ..components.context import DURATION_BUCKETS
-from ..components.figures import (
-    CacheFigures,
-    CacheSize,
-    DatabaseFigures,
-    GatewayFigures,
-    LoadBalancerFigures,
-    WorkerFigures,
-    marked,
-)
+from ..components.figures import marked
 from ..components.middleware import UNTIMED_PREFIXES
 from ..core.connections import Pool
 from ..core.http import KEEPALIVE
 from ..model.faults import check_changes
+from ..model.kinds import KINDS
 
 # Seconds a remote component has to answer one read before it counts as unreachable.
 READ_TIMEOUT = 2.0
@@ -62,14 +56,14 @@ _STATUS = re.compile(r"[1-5][0-9][0-9]")  # ASCII digits only: int() takes other
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
-# The figures each kind reports in `/metrics`, by the same names the page reads in-process.
-KIND_FIGURES: dict[str, tuple[type[Any], ...]] = {
-    "cache": (CacheFigures, CacheSize),
-    "database": (DatabaseFigures,),
-    "worker": (WorkerFigures,),
-    "gateway": (GatewayFigures,),
-    "load_balancer": (LoadBalancerFigures,),
-}
+
+def kind_figure_classes(kind: str) -> tuple[type[Any], ...]:
+    """The figures a kind reports in `/metrics`, by the same names the page reads
+    in-process: its module's `FIGURES` (`kinds.py` names the module), and any more."""
+    if kind not in KINDS:
+        return ()
+    module = import_module(f"labsim.components.{KINDS[kind].module}")
+    return (module.FIGURES, *getattr(module, "MORE_FIGURES", ()))
 
 
 class Unreadable(Exception):
@@ -172,7 +166,7 @@ def _kind_metrics(kind: str) -> list[tuple[str, str]]:
     prefix = f"labsim_{kind}"
     return [
         (field, metric.full_name(prefix, field))
-        for figures in KIND_FIGURES.get(kind, ())
+        for figures in kind_figure_classes(kind)
         for field, metric, _ in marked(figures())
     ]
 
