@@ -123,7 +123,8 @@ def test_nonsense_is_refused_naming_the_key(change, message):
 def test_a_circle_of_calls_is_named():
     text = THREE_TIERS.replace(
         '[components.db]\nkind = "database"',
-        '[components.db]\nkind = "service"\nendpoints."GET /db" = [{ call = "catalog", path = "/data" }]',
+        '[components.db]\nkind = "service"\n'
+        'endpoints."GET /db" = [{ call = "catalog", path = "/data" }]',
     )
     assert "calls go round in a circle: catalog -> db -> catalog" in refused(text)
 
