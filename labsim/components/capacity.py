@@ -126,7 +126,25 @@ class Capacity:
             self._release()
         return await handler(request)
 
-    async def _shared(self, handler: Callable[[Any], Awaitable[R]], request: Any) -> R:
+    async def spend(self, seconds: float) -> None:
+        """`seconds` of work in a slot (an endpoint's cpu step under `holds = "service"`),
+        waiting in line for one; 503 when none is to be had."""
+        if self.sharing is not None:
+            await self._shared(self._nothing, None, seconds)
+            return
+        await self._acquire()
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            self._release()
+
+    @staticmethod
+    async def _nothing(_: Any) -> None:
+        return None
+
+    async def _shared(
+        self, handler: Callable[[Any], Awaitable[R]], request: Any, seconds: float | None = None
+    ) -> R:
         assert self.sharing is not None
         if self.sharing.active >= self.slots + self.queue_size:
             self._refuse()
@@ -134,7 +152,7 @@ class Capacity:
         self._advance()
         self._count_shared(+1)
         try:
-            await self.sharing.serve(self.service())
+            await self.sharing.serve(self.service() if seconds is None else seconds)
         finally:
             self._advance()
             self._count_shared(-1)

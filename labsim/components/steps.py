@@ -81,9 +81,13 @@ class Steps:
         draw = self.draws.get(id(step))
         if draw is None:
             draw = self.draws[id(step)] = self.ctx.sampler(step.time)
-        # A cpu step holds the request's slot, which the middleware took for the whole
-        # request (`holds = "request"`); an io step the same time, holding it or not.
-        await self.clock.sleep(draw())
+        capacity = self.ctx.capacity
+        if step.kind == "cpu" and capacity is not None and capacity.for_service_only:
+            await capacity.spend(draw())  # a slot for the step's time only
+        else:
+            # With `holds = "request"` the middleware holds the request's slot throughout,
+            # io steps included; without slots, both are delays on the clock.
+            await self.clock.sleep(draw())
 
     async def call(
         self,
