@@ -1,4 +1,5 @@
-"""The dashboard end to end: `labsim up` in a subprocess, its page in a headless chromium.
+"""The dashboard end to end: `labsim up` in a subprocess, its page in a headless chromium;
+and the page's layout of topologies the lab does not have (`dashboard_fakes`).
 
 Debian's `chromium`, driven by Playwright for Python (Playwright's own browser download
 does not work everywhere); LABSIM_CHROMIUM names another chromium binary. Without a
@@ -15,10 +16,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from itertools import combinations, pairwise
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from . import dashboard_fakes as fakes
 from .conftest import Up, free_ports, write_scenario
 
 CHROMIUM = os.environ.get("LABSIM_CHROMIUM", "/usr/bin/chromium")
@@ -332,8 +335,22 @@ def test_each_component_draws_its_last_minute_and_the_page_fetches_nothing_missi
         expect(latency.locator(f"polyline.line-{line}")).to_have_attribute(
             "data-points", re.compile(r"^[1-9]\d*$")
         )
+    # The caption gives the latest tick's p50 and p99: traffic goes on until it shows them
+    # (on a busy machine the traffic above may be a tick or more behind by now).
     caption = shown(page, "load-balancer", "latency-spark-caption")
-    expect(caption).to_have_text(re.compile(r"^p50 [\d.]+ ms · p99 [\d.]+ ms, last minute$"))
+    stop = threading.Event()
+
+    def send() -> None:
+        while not stop.is_set():
+            client.get_data(1)
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    try:
+        expect(caption).to_have_text(re.compile(r"^p50 [\d.]+ ms · p99 [\d.]+ ms, last minute$"))
+    finally:
+        stop.set()
+        sending.join(timeout=10)
     icon = page.evaluate(
         "fetch('/favicon.svg').then(r => r.status + ' ' + r.headers.get('content-type'))"
     )
@@ -412,3 +429,229 @@ def test_a_component_of_another_process_that_answers_nonsense_is_unreadable(
     finally:
         up.stop()
         fake.shutdown()
+
+
+# --- the layout: any topology, callers above callees ---------------------------------------
+
+# Where the page drew each box, the frame of replicas drawn in rows (the arrows of their
+# boxes end there), and each arrow's two ends, in page pixels: [left, top, right, bottom].
+GEOMETRY = """() => {
+  const rect = (node) => {
+    const r = node.getBoundingClientRect();
+    return [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY];
+  };
+  const boxes = {};
+  const ends = {};
+  for (const box of document.querySelectorAll("article.box")) {
+    const id = box.dataset.testid.slice("box-".length);
+    boxes[id] = rect(box);
+    ends[id] = rect(box.closest(".group.rows") || box);
+  }
+  const arrows = [...document.querySelectorAll("#arrows path.edge")].map((path) => {
+    const screen = path.getScreenCTM();
+    const length = path.getTotalLength();
+    const at = (l) => {
+      const p = path.getPointAtLength(l).matrixTransform(screen);
+      return [p.x + scrollX, p.y + scrollY];
+    };
+    return { from: path.dataset.from, to: path.dataset.to, length, start: at(0), end: at(length) };
+  });
+  const page = document.documentElement;
+  return { boxes, ends, arrows, width: page.clientWidth, scrollWidth: page.scrollWidth };
+}"""
+
+# Each component's id on its box: every line of it inside the box and the window's width,
+# nothing over it (what a click there would hit), and its font size.
+NAMES = """(ids) => ids.map((id) => {
+  const box = document.querySelector(`[data-testid="box-${id}"]`);
+  const name = box.querySelector("h3 .name");
+  name.scrollIntoView({ block: "center" });
+  const outer = box.getBoundingClientRect();
+  const range = document.createRange();
+  range.selectNodeContents(name);
+  const lines = [...range.getClientRects()];
+  const inside = lines.every((r) =>
+    r.left >= Math.max(outer.left, 0) - 0.5 && r.top >= outer.top - 0.5 &&
+    r.right <= Math.min(outer.right, document.documentElement.clientWidth) + 0.5 &&
+    r.bottom <= outer.bottom + 0.5);
+  const seen = lines.every((r) => {
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return hit !== null && name.contains(hit);
+  });
+  const size = parseFloat(getComputedStyle(name).fontSize);
+  return { id, text: name.textContent, lines: lines.length, inside, seen, size };
+})"""
+
+
+def overlap(a: list[float], b: list[float]) -> bool:
+    """Whether two rectangles share more than half a pixel each way."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5
+
+
+def near(point: list[float], r: list[float], slack: float = 3) -> bool:
+    x, y = point
+    return r[0] - slack <= x <= r[2] + slack and r[1] - slack <= y <= r[3] + slack
+
+
+def drawn(page: Page, edges: list[list[str]]) -> dict:
+    """The page's drawing once it settled, checked: no two boxes overlap, and each edge
+    has one arrow, from its caller's box (or frame) into its callee's."""
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    seen = page.evaluate(GEOMETRY)
+    boxes = seen["boxes"]
+    overlapping = [(a, b) for a, b in combinations(boxes, 2) if overlap(boxes[a], boxes[b])]
+    assert overlapping == []
+    assert Counter((a["from"], a["to"]) for a in seen["arrows"]) == Counter(map(tuple, edges))
+    for arrow in seen["arrows"]:
+        caller, callee = seen["ends"][arrow["from"]], seen["ends"][arrow["to"]]
+        assert arrow["length"] > 10, arrow
+        assert near(arrow["start"], caller) and near(arrow["end"], callee), (arrow, caller, callee)
+    return seen
+
+
+def in_layers(boxes: dict, layers: list[list[str]]) -> None:
+    """Each layer's boxes all above the next layer's; callers above callees."""
+    for upper, lower in pairwise(layers):
+        bottom, top = max(boxes[c][3] for c in upper), min(boxes[c][1] for c in lower)
+        assert bottom < top, (upper, lower, bottom, top)
+
+
+def fake_page(page: Page, topology: dict) -> list[str]:
+    """The dashboard's page of a made-up `topology` (dashboard_fakes.serve), at 1280 px
+    wide, once its snapshot is shown; the page's errors, as they come."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(fakes.serve(page, topology))
+    for c in topology["components"]:
+        expect(shown(page, c["id"], "requests")).to_have_text("123,456")
+    return problems
+
+
+def test_the_lab_is_drawn_in_layers_with_an_arrow_for_each_edge(plain_lab, page):
+    _, _, link, gateways = plain_lab
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(link)
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    edges = page.evaluate("fetch('/api/topology').then((r) => r.json())")["edges"]
+    seen = drawn(page, edges)
+    boxes = seen["boxes"]
+    backends = ["cache", "database", "worker", "microservice"]
+    in_layers(boxes, [["load-balancer"], gateways, backends])
+    # The gateways side by side in one row, and so are the components they call.
+    for row in (gateways, backends):
+        assert max(boxes[c][1] for c in row) - min(boxes[c][1] for c in row) < 1, row
+    # The lab's boxes are whole ones, every figure shown: no compact box.
+    expect(page.locator("#layers .box.compact")).to_have_count(0)
+    expect(shown(page, "cache", "rate-spark")).to_be_visible()
+    assert seen["scrollWidth"] <= seen["width"]
+
+
+def test_forty_components_fit_the_window_in_layers_with_every_id_readable(page):
+    topology, layers = fakes.big()
+    problems = fake_page(page, topology)
+    seen = drawn(page, topology["edges"])
+    boxes = seen["boxes"]
+    assert len(boxes) == 40
+    in_layers(boxes, layers)
+    assert [(a, b) for a, b in topology["edges"] if boxes[a][3] >= boxes[b][1]] == []
+    # All inside the window's 1280 px: the page does not scroll sideways.
+    assert seen["width"] <= 1280 and seen["scrollWidth"] <= seen["width"]
+    assert [c for c, r in boxes.items() if r[0] < 0 or r[2] > seen["width"]] == []
+    # Each group's replicas together: no other box in the space they span.
+    for group in ("gateway", "orders", "users"):
+        ids = [c["id"] for c in topology["components"] if c.get("group") == group]
+        span = [min(boxes[c][0] for c in ids), min(boxes[c][1] for c in ids)]
+        span += [max(boxes[c][2] for c in ids), max(boxes[c][3] for c in ids)]
+        assert [c for c in boxes if c not in ids and overlap(boxes[c], span)] == [], group
+    names = page.evaluate(NAMES, list(boxes))
+    assert [n for n in names if not (n["inside"] and n["seen"])] == []
+    assert {n["id"] for n in names if n["text"] == n["id"] and n["size"] >= 12} == set(boxes)
+    # Past what fits, boxes are compact: the other figures come on demand, and go.
+    service = box(page, "orders-6001")
+    expect(service).to_have_class(re.compile(r"\bcompact\b"))
+    expect(shown(page, "orders-6001", "rate-spark")).to_be_hidden()
+    page.get_by_test_id("more-orders-6001").click()
+    expect(shown(page, "orders-6001", "rate-spark")).to_be_visible()
+    expect(shown(page, "orders-6001", "busy")).to_have_text("4 of 4 (100 % of the tick)")
+    page.keyboard.press("Escape")
+    expect(shown(page, "orders-6001", "rate-spark")).to_be_hidden()
+    # A compact gateway keeps its buttons, a compact database its latency form.
+    expect(page.get_by_test_id("down-gateway-5008")).to_be_visible()
+    expect(box(page, "db-3").get_by_test_id("db-latency")).to_be_visible()
+    assert problems == []
+
+
+def test_a_lab_with_two_tiers_of_load_balancers_comes_out_in_its_five_layers(page):
+    topology, layers = fakes.lab5()
+    problems = fake_page(page, topology)
+    seen = drawn(page, topology["edges"])
+    in_layers(seen["boxes"], layers)
+    # The two gateways in one frame, side by side.
+    expect(page.locator('.group[data-group="api"] article.box')).to_have_count(2)
+    tops = [seen["boxes"][g][1] for g in layers[1]]
+    assert abs(tops[0] - tops[1]) < 1
+    found = page.evaluate("(t) => window.labsimLayout(t.components, t.edges).layers", topology)
+    assert [sorted(layer) for layer in found] == [sorted(layer) for layer in layers]
+    assert problems == []
+
+
+def plan(page: Page, ids: str, edges: str, groups: dict[str, str] | None = None) -> dict:
+    """window.labsimLayout of components `ids` ("a b c") and `edges` ("a>b a>c")."""
+    components = [{"id": c, "kind": "service"} for c in ids.split()]
+    for c in components:
+        if groups and c["id"] in groups:
+            c["group"] = groups[c["id"]]
+    pairs = [e.split(">") for e in edges.split()]
+    return page.evaluate("([c, e]) => window.labsimLayout(c, e)", [components, pairs])
+
+
+def test_the_layout_layers_a_diamond_and_sends_a_long_edge_down_a_lane(page):
+    fake_page(page, fakes.lab5()[0])
+    # A diamond, and an edge from its top to its bottom past the middle layer.
+    diamond = plan(page, "d c b a", "a>b a>c b>d c>d a>d")
+    assert diamond["layer"] == {"a": 0, "b": 1, "c": 1, "d": 2}
+    assert [sorted(layer) for layer in diamond["layers"]] == [["a"], ["b", "c"], ["d"]]
+    lanes = {r["from"] + ">" + r["to"]: r["lanes"] for r in diamond["routes"]}
+    assert {e: len(through) for e, through in lanes.items()} == {
+        "a>b": 0,
+        "a>c": 0,
+        "b>d": 0,
+        "c>d": 0,
+        "a>d": 1,
+    }
+    assert {"lane": lanes["a>d"][0]} in diamond["rows"][1]
+    assert diamond["crossings"] == 0
+    # A longer one: down a lane in each layer it goes past.
+    chain = plan(page, "a b c d e", "a>b b>c c>d d>e a>e")
+    assert chain["layers"] == [["a"], ["b"], ["c"], ["d"], ["e"]]
+    past = next(r["lanes"] for r in chain["routes"] if r["to"] == "e" and r["from"] == "a")
+    assert [[item.get("lane") for item in row if "lane" in item] for row in chain["rows"]] == [
+        [],
+        [past[0]],
+        [past[1]],
+        [past[2]],
+        [],
+    ]
+
+
+def test_the_layout_keeps_replicas_together_orders_layers_against_crossings_and_ends(page):
+    fake_page(page, fakes.lab5()[0])
+    # The order given crosses (c>f under d>e); the layout uncrosses it.
+    found = plan(page, "a b c d e f", "a>c a>e b>d c>f d>e")
+    assert found["layers"] == [["a", "b"], ["c", "d"], ["f", "e"]]
+    assert found["crossings"] == 0
+    # Replicas (a group) share a layer, side by side, even when only one is called, and
+    # given apart; a component without a group is a group of its own.
+    groups = {"api-1": "api", "api-2": "api"}
+    found = plan(page, "api-1 x lb api-2 y", "lb>api-1 lb>x api-1>y api-2>y", groups)
+    assert found["layer"] == {"lb": 0, "api-1": 1, "api-2": 1, "x": 1, "y": 2}
+    row = found["layers"][1]
+    assert abs(row.index("api-1") - row.index("api-2")) == 1
+    assert found["group"] == {"api-1": "api", "api-2": "api", "lb": "lb", "x": "x", "y": "y"}
+    # One that calls nobody and nobody calls: layer 0. A cycle: its way back up is left
+    # out of the layers, and still routed; edges to unknown components are left out.
+    found = plan(page, "alone a b c", "a>b b>c c>a a>ghost")
+    assert found["layer"] == {"alone": 0, "a": 0, "b": 1, "c": 2}
+    assert [(r["from"], r["to"]) for r in found["routes"]] == [("a", "b"), ("b", "c"), ("c", "a")]

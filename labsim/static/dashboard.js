@@ -13,7 +13,9 @@ const SVG = "http://www.w3.org/2000/svg";
 const boxes = new Map(); // component id -> its box element
 const WINDOW_MS = 60_000; // the small charts show the last minute
 const lastMinute = new Map(); // component id -> [{t, rate, p50, p99}], the last minute
-let edges = []; // [from, to] component ids
+const lanes = new Map(); // lane name -> its element: room for the arrows past a layer
+let routes = []; // [{from, to, lanes}]: the arrows, and the lanes each goes down
+let arranged = null; // the width the boxes were last sized for
 let latest = null; // the latest snapshot
 let benchRunning = false;
 let benchRequests = 100;
@@ -165,7 +167,262 @@ async function post(path, body) {
   return answer;
 }
 
+// --- the layout: which layer each component is drawn in, and in what order ---------------
+
+// Any topology, callers above callees. A component's layer is the longest path to it from
+// a component nobody calls (one that calls nobody either is in layer 0); the replicas of
+// a group (`group`, else the component is a group of its own) share one layer, side by
+// side. An arrow that skips layers goes down a lane of its own through each layer it
+// skips (one lane per group and layer, shared by that group's long arrows), so it passes
+// between boxes. The order within each layer starts as a walk down the arrows comes to
+// the groups, then barycenter sweeps (each group placed at the mean position of those it
+// is linked to in the layer above, then below) keep the order with the fewest crossings,
+// and swaps of neighbours that reduce them follow.
+//
+// Pure, with no page: the components and edges of /api/topology in, plain data out:
+//   layers: [[id, ...], ...]  the components of each layer, top first, in their order;
+//   rows: [[{group, ids} | {lane}, ...], ...]  what each layer holds, in order;
+//   layer: {id: n}; group: {id: group};
+//   routes: [{from, to, lanes: [lane, ...]}]  each edge, and the lanes it goes down;
+//   crossings: how many pairs of arrows cross between neighbouring layers (by weight).
+// The tests call it as window.labsimLayout.
+function layout(components, edges) {
+  const groupOf = new Map();
+  const members = new Map(); // group -> its component ids, in the order given
+  for (const c of components) {
+    const group = typeof c.group === "string" && c.group !== "" ? c.group : c.id;
+    groupOf.set(c.id, group);
+    if (!members.has(group)) members.set(group, []);
+    members.get(group).push(c.id);
+  }
+  const groups = [...members.keys()];
+  const calls = new Map(groups.map((g) => [g, new Map()])); // group -> callee group -> arrows
+  const known = [];
+  const once = new Set();
+  for (const [from, to] of edges) {
+    if (!groupOf.has(from) || !groupOf.has(to) || once.has(`${from}\n${to}`)) continue;
+    once.add(`${from}\n${to}`);
+    known.push([from, to]);
+    const a = groupOf.get(from);
+    const b = groupOf.get(to);
+    if (a !== b) calls.get(a).set(b, (calls.get(a).get(b) || 0) + 1);
+  }
+
+  // Cycles: a depth-first walk from the groups nobody calls leaves out each call back to
+  // a group on its own path; the rest is acyclic, and gives the layers.
+  const called = new Set(groups.flatMap((g) => [...calls.get(g).keys()]));
+  const acyclic = new Map(groups.map((g) => [g, new Map()]));
+  const walked = new Map(); // group -> "open" while on the path, then "done"
+  for (const start of [...groups.filter((g) => !called.has(g)), ...groups]) {
+    if (walked.has(start)) continue;
+    walked.set(start, "open");
+    const path = [[start, [...calls.get(start)]]];
+    while (path.length) {
+      const [group, next] = path[path.length - 1];
+      if (!next.length) {
+        walked.set(group, "done");
+        path.pop();
+        continue;
+      }
+      const [callee, arrows] = next.shift();
+      if (walked.get(callee) === "open") continue; // a call back up: no layer for it
+      acyclic.get(group).set(callee, arrows);
+      if (!walked.has(callee)) {
+        walked.set(callee, "open");
+        path.push([callee, [...calls.get(callee)]]);
+      }
+    }
+  }
+  const layerOf = new Map(groups.map((g) => [g, 0]));
+  const waiting = new Map(groups.map((g) => [g, 0]));
+  for (const g of groups) for (const b of acyclic.get(g).keys()) waiting.set(b, waiting.get(b) + 1);
+  const ready = groups.filter((g) => waiting.get(g) === 0);
+  for (let i = 0; i < ready.length; i++) {
+    const a = ready[i];
+    for (const b of acyclic.get(a).keys()) {
+      layerOf.set(b, Math.max(layerOf.get(b), layerOf.get(a) + 1));
+      waiting.set(b, waiting.get(b) - 1);
+      if (waiting.get(b) === 0) ready.push(b);
+    }
+  }
+  const depth = groups.length ? Math.max(...layerOf.values()) + 1 : 0;
+
+  // Items: a group ("g" + name) or a lane ("l" + name + layer), linked layer to layer.
+  const order = Array.from({ length: depth }, () => []);
+  const size = new Map();
+  const above = new Map(); // item -> item in the layer above -> weight
+  const below = new Map();
+  const addItem = (item, layer, width) => {
+    if (size.has(item)) return;
+    size.set(item, width);
+    above.set(item, new Map());
+    below.set(item, new Map());
+    order[layer].push(item);
+  };
+  const link = (a, b, weight) => {
+    below.get(a).set(b, (below.get(a).get(b) || 0) + weight);
+    above.get(b).set(a, (above.get(b).get(a) || 0) + weight);
+  };
+  const laneName = (group, layer) => `${group} @${layer}`;
+  const source = new Map(); // item -> its group (a lane's: the group whose arrows it takes)
+  for (const g of groups) {
+    addItem(`g${g}`, layerOf.get(g), members.get(g).length);
+    source.set(`g${g}`, g);
+  }
+  for (const g of groups) {
+    for (const [b, arrows] of acyclic.get(g)) {
+      let item = `g${g}`;
+      for (let layer = layerOf.get(g) + 1; layer < layerOf.get(b); layer++) {
+        const lane = `l${laneName(g, layer)}`;
+        addItem(lane, layer, 0.5);
+        source.set(lane, g);
+        link(item, lane, arrows);
+        item = lane;
+      }
+      link(item, `g${b}`, arrows);
+    }
+  }
+
+  // To start with, each layer in the order a walk down the arrows (in the order given,
+  // breadth first from the groups nobody calls) comes to its groups; lanes by their group.
+  const reached = new Map();
+  for (const start of [...groups.filter((g) => !called.has(g)), ...groups]) {
+    if (reached.has(start)) continue;
+    reached.set(start, reached.size);
+    const queue = [start];
+    for (let i = 0; i < queue.length; i++) {
+      for (const b of calls.get(queue[i]).keys()) {
+        if (!reached.has(b)) {
+          reached.set(b, reached.size);
+          queue.push(b);
+        }
+      }
+    }
+  }
+  for (const items of order) {
+    const rank = (item) => reached.get(source.get(item)) + (item[0] === "l" ? 0.5 : 0);
+    items.sort((a, b) => rank(a) - rank(b));
+  }
+
+  // Where each item is, from 0 (left) to 1 (right) of its layer, by the room it takes.
+  const positions = (items) => {
+    const total = items.reduce((sum, item) => sum + size.get(item), 0) || 1;
+    const at = new Map();
+    let left = 0;
+    for (const item of items) {
+      at.set(item, (left + size.get(item) / 2) / total);
+      left += size.get(item);
+    }
+    return at;
+  };
+  const crossingsBetween = (upper, lower) => {
+    const x = new Map(upper.map((item, i) => [item, i]));
+    const y = new Map(lower.map((item, i) => [item, i]));
+    const lines = [];
+    for (const a of upper) for (const [b, w] of below.get(a)) if (y.has(b)) lines.push([x.get(a), y.get(b), w]);
+    let n = 0;
+    for (let i = 0; i < lines.length; i++) {
+      for (let j = i + 1; j < lines.length; j++) {
+        if ((lines[i][0] - lines[j][0]) * (lines[i][1] - lines[j][1]) < 0) n += lines[i][2] * lines[j][2];
+      }
+    }
+    return n;
+  };
+  const crossings = (layers) => {
+    let n = 0;
+    for (let l = 0; l + 1 < layers.length; l++) n += crossingsBetween(layers[l], layers[l + 1]);
+    return n;
+  };
+  const sortBy = (items, neighbours, fixed) => {
+    const at = positions(fixed);
+    const here = positions(items);
+    const key = new Map();
+    for (const item of items) {
+      let sum = 0;
+      let weight = 0;
+      for (const [other, w] of neighbours.get(item)) {
+        if (!at.has(other)) continue;
+        sum += at.get(other) * w;
+        weight += w;
+      }
+      key.set(item, weight ? sum / weight : here.get(item)); // unlinked: it stays where it is
+    }
+    return [...items].sort((a, b) => key.get(a) - key.get(b) || here.get(a) - here.get(b));
+  };
+  let layers = order.map((items) => [...items]);
+  let best = layers;
+  let fewest = crossings(layers);
+  for (let sweep = 0; sweep < 8 && fewest > 0; sweep++) {
+    const next = layers.map((items) => [...items]);
+    if (sweep % 2 === 0) {
+      for (let l = 1; l < depth; l++) next[l] = sortBy(next[l], above, next[l - 1]);
+    } else {
+      for (let l = depth - 2; l >= 0; l--) next[l] = sortBy(next[l], below, next[l + 1]);
+    }
+    layers = next;
+    const n = crossings(layers);
+    if (n < fewest) {
+      best = layers;
+      fewest = n;
+    }
+  }
+  // Then swaps of neighbours, while one makes fewer crossings with the layers either side.
+  layers = best.map((items) => [...items]);
+  for (let round = 0; round < 4 && fewest > 0; round++) {
+    let better = false;
+    for (let l = 0; l < depth; l++) {
+      for (let i = 0; i + 1 < layers[l].length; i++) {
+        const local = () =>
+          (l > 0 ? crossingsBetween(layers[l - 1], layers[l]) : 0) +
+          (l + 1 < depth ? crossingsBetween(layers[l], layers[l + 1]) : 0);
+        const before = local();
+        [layers[l][i], layers[l][i + 1]] = [layers[l][i + 1], layers[l][i]];
+        if (local() < before) {
+          better = true;
+        } else {
+          [layers[l][i], layers[l][i + 1]] = [layers[l][i + 1], layers[l][i]];
+        }
+      }
+    }
+    fewest = crossings(layers);
+    if (!better) break;
+  }
+
+  const rows = layers.map((items) =>
+    items.map((item) =>
+      item[0] === "g" ? { group: item.slice(1), ids: [...members.get(item.slice(1))] } : { lane: item.slice(1) },
+    ),
+  );
+  const layer = {};
+  const group = {};
+  for (const [id, g] of groupOf) {
+    layer[id] = layerOf.get(g);
+    group[id] = g;
+  }
+  const routes = known.map(([from, to]) => {
+    const a = groupOf.get(from);
+    const b = groupOf.get(to);
+    const lanes = [];
+    if (a !== b && acyclic.get(a).has(b)) {
+      for (let l = layerOf.get(a) + 1; l < layerOf.get(b); l++) lanes.push(laneName(a, l));
+    }
+    return { from, to, lanes };
+  });
+  return {
+    layers: rows.map((row) => row.flatMap((item) => item.ids || [])),
+    rows,
+    layer,
+    group,
+    routes,
+    crossings: fewest,
+  };
+}
+
+window.labsimLayout = layout;
+
 // --- the topology ---------------------------------------------------------------------
+
+const KINDS = { load_balancer: "load balancer" }; // how a kind is named on the page
 
 function makeBox(component) {
   const { id, kind } = component;
@@ -176,10 +433,13 @@ function makeBox(component) {
     "data-state": "up",
     "aria-labelledby": `title-${id}`,
   });
-  const title = el("h3", { id: `title-${id}` }, id, " ", el("span", { class: "badge", "data-field": "state" }, "up"));
+  const title = el("h3", { id: `title-${id}` }, el("span", { class: "name" }, id), " ", el("span", { class: "badge", "data-field": "state" }, "up"));
+  // Compact boxes (a layer too full for whole ones) show their details on demand.
+  const more = el("button", { type: "button", class: "more", "aria-expanded": "false", "aria-controls": `detail-${id}`, "data-testid": `more-${id}`, "aria-label": `More figures of ${id}` }, "more");
+  more.addEventListener("click", () => openDetail(box, !box.classList.contains("open")));
   box.append(
     title,
-    el("p", { class: "where" }, `${component.url} · ${component.service_time}`),
+    el("div", { class: "where" }, el("p", {}, el("span", { class: "kind" }, KINDS[kind] || kind), el("span", { class: "address" }, ` · ${component.url} · ${component.service_time}`)), more),
     el(
       "dl",
       { class: "figures" },
@@ -189,6 +449,10 @@ function makeBox(component) {
       figure("5xx", "errors"),
       figure("latency", "latency"),
     ),
+  );
+  const detail = el("div", { class: "detail", id: `detail-${id}` });
+  detail.append(
+    el("p", { class: "address" }, `${component.url} · ${component.service_time}`), // compact only
     el(
       "div",
       { class: "sparks" },
@@ -236,7 +500,8 @@ function makeBox(component) {
   line("dropped", "dropped"); // requests that got no answer: down, or the caller gone
   extra.lastChild.hidden = true;
   extra.lastChild.classList.add("problem");
-  box.append(extra, el("p", { class: "faults", "data-field": "faults", hidden: "" }));
+  detail.append(extra);
+  box.append(detail, el("p", { class: "faults", "data-field": "faults", hidden: "" }));
   if (kind === "gateway") {
     const down = el("button", { type: "button", "data-testid": `down-${id}` }, "Take down");
     const up = el("button", { type: "button", "data-testid": `up-${id}` }, "Bring back");
@@ -244,12 +509,13 @@ function makeBox(component) {
     up.addEventListener("click", () => resetFaults(id, `${id} is back up, with no fault left.`));
     box.append(el("div", { class: "actions", role: "group", "aria-label": `${id} faults` }, down, up));
   } else if (kind === "database") {
+    const named = id === "database" ? "The database" : id; // the lab's, or one of several
     // Any number goes to the server, which says what it refuses (`novalidate`: a browser's
     // own check would only show a tooltip, and refuse values the server takes).
-    const input = el("input", { type: "number", id: "db-latency", "data-testid": "db-latency", min: "0", step: "any", value: "0.5", inputmode: "decimal" });
+    const input = el("input", { type: "number", id: `db-latency-${id}`, "data-testid": "db-latency", min: "0", step: "any", value: "0.5", inputmode: "decimal" });
     const setButton = el("button", { type: "submit", "data-testid": "db-latency-set" }, "Set");
     const clear = el("button", { type: "button", "data-testid": "db-latency-clear" }, "Clear");
-    const form = el("form", { class: "actions", "aria-label": "database added latency", novalidate: "" }, el("label", { for: "db-latency" }, "Add latency (s)"), input, setButton, clear);
+    const form = el("form", { class: "actions", "aria-label": `${id} added latency`, novalidate: "" }, el("label", { for: `db-latency-${id}` }, "Add latency (s)"), input, setButton, clear);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const seconds = Number(input.value);
@@ -257,12 +523,28 @@ function makeBox(component) {
         say("Database latency: give a number of seconds.", true);
         return;
       }
-      setFaults(id, { latency: seconds }, `The database now adds ${seconds} s to every request.`);
+      setFaults(id, { latency: seconds }, `${named} now adds ${seconds} s to every request.`);
     });
-    clear.addEventListener("click", () => setFaults(id, { latency: 0 }, "The database adds no latency."));
+    clear.addEventListener("click", () => setFaults(id, { latency: 0 }, `${named} adds no latency.`));
     box.append(form);
   }
   return box;
+}
+
+// A compact box's details (its address, charts and other figures), over what is below it.
+function openDetail(box, open) {
+  for (const other of document.querySelectorAll(".box.open")) {
+    if (other !== box || !open) {
+      other.classList.remove("open", "flip");
+      other.querySelector(".more").setAttribute("aria-expanded", "false");
+    }
+  }
+  if (!open) return;
+  box.classList.add("open");
+  box.querySelector(".more").setAttribute("aria-expanded", "true");
+  // Opened leftwards where it would go past the right of the window.
+  const room = document.documentElement.clientWidth - box.getBoundingClientRect().left;
+  box.classList.toggle("flip", box.querySelector(".detail").offsetWidth > room);
 }
 
 async function loadTopology() {
@@ -272,24 +554,114 @@ async function loadTopology() {
   document.title = `labsim dashboard: ${topology.name}`;
   benchRequests = topology.bench.requests;
   document.getElementById("bench").textContent = `Run bench (${benchRequests} requests)`;
-  for (const list of document.querySelectorAll(".boxes")) list.replaceChildren();
+  const plan = layout(topology.components, topology.edges);
+  const byId = new Map(topology.components.map((c) => [c.id, c]));
   boxes.clear();
-  const column = { load_balancer: "col-entry", gateway: "col-gateways" };
-  for (const component of topology.components) {
-    const box = makeBox(component);
-    boxes.set(component.id, box);
-    const target = column[component.kind] || "col-backends";
-    document.querySelector(`#${target} .boxes`).append(box);
-  }
-  // The backends in the order of the data path: cache, database, worker, microservice.
-  const order = ["cache", "database", "worker", "microservice"];
-  const backends = document.querySelector("#col-backends .boxes");
-  const sorted = [...backends.children].sort(
-    (a, b) => order.indexOf(a.className.split("kind-")[1]) - order.indexOf(b.className.split("kind-")[1]),
-  );
-  backends.append(...sorted);
-  edges = topology.edges;
+  lanes.clear();
+  const rows = plan.rows.map((row, n) => {
+    const layer = el("div", { class: "layer", "data-layer": String(n), role: "group", "aria-label": `layer ${n + 1} of ${plan.rows.length}` });
+    for (const item of row) {
+      if (item.lane !== undefined) {
+        // Room for the arrows that go past this layer, between its boxes.
+        const lane = el("div", { class: "lane", "data-lane": item.lane, "aria-hidden": "true" });
+        lanes.set(item.lane, lane);
+        layer.append(lane);
+        continue;
+      }
+      const replicas = el("div", { class: "replicas" });
+      for (const id of item.ids) {
+        const box = makeBox(byId.get(id));
+        boxes.set(id, box);
+        replicas.append(box);
+      }
+      const group = el("div", { class: "group", "data-group": item.group });
+      if (item.ids.length > 1) {
+        group.classList.add("many");
+        group.setAttribute("role", "group");
+        group.setAttribute("aria-label", `${item.group}: ${item.ids.length} replicas`);
+        group.append(el("p", { class: "group-name", "aria-hidden": "true" }, `${item.group} ×${item.ids.length}`));
+      }
+      group.append(replicas);
+      layer.append(group);
+    }
+    return layer;
+  });
+  document.getElementById("layers").replaceChildren(...rows);
+  const count = topology.components.length;
+  document.getElementById("diagram-title").textContent =
+    `${count} component${count === 1 ? "" : "s"} in ${rows.length} layer${rows.length === 1 ? "" : "s"}, callers above`;
+  routes = plan.routes;
+  arranged = null;
+  arrange();
   drawArrows();
+}
+
+// The size of the boxes, layer by layer, for the width there is: whole boxes side by side
+// where they fit, else compact ones (name, state, figures and buttons; the rest on
+// demand) side by side, else compact ones with each group of replicas in as few rows as
+// fit (its arrows then end at its frame). Boxes never overlap, and the page never scrolls
+// sideways: a layer with more groups than compact boxes fit in a row wraps them.
+const SIZES = { whole: [17, 24], compact: [8.5, 12] }; // rem: narrowest, widest
+// rem, as in dashboard.css: between boxes in a group, between groups, a lane, a frame.
+const GAPS = { whole: { box: 1, item: 1.5 }, compact: { box: 0.6, item: 1 }, lane: 1.25, frame: 0.5 };
+
+function arrange() {
+  const container = document.getElementById("layers");
+  const width = container.clientWidth - 2; // a little slack for rounding
+  if (arranged === width) return false;
+  arranged = width;
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  const px = (r) => r * rem;
+  const plans = [...container.children].map((layer) => {
+    const items = [...layer.children];
+    const groups = items.filter((item) => item.classList.contains("group"));
+    const sizes = groups.map((g) => g.querySelectorAll(".box").length);
+    const frames = groups.filter((g) => g.classList.contains("many")).length;
+    // The width each box would have with `columns` boxes a row in each group, or null.
+    const fit = (columns, mode) => {
+      const gaps = GAPS[mode];
+      const room =
+        width -
+        px(gaps.item) * Math.max(items.length - 1, 0) -
+        px(GAPS.lane) * (items.length - groups.length) -
+        (2 * px(GAPS.frame) + 2) * frames -
+        columns.reduce((sum, c) => sum + px(gaps.box) * (c - 1), 0);
+      const each = room / columns.reduce((sum, c) => sum + c, 0);
+      const [narrowest, widest] = SIZES[mode];
+      return each >= px(narrowest) ? Math.min(each, px(widest)) : null;
+    };
+    const plan = { layer, groups, sizes, mode: "compact", wrap: false };
+    const whole = fit(sizes, "whole");
+    if (whole !== null) return { ...plan, mode: "whole", columns: sizes, each: whole };
+    for (let rows = 1; rows <= Math.max(...sizes, 1); rows++) {
+      const columns = sizes.map((n) => Math.ceil(n / rows));
+      const each = fit(columns, "compact");
+      if (each !== null) return { ...plan, columns, each };
+    }
+    // More groups than compact boxes in a row, even one box wide each: the layer wraps.
+    const gap = px(GAPS.compact.box);
+    const across = Math.max(1, Math.floor((width - 2 * px(GAPS.frame) + gap) / (px(SIZES.compact[0]) + gap)));
+    return { ...plan, wrap: true, columns: sizes.map((n) => Math.min(n, across)), each: px(SIZES.compact[0]) };
+  });
+  // One width for all whole boxes, one for all compact ones: the page reads as one.
+  const widths = { whole: Infinity, compact: Infinity };
+  for (const p of plans) widths[p.mode] = Math.min(widths[p.mode], p.each);
+  for (const p of plans) {
+    const compact = p.mode === "compact";
+    p.layer.classList.toggle("compact", compact);
+    p.layer.classList.toggle("wrap", p.wrap);
+    p.layer.style.setProperty("--box-width", `${Math.floor(widths[p.mode])}px`);
+    p.groups.forEach((g, i) => {
+      g.querySelector(".replicas").style.setProperty("--columns", String(p.columns[i]));
+      // Replicas in more than one row: their arrows come into (and leave) the group's frame.
+      g.classList.toggle("rows", p.columns[i] < p.sizes[i]);
+    });
+    for (const box of p.layer.querySelectorAll(".box")) {
+      box.classList.toggle("compact", compact);
+      if (!compact && box.classList.contains("open")) openDetail(box, false);
+    }
+  }
+  return true;
 }
 
 // --- the figures ----------------------------------------------------------------------
@@ -397,6 +769,11 @@ function edgeState(from, to) {
   return working(now[from]) && working(now[to]) ? "busy" : "idle";
 }
 
+// Each arrow leaves the bottom of its caller and comes into the top of its callee, down
+// the lanes of the layers it goes past. A box's arrows leave it (and come into it) side
+// by side, in the order of where they go (or come from), so they do not cross at the box.
+// An arrow up (a call back up a cycle) goes from the top of its caller to the bottom of
+// its callee, one within a layer from side to side. The arrows are drawn under the boxes.
 function drawArrows() {
   const svg = document.getElementById("arrows");
   const frame = document.getElementById("diagram").getBoundingClientRect();
@@ -413,25 +790,94 @@ function drawArrows() {
     marker.append(head);
     defs.append(marker);
   }
-  const paths = [defs];
-  for (const [from, to] of edges) {
+  const place = (node) => {
+    const r = node.getBoundingClientRect();
+    const left = r.left - frame.left;
+    const top = r.top - frame.top;
+    return { left, top, right: left + r.width, bottom: top + r.height, width: r.width, height: r.height, x: left + r.width / 2 };
+  };
+  const placed = new Map();
+  const at = (node) => {
+    if (!placed.has(node)) placed.set(node, place(node));
+    return placed.get(node);
+  };
+  // Where an arrow ends: the box, or the frame of its replicas when they take more than
+  // one row (an arrow to a box of the second row would run behind those of the first).
+  const end = (box) => {
+    const group = box.closest(".group");
+    return group && group.classList.contains("rows") ? group : box;
+  };
+  const arrows = [];
+  for (const { from, to, lanes: through } of routes) {
     const a = boxes.get(from);
     const b = boxes.get(to);
     if (!a || !b || !a.offsetParent || !b.offsetParent) continue;
-    const ra = a.getBoundingClientRect();
-    const rb = b.getBoundingClientRect();
-    const x1 = ra.right - frame.left;
-    const y1 = ra.top + ra.height / 2 - frame.top;
-    const x2 = rb.left - frame.left - 2;
-    const y2 = rb.top + Math.min(rb.height / 2, 40) - frame.top;
-    const bend = (x2 - x1) / 2;
-    const state = edgeState(from, to);
+    const [ea, eb] = [end(a), end(b)];
+    let [ra, rb] = [at(ea), at(eb)];
+    const via = through.map((name) => lanes.get(name)).filter((lane) => lane && lane.offsetParent).map(place);
+    let way = rb.top >= ra.bottom - 1 ? "down" : rb.bottom <= ra.top + 1 ? "up" : "across";
+    if (way === "across") [ra, rb] = [at(a), at(b)]; // within one layer: box to box
+    // Ports are shared by an end (a box, or a frame); `ax`, `bx`: the boxes, to sort by.
+    arrows.push({ from, to, ea, eb, ra, rb, via, way, start: ra.x, end: rb.x, ax: at(a).x, bx: at(b).x });
+  }
+  // Side by side along the bottom of each caller, and the top of each callee, in the
+  // order of where they go (come from), then of the box they leave (come into).
+  const spread = (key, rect, order, port) => {
+    const ends = new Map();
+    for (const arrow of arrows.filter((a) => a.way === "down")) {
+      if (!ends.has(arrow[key])) ends.set(arrow[key], []);
+      ends.get(arrow[key]).push(arrow);
+    }
+    for (const list of ends.values()) {
+      list.sort(order);
+      list.forEach((arrow, i) => {
+        const r = arrow[rect];
+        arrow[port] = r.left + r.width * (0.2 + (0.6 * (i + 0.5)) / list.length);
+      });
+    }
+  };
+  const first = (a) => (a.via.length ? a.via[0].x : a.bx);
+  const last = (a) => (a.via.length ? a.via[a.via.length - 1].x : a.start);
+  spread("ea", "ra", (p, q) => first(p) - first(q) || p.ax - q.ax, "start");
+  spread("eb", "rb", (p, q) => p.bx - q.bx || last(p) - last(q), "end");
+  const paths = [defs];
+  for (const arrow of arrows) {
+    const { ra, rb } = arrow;
+    let d;
+    if (arrow.way === "down") {
+      let x = arrow.start;
+      let y = ra.bottom;
+      d = `M ${x} ${y}`;
+      const curve = (x2, y2) => {
+        const m = (y + y2) / 2;
+        d += ` C ${x} ${m}, ${x2} ${m}, ${x2} ${y2}`;
+        [x, y] = [x2, y2];
+      };
+      for (const lane of arrow.via) {
+        curve(lane.x, lane.top);
+        d += ` L ${lane.x} ${lane.bottom}`;
+        y = lane.bottom;
+      }
+      curve(arrow.end, rb.top - 1);
+    } else if (arrow.way === "up") {
+      const m = (ra.top + rb.bottom) / 2;
+      d = `M ${ra.x} ${ra.top} C ${ra.x} ${m}, ${rb.x} ${m}, ${rb.x} ${rb.bottom + 1}`;
+    } else {
+      const rightwards = rb.left >= ra.x;
+      const x1 = rightwards ? ra.right : ra.left;
+      const x2 = rightwards ? rb.left - 1 : rb.right + 1;
+      const y1 = ra.top + Math.min(ra.height / 2, 30);
+      const y2 = rb.top + Math.min(rb.height / 2, 30);
+      const m = (x1 + x2) / 2;
+      d = `M ${x1} ${y1} C ${m} ${y1}, ${m} ${y2}, ${x2} ${y2}`;
+    }
+    const state = edgeState(arrow.from, arrow.to);
     const path = document.createElementNS(SVG, "path");
-    path.setAttribute("d", `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`);
+    path.setAttribute("d", d);
     path.setAttribute("class", `edge ${state}`);
     path.setAttribute("marker-end", `url(#head-${state})`);
-    path.dataset.from = from;
-    path.dataset.to = to;
+    path.dataset.from = arrow.from;
+    path.dataset.to = arrow.to;
     paths.push(path);
   }
   svg.replaceChildren(...paths);
@@ -525,7 +971,25 @@ document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("hashchange", () => {
     if (takeTokenFromAddress()) say("The buttons now use the admin token from the link.");
   });
-  window.addEventListener("resize", drawArrows);
+  // Sized again for a new width (the window's, or a scroll bar come or gone), and the
+  // arrows drawn again whenever the boxes move; a frame later, not inside the observer.
+  let pending = false;
+  new ResizeObserver(() => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      arrange();
+      drawArrows();
+    });
+  }).observe(document.getElementById("layers"));
+  document.addEventListener("keydown", (event) => {
+    const open = document.querySelector(".box.open");
+    if (event.key === "Escape" && open) {
+      openDetail(open, false);
+      open.querySelector(".more").focus();
+    }
+  });
   try {
     await loadTopology();
   } catch (error) {
