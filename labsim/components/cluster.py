@@ -193,13 +193,15 @@ class Cluster:
 
     def _outside_share(self, servers: int) -> int | None:
         """What the process's file descriptors leave for connections from outside to its
-        `servers` together; said when that is less than their `max_connections` each."""
+        `servers` together; said when that is less than one's `max_connections`."""
         configured = self.topology.limits.max_connections
         # Room for each one's max_connections from outside and as many of its own hops,
         # if the hard limit allows: the soft one is often far below it (1,024).
         descriptors.make_room(descriptors.FILES + servers * (1 + 2 * configured))
         share = descriptors.outside_share(servers)
-        if share is not None and share < configured * servers:
+        # Said when not even one component could take its own max_connections: with
+        # many components, sharing the descriptors is the normal case, not news.
+        if share is not None and share < configured:
             log.warning(
                 "labsim: this process may open %s files (ulimit -n), so its %d components "
                 "hold at most %s connections from outside together, not max_connections "
