@@ -40,6 +40,7 @@ class Step:
     time: LatencyModel = NO_TIME
     key: str = ""
     source: Step | None = None
+    ignore_status: bool = False  # enqueue: answer 202 whatever the worker says (Lab 5)
 
     def targets(self) -> Iterator[str]:
         """The components this step calls, the miss's source included."""

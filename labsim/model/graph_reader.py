@@ -31,7 +31,7 @@ _STEP_KEYS = {
     "io": {"io"},
     "call": {"call", "method", "path"},
     "read_through": {"read_through", "key", "source"},
-    "enqueue": {"enqueue"},
+    "enqueue": {"enqueue", "ignore_status"},
 }
 
 
@@ -193,7 +193,10 @@ def _step(raw: Any, source: str, key: str, path: str) -> Step:
         if miss.kind != "call":
             raise ConfigError(f"{source}: {key}.source: must be a call step")
         return Step("read_through", target=target, key=cache_key, source=miss)
-    return Step("enqueue", target=target)
+    ignore = raw.get("ignore_status", False)
+    if not isinstance(ignore, bool):
+        raise ConfigError(f"{source}: {key}.ignore_status: must be true or false")
+    return Step("enqueue", target=target, ignore_status=ignore)
 
 
 def check_graph(graph: Graph, source: str) -> list[str]:

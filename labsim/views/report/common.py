@@ -117,7 +117,8 @@ def load(result: BenchResult) -> str:
     m = result.load
     if m.model == "closed":
         think = f", then thinking {m.think}" if m.think else ""
-        return f"closed: {m.concurrency} clients, each waiting for its answer{think}"
+        clients = f"{m.concurrency} client{'s' * (m.concurrency != 1)}"
+        return f"closed: {clients}, each waiting for its answer{think}"
     if m.stages:
         shape = f"from {m.rate:g}/s through {len(m.stages)} stages"
     else:
