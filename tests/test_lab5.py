@@ -14,7 +14,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 import labsim
 
 HERE = Path(__file__).resolve().parent
