@@ -9,20 +9,17 @@ component, and only the components of other processes are read over HTTP (`remot
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from ..components.balancing import Backend
-from ..components.cache import Cache
 from ..components.capacity import CapacityFigures
-from ..components.cluster import Cluster, Component
-from ..components.context import DURATION_BUCKETS, Context
-from ..components.database import Database
-from ..components.gateway import Gateway
+from ..components.cluster import Cluster
+from ..components.context import DURATION_BUCKETS, Context, Station
 from ..components.load_balancer import LoadBalancer
 from ..components.middleware import UNTIMED_PREFIXES
-from ..components.worker import Worker
 from ..model.faults import Faults
 from . import remote as remote_figures
 
@@ -137,8 +134,11 @@ class Sampler:
             figures["kind"] = component.kind
             figures["in_flight"] = ctx.in_flight
             figures["faults"] = ctx.faults.as_dict()
-            figures["state"] = state(ctx.faults)
-            figures |= _extra(component, lb.backend(cid) if lb else None, now)
+            route = lb.backend(cid) if lb else None
+            available = route.available(now) if route else True
+            figures["state"] = state(ctx.faults, available)
+            figures |= own_figures(component.station)
+            figures |= _derived(component.kind, component.context.settings, figures, route, now)
             if ctx.capacity is not None:
                 figures["capacity"] = self._capacity(cid, ctx.capacity.figures(), interval)
             self._last[cid] = reading
@@ -188,20 +188,7 @@ class Sampler:
             figures |= remote_figures.kind_figures(kind, {})
             if seen is not None:
                 figures |= {"state": "unreadable", "problem": str(seen)}
-        if kind == "gateway":
-            figures |= {
-                "in_rotation": available,
-                "healthy": route.healthy if route else True,
-                "ejected_for": route.ejected_for(now) if route else 0.0,
-                "routed": route.sent if route else 0,
-            }
-        elif kind == "cache":
-            lookups = figures["hits"] + figures["stale"] + figures["misses"]
-            answered = figures["hits"] + figures["stale"] + figures["coalesced"]
-            figures |= {"hit_ratio": _share(answered, lookups), "maxsize": settings.maxsize}
-        elif kind == "worker":
-            figures |= {"concurrency": settings.concurrency, "queue_size": settings.queue_size}
-        return figures
+        return figures | _derived(kind, settings, figures, route, now)
 
     def _capacity(self, cid: str, now: CapacityFigures, interval: float | None) -> dict[str, Any]:
         """A station's slots and line now; its utilization since the previous snapshot."""
@@ -246,60 +233,37 @@ def _rates(now: Reading, before: Reading | None, interval: float | None) -> dict
     return figures
 
 
-def _extra(component: Component, route: Backend | None, now: float) -> dict[str, Any]:
-    """The figures only this kind of component has; `route`: how the load balancer sees it."""
-    station = component.station
-    if isinstance(station, LoadBalancer):
-        lb = station.figures
-        return {
-            "retries": lb.retries,
-            "ejections": lb.ejections,
-            "health_ejections": lb.health_ejections,
-            "readmissions": lb.readmissions,
-            "rate_limited": lb.rate_limited,
-        }
-    if isinstance(station, Gateway):
-        available = route.available(now) if route else True
-        return {
-            "state": state(component.context.faults, available),
-            "in_rotation": available,
-            "healthy": route.healthy if route else True,
-            "ejected_for": route.ejected_for(now) if route else 0.0,
-            "routed": route.sent if route else 0,
-            "hits": station.figures.hits,
-            "misses": station.figures.misses,
-            "rate_limited": station.figures.rate_limited,
-        }
-    if isinstance(station, Cache):
-        return _cache(station)
-    if isinstance(station, Database):
-        return {"db_calls": station.figures.db_calls}
-    if isinstance(station, Worker):
-        tasks, settings = station.figures, station.settings
-        return {
-            "submitted": tasks.submitted,
-            "queued": tasks.queued,
-            "running": tasks.running,
-            "completed": tasks.completed,
-            "rejected": tasks.rejected,
-            "concurrency": settings.concurrency,
-            "queue_size": settings.queue_size,
-        }
-    return {}
+def own_figures(station: Station[Any, Any]) -> dict[str, int]:
+    """A station's own kind's figures, by the names its `/metrics` gives them: one
+    reading, the same as `remote.kind_figures` makes of another process's component."""
+    figures = station.figures.counts()
+    for labels, more in station.more_figures():
+        if not labels:  # the load balancer's figures per backend are its page's business
+            figures |= dataclasses.asdict(more)
+    return figures
 
 
-def _cache(cache: Cache) -> dict[str, Any]:
-    f = cache.figures
-    # Lookups answered with a value: fresh, stale, or filled by another caller meanwhile
-    # (a coalesced lookup was first counted as a miss).
-    lookups = f.hits + f.stale + f.misses
-    answered = f.hits + f.stale + f.coalesced
-    return {
-        "hits": f.hits,
-        "misses": f.misses,
-        "stale": f.stale,
-        "coalesced": f.coalesced,
-        "hit_ratio": _share(answered, lookups),
-        "size": len(cache.store),
-        "maxsize": cache.settings.maxsize,
-    }
+def _derived(
+    kind: str, settings: Any, figures: dict[str, Any], route: Backend | None, now: float
+) -> dict[str, Any]:
+    """What the page shows beside a component's own figures: how the load balancer
+    clients come in at sees it (when it is one of its backends), and by kind, the
+    figures made of the others (a cache's hit ratio) and the settings they are read
+    against (its size; a worker's slots)."""
+    derived: dict[str, Any] = {}
+    if route is not None:
+        derived |= {
+            "in_rotation": route.available(now),
+            "healthy": route.healthy,
+            "ejected_for": route.ejected_for(now),
+            "routed": route.sent,
+        }
+    if kind == "cache":
+        # Lookups answered with a value: fresh, stale, or filled by another caller
+        # meanwhile (a coalesced lookup was first counted as a miss).
+        lookups = figures["hits"] + figures["stale"] + figures["misses"]
+        answered = figures["hits"] + figures["stale"] + figures["coalesced"]
+        derived |= {"hit_ratio": _share(answered, lookups), "maxsize": settings.maxsize}
+    elif kind == "worker":
+        derived |= {"concurrency": settings.concurrency, "queue_size": settings.queue_size}
+    return derived
