@@ -329,7 +329,15 @@ class Topology:
         return self.hosts.get(component, self.host)
 
     def graph(self) -> Graph:
-        """Its components as a graph: the `[components]` tables, or the lab's sections."""
+        """Its components as a graph: the `[components]` tables, or the lab's sections.
+        Made once per topology (a frozen value: a changed one is another value)."""
+        made: Graph | None = self.__dict__.get("_graph")
+        if made is None:
+            made = self._make_graph()
+            object.__setattr__(self, "_graph", made)
+        return made
+
+    def _make_graph(self) -> Graph:
         if self.components:
             return Graph(self.components, self.port_offset)
         lab = lab_components(

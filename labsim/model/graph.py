@@ -117,7 +117,11 @@ class Graph:
 
     components: Mapping[str, Component]
     port_offset: int = 0  # replicas' ids are by the scenario's ports, before the move
+    # Worked out once: a graph is asked for the same things on every request.
     _replicas: dict[str, list[Replica]] = field(default_factory=dict, compare=False, repr=False)
+    _owner: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _calls: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _callers: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, c in self.components.items():
@@ -126,6 +130,10 @@ class Graph:
             else:
                 ids = [name]
             self._replicas[name] = [Replica(i, name, p) for i, p in zip(ids, c.ports, strict=True)]
+            self._owner.update((i, name) for i in ids)
+            self._calls[name] = [t for t in c.calls() if t in self.components]
+        for name in self.components:
+            self._callers[name] = [c for c in self.components if name in self._calls[c]]
 
     def replicas(self, name: str) -> list[Replica]:
         return self._replicas[name]
@@ -134,16 +142,13 @@ class Graph:
         return [r for name in self.components for r in self._replicas[name]]
 
     def component_of(self, replica_id: str) -> Component:
-        for name, replicas in self._replicas.items():
-            if any(r.id == replica_id for r in replicas):
-                return self.components[name]
-        raise KeyError(replica_id)
+        return self.components[self._owner[replica_id]]
 
     def calls(self, name: str) -> list[str]:
-        return [c for c in self.components[name].calls() if c in self.components]
+        return self._calls[name]
 
     def callers(self, name: str) -> list[str]:
-        return [c for c in self.components if name in self.calls(c)]
+        return self._callers[name]
 
     def entries(self) -> list[str]:
         """The components nobody calls: where clients come in."""
