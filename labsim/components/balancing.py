@@ -56,7 +56,10 @@ def make_picker(strategy: str, backends: Sequence[Backend], rng: random.Random) 
             # The next backend at or after the turn, skipping unavailable ones.
             n = len(backends)
             start = turn[0]
-            best = min(candidates, key=lambda b: (order[b.id] - start) % n)
+            if len(candidates) == n:  # all available: the turn's own, without a search
+                best = backends[start]
+            else:
+                best = min(candidates, key=lambda b: (order[b.id] - start) % n)
             turn[0] = (order[best.id] + 1) % n
             return best
 

@@ -122,6 +122,7 @@ class Graph:
     _owner: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     _calls: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
     _callers: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _entry: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, c in self.components.items():
@@ -152,7 +153,7 @@ class Graph:
 
     def entries(self) -> list[str]:
         """The components nobody calls: where clients come in."""
-        return [c for c in self.components if not self.callers(c)]
+        return [c for c in self.components if not self._callers[c]]
 
     def entry(self) -> str:
         """The component a client's requests go to: the first load balancer nobody calls,
@@ -222,7 +223,9 @@ class Graph:
 
     def entry_replica(self) -> str:
         """The replica a client's requests go to."""
-        return self.replicas(self.entry())[0].id
+        if not self._entry:
+            self._entry.append(self.replicas(self.entry())[0].id)
+        return self._entry[0]
 
     def reads_cache(self) -> bool:
         """Whether some endpoint reads through a cache (a `read_through` with one)."""
