@@ -14,7 +14,7 @@ import tomllib
 import pytest
 
 from labsim.model.network import Route, Station, solve
-from labsim.model.prediction import Prediction, predict
+from labsim.model.prediction import EndpointTheory, Prediction, StationTheory, predict
 from labsim.model.scenario import Scenario, load_scenarios, scenarios_from
 from labsim.model.theory import Centre, closed_network, mmc_response_quantile
 
@@ -268,6 +268,49 @@ def test_a_balancer_over_two_components_splits_by_its_weights():
     assert process.p99_ms == pytest.approx(70)
 
 
+def test_a_random_balancer_over_two_components_splits_by_replicas():
+    text = """
+    [components.front]
+    kind = "load_balancer"
+    port = 7000
+    backends = ["a", "b"]
+    strategy = "random"
+    latency = 0.001
+
+    [components.a]
+    kind = "service"
+    ports = [7001, 7002]
+    latency = 0
+    concurrency = 1
+    service = { model = "exponential", mean = 0.05 }
+    endpoints."GET /process" = []
+
+    [components.b]
+    kind = "service"
+    port = 7003
+    latency = 0.002
+    concurrency = 1
+    service = { model = "exponential", mean = 0.02 }
+    endpoints."GET /process" = []
+
+    [load]
+    rate = 30
+    duration = 10
+    mix = { process = 1 }
+    """
+    prediction = predict(graph_scenario(text.replace("\n    ", "\n")))
+    # Three replicas, a third of the requests each: 10/s at every one.
+    arrivals = {c: s.arrival_rps for c, s in prediction.stations.items()}
+    assert arrivals == pytest.approx({"a-7001": 10, "a-7002": 10, "b": 10})
+    expected = 0.001 + 2 / 3 * mmc_mean(10, 20, 1) + 1 / 3 * (0.002 + mmc_mean(10, 50, 1))
+    assert prediction.endpoints["process"].mean_ms == pytest.approx(expected * 1000)
+    # One hop varies (a choice of two stations) after a fixed delay: its quantiles are the
+    # mixture's, P(T > t) = 2/3 e^-(20 - 10)t + 1/3 e^-(50 - 10)(t - 2 ms).
+    p50 = prediction.endpoints["process"].p50_ms / 1000 - 0.001
+    above = 2 / 3 * math.exp(-10 * p50) + 1 / 3 * math.exp(-40 * (p50 - 0.002))
+    assert above == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
@@ -373,6 +416,41 @@ def test_the_labs_predictions_are_unchanged():
     assert closed.throughput_rps == 29.169940581179613
     assert closed.endpoints["process"].mean_ms == 2.8455985932173524
     assert closed.stations["load-balancer"].utilization == 0.07875883956918496
+
+
+def test_the_labs_stations_and_quantiles_are_unchanged():
+    changes = {
+        "load.rate": 20,
+        "load.duration": 10,
+        "load.mix": {"process": 2, "longtask": 1, "db": 1, "data": 1},
+        "load_balancer.strategy": "random",
+        "load_balancer.latency": 0.0015,
+        "gateways.concurrency": 1,
+        "gateways.holds": "service",
+        "gateways.latency": 0.002,
+        "gateways.service": {"model": "exponential", "mean": 0.01},
+        "gateways.use_cache": False,
+        "database.concurrency": 2,
+        "database.latency": 0.003,
+        "database.service": {"model": "exponential", "mean": 0.05},
+        "microservice.service": {"model": "exponential", "mean": 0.02},  # no slots: a delay
+        "microservice.latency": 0.004,
+    }
+    gateway = StationTheory(5.333333333333333, 1, 0.01, 0.05333333333333333)
+    assert _lab("scenarios/lab.toml", **changes)[None] == Prediction(
+        endpoints={
+            "process": EndpointTheory(38.06338028169014, None, None),
+            "longtask": EndpointTheory(15.063380281690142, 11.821977259436041, 53.14616393649392),
+            "db": EndpointTheory(55.083333333333336, 39.59381772934946, 238.22843433552265),
+            "data": EndpointTheory(69.14671361502347, None, None),
+        },
+        stations={
+            "gateway-5000": gateway,
+            "gateway-5003": gateway,
+            "gateway-5006": gateway,
+            "database": StationTheory(8.0, 2, 0.05, 0.2),
+        },
+    )
 
 
 def test_the_labs_reasons_are_unchanged():
