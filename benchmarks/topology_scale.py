@@ -30,10 +30,6 @@ Measured, in interleaved rounds, median over the rounds:
 3. Peak RSS of each bench process (`os.wait4`, that child's own).
 4. With `--profile`: the 4-tier bench under cProfile, top 15 functions by cumulative time.
 
-A diagnostic row runs the 50-replica bench with labsim's `Session.entry` computed once
-(patched inside that bench process only, nothing in labsim is changed): it shows what the
-run costs without the per-request recomputation of the graph's entry (README).
-
     python benchmarks/topology_scale.py [--quick] [--replicas N] [--profile]
 """
 
@@ -78,12 +74,10 @@ class Plan:
     rounds: int = 3
     ups: int = 1  # `up` start-ups of each topology per round
     lab: tuple[int, int] = (1000, 3000)  # request counts of the two runs (the lab, 1 replica)
-    big: tuple[int, int] = (200, 600)  # the same for 50 replicas a tier
-    patched: tuple[int, int] = (500, 1500)  # the diagnostic row
     profiled: int = 200  # requests of the profiled run
 
 
-QUICK = Plan(rounds=1, lab=(500, 1500), big=(100, 300), patched=(250, 750), profiled=100)
+QUICK = Plan(rounds=1, lab=(500, 1500), profiled=100)
 
 
 # ---------------------------------------------------------------------------- the scenario
@@ -320,23 +314,12 @@ def time_inside(scenario: Path | None) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------- bench
 
+
 # `labsim bench` with the session's entry replica computed once, not once a request:
 # a diagnostic of what that recomputation costs (labsim itself is not changed).
-ENTRY_ONCE = """
-import functools, runpy, sys
-from labsim.run import session
-entry = functools.cached_property(session.Session.entry.fget)
-entry.__set_name__(session.Session, "entry")
-session.Session.entry = entry
-sys.argv = ["labsim", *sys.argv[1:]]
-runpy.run_module("labsim", run_name="__main__")
-"""
-
-
-def bench(scenario: Path | None, requests: int, out: Path, entry_once: bool = False) -> dict:
+def bench(scenario: Path | None, requests: int, out: Path) -> dict:
     """One `labsim bench` process: figures of its JSON report, its peak RSS."""
-    head = [PY, "-c", ENTRY_ONCE] if entry_once else [PY, "-m", "labsim"]
-    args = [*head, "bench", *([str(scenario)] if scenario else [])]
+    args = [PY, "-m", "labsim", "bench", *([str(scenario)] if scenario else [])]
     args += [f"--requests={requests}", "--concurrency=10", "--mix=data=1", f"--json={out}"]
     wall, rss, code, _ = run_measured(args, BENCH_TIMEOUT, Version("now", "now", ROOT))
     if code != 0:
@@ -403,7 +386,6 @@ NAMES = {
     "tiers1": "4 tiers x 1 (6 components): LB → gw → LB → svc → cache",
     "shared": "{n} gateways, {n} services as `ports`, 1 cache, 1 db ({shared} components, 6 named)",
     "tiers": "4 tiers x {n} ({components} components, {named} named)",
-    "entry_once": "4 tiers x {n}, entry computed once (diagnostic)",
 }
 
 
@@ -430,10 +412,8 @@ def measure(plan: Plan, replicas: int, folder: Path) -> dict[str, Any]:
     ups: dict[str, list[dict[str, float]]] = {"lab": [], "tiers": []}
     inside: dict[str, list[dict[str, float]]] = {"lab": [], "tiers": []}
     runs: dict[str, list[tuple[dict, dict]]] = {k: [] for k in NAMES}
-    sizes = {"lab": plan.lab, "tiers1": plan.lab, "shared": plan.patched, "tiers": plan.big}
-    sizes["entry_once"] = plan.patched
+    sizes = {key: plan.lab for key in NAMES}  # the same requests for every topology
     scenarios = {"lab": None, "tiers1": tiers1, "shared": shared, "tiers": tiers}
-    scenarios["entry_once"] = tiers
     lab_ports = [p + offset for p in LAB_PORTS]
     for r in range(plan.rounds):
         for _ in range(plan.ups):
@@ -452,7 +432,7 @@ def measure(plan: Plan, replicas: int, folder: Path) -> dict[str, Any]:
             pair = []
             for n in sizes[key]:
                 out = folder / f"{key}-{n}.json"
-                result = bench(scenarios[key], n, out, entry_once=key == "entry_once")
+                result = bench(scenarios[key], n, out)
                 pair.append(result)
                 print(f"  round {r + 1} bench {key:10} {_fmt(result)}", file=sys.stderr)
             runs[key].append((pair[0], pair[1]))

@@ -161,6 +161,9 @@ def _head(method: str, url: URL, headers: CIMultiDict[str], body: bytes) -> byte
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+_MAX_URLS = 4096  # parsed URLs a client keeps
+
+
 class HttpClient:
     """Requests from one caller, on its own pool of connections to each host.
 
@@ -187,6 +190,9 @@ class HttpClient:
         self._exchanges = clock.exchanges
         self._clock = clock
         self._pools: dict[tuple[str, str, int], Pool] = {}
+        # Parsed URLs by text: a hop calls the same few again and again, and yarl's own
+        # cache (128) is too small for a topology of hundreds of replicas.
+        self._urls: dict[str, URL] = {}
         self._settings = (pool_size, keepalive, connect_timeout, auto_decompress)
         self._servers = servers
         self._tls: ssl.SSLContext | None = None
@@ -219,6 +225,14 @@ class HttpClient:
             )
             self._pools[key] = pool
         return pool
+
+    def _url(self, text: str) -> URL:
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= _MAX_URLS:  # a client that names ever new URLs (?key=)
+                self._urls.clear()
+            url = self._urls[text] = URL(text)
+        return url
 
     async def request(
         self,
@@ -271,7 +285,9 @@ class HttpClient:
             sent[EXCHANGE_HEADER] = str(exchange)
         failure: DownstreamError | None = None
         try:
-            reply = await self._exchange(component, method, URL(url), sent, data or b"", exchange)
+            reply = await self._exchange(
+                component, method, self._url(url), sent, data or b"", exchange
+            )
         except _TooLarge:
             message = f"{component} sent a reply larger than {MAX_REPLY:,} bytes"
             failure = DownstreamError(component, message)
