@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .config import LIMIT
 from ..core.numbers import within
+from .config import LIMIT
 
 FIELDS = {"latency": float, "jitter": float, "error_rate": float, "down": bool, "hang": bool}
 

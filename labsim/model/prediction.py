@@ -260,6 +260,15 @@ def _check_load(scenario: Scenario) -> None:
     balanced = any(w and "load_balancer" in _path(topology, e) for e, w in load.mix.items())
     if limited and balanced:  # /db goes past both limiters
         raise _NoTheory("a rate limit refuses requests")
+    windowed = {
+        kind
+        for e, w in load.mix.items()
+        if w
+        for kind in _path(topology, e)
+        if getattr(topology, kind).rate_limit.requests
+    }
+    if windowed:  # a count per window refuses on any path it is on
+        raise _NoTheory(f"a rate limit ({sorted(windowed)[0]}) refuses requests")
     if load.mix.get("data") and topology.gateways.use_cache:
         raise _NoTheory("data goes through the cache, whose hits and misses take different paths")
 

@@ -41,6 +41,20 @@ def describe_topology(topology: Topology) -> dict[str, str]:
         for where, r in (("load balancer", lb.rate_limit), ("gateways", gateways.rate_limit))
         if r.rate > 0
     ]
+    windows = {
+        "load balancer": lb.rate_limit,
+        "each gateway": gateways.rate_limit,
+        "cache": cache.rate_limit,
+        "database": topology.database.rate_limit,
+        "worker": worker.rate_limit,
+        "microservice": topology.microservice.rate_limit,
+    }
+    rate_limits += [
+        f"{where} {r.requests} per {r.window:g} s"
+        + (f" on {', '.join(r.paths)}" if r.paths else "")
+        for where, r in windows.items()
+        if r.requests > 0
+    ]
     return {
         "gateways": f"{len(gateways.ports)}, balanced by {strategy}",
         "service times": ", ".join(f"{k} {v.describe()}" for k, v in latency.items()),
