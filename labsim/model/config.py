@@ -376,12 +376,13 @@ def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
     if own is None:
         return gateways
     station = {f.name: getattr(own, f.name) for f in dataclasses.fields(StationConfig)}
-    for name in _SHARED_UNLESS_GIVEN:  # not a station setting: the shared one, unless given
+    for name in EVERY_KIND:  # not a station setting: the shared one, unless given
         if station[name] == _STATION_DEFAULTS[name]:
             del station[name]
     return dataclasses.replace(gateways, **station)
 
 
-# What a gateway's `each` table replaces only when it gives it.
-_SHARED_UNLESS_GIVEN = ("rate_limit", "status_name")
+# Keys of StationConfig that are no station's (every kind has them, the worker too): a
+# gateway's `each` table replaces them only when it gives them.
+EVERY_KIND = ("rate_limit", "status_name")
 _STATION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StationConfig)}
