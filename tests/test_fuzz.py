@@ -68,7 +68,13 @@ GET = frozenset({"GET", "HEAD"})  # aiohttp's add_get answers HEAD too
 POST = frozenset({"POST"})
 DELETE = frozenset({"DELETE"})
 # Routes and methods each kind serves itself (the load balancer proxies everything else).
-COMMON = {"/health": GET, "/metrics": GET, "/admin/faults": GET | POST, "/admin/reset": POST}
+COMMON = {
+    "/health": GET,
+    "/metrics": GET,
+    "/status": GET,
+    "/admin/faults": GET | POST,
+    "/admin/reset": POST,
+}
 SERVED = {
     "load_balancer": COMMON,
     "gateway": {**COMMON, "/login": POST, "/data": GET, "/longtask": POST, "/process": GET},
@@ -96,6 +102,7 @@ NEEDS_JWT = {"/data", "/longtask", "/process"}  # on a gateway
 READ_ONLY = {
     ("*", "/health"),
     ("*", "/metrics"),
+    ("*", "/status"),
     ("*", "/admin/faults"),
     ("gateway", "/data"),
     ("gateway", "/process"),

@@ -66,7 +66,11 @@ def test_the_guide_s_simulator_runs_unchanged_against_up(tmp_path):
         shutil.copytree(GUIDE / folder, tmp_path / folder)
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     up = subprocess.Popen(
-        [sys.executable, "-m", "labsim", "up", "--scenario", str(LAB5), "--no-dashboard"],
+        [
+            *(sys.executable, "-m", "labsim", "up", "--scenario", str(LAB5)),
+            "--no-dashboard",
+            "--quiet",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -51,6 +52,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         interruptible=True,
     )
     topology = topology_from_args(args, scenario.topology)
+    if args.status_log:
+        topology = dataclasses.replace(topology, status_tracker=True)
     if not args.target:  # its ports are open on either clock
         refuse_public_guide(topology, args.insecure)
     announce([topology])
@@ -72,6 +75,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
         for path, text in files(args.csv, result).items():
             write("--csv", path, text)
+    if args.status_log and result.status is not None:
+        from ..views.report.status import log_file
+
+        write("--status-log", args.status_log, log_file(result.status))
     if samples is not None and samples.error is not None:
         reason = samples.error.strerror or samples.error
         raise UsageError(f"--samples {args.samples}: cannot write: {reason} (the report is above)")
@@ -109,7 +116,17 @@ def _check_bench_args(args: argparse.Namespace) -> None:
         raise UsageError(
             "--clock virtual needs the topology in this process; with --target the clock is real"
         )
-    outputs = {"json": args.json, "html": args.html, "samples": args.samples}
+    if args.target and args.status_log:
+        raise UsageError(
+            "--status-log reads every component of the topology, which needs it in this "
+            "process; drop --target"
+        )
+    outputs = {
+        "json": args.json,
+        "html": args.html,
+        "samples": args.samples,
+        "status-log": args.status_log,
+    }
     if args.csv is not None:
         if not args.csv or args.csv.endswith(("/", os.sep)) or os.path.isdir(args.csv):
             raise UsageError(f"--csv {args.csv!r}: give a prefix for the file names, e.g. run1")

@@ -350,6 +350,13 @@ def _add_bench_outputs(bench: argparse.ArgumentParser) -> None:
         "scheduled and actual start, latency, status, gateway, hit (default: none)",
     )
     bench.add_argument(
+        "--status-log",
+        metavar="PATH",
+        help="also write the course's Lab 5 status log to PATH: service -> status code -> "
+        "answers, read from every component at the end of the run (in this process only), "
+        "as its status_tracker writes simulator/status_log.json (default: none)",
+    )
+    bench.add_argument(
         "--verbose",
         action="store_true",
         help="print one line per request, as the lab's script does (default: off)",
@@ -368,6 +375,13 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also write an HTML page with charts per scenario file, and index.html, "
         "into DIR, made if missing (default: none)",
+    )
+    run.add_argument(
+        "--status-log",
+        metavar="DIR",
+        help="also write the course's Lab 5 status log of each run into DIR, made if missing: "
+        "<file>.status_log.json, or <file>.<variant>.status_log.json per variant "
+        "(default: none)",
     )
 
 

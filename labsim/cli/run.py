@@ -6,8 +6,10 @@ import argparse
 import dataclasses
 import itertools
 import os
+import re
 from collections.abc import Sequence
 
+from ..model.config import Topology
 from ..model.scenario import load_scenarios
 from ..run import run_scenario
 from ..run.scenarios import ScenarioRun
@@ -26,15 +28,23 @@ def run_scenarios_command(args: argparse.Namespace) -> int:
     announce(s.topology for _, scenarios in files for s in scenarios)
     if args.html is not None:
         make_folder("--html", args.html)
+    if args.status_log is not None:
+        make_folder("--status-log", args.status_log)
+
+    def prepare(topology: Topology) -> Topology:
+        topology = topology_from_args(args, topology)
+        if args.status_log is not None:
+            topology = dataclasses.replace(topology, status_tracker=True)
+        return topology
+
     runs: list[ScenarioRun] = []
     pages: list[tuple[str, str, str, int, int]] = []
+    logs: set[str] = set()  # the status logs' file names so far
     path = ""
     try:
         for path, scenarios in files:
             with running():
-                run = run_scenario(
-                    scenarios, lambda t: topology_from_args(args, t), interruptible=True
-                )
+                run = run_scenario(scenarios, prepare, interruptible=True)
             if run.interrupted:
                 title = scenarios[len(run.results) - 1].title
                 print(f"== {path}: {title}: interrupted, partial report:")
@@ -45,6 +55,8 @@ def run_scenarios_command(args: argparse.Namespace) -> int:
             runs.append(run)
             if args.html is not None:
                 pages.append(_write_page(args.html, path, run, pages))
+            if args.status_log is not None:
+                _write_status_logs(args.status_log, path, run, logs)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside a load: its start, its end
         print(f"== {path}: interrupted")
         print(tally(runs, stopped=True))
@@ -87,6 +99,32 @@ def _print_run(path: str, run: ScenarioRun) -> None:
     print("expectations")
     print(render_checks(run.checks) if run.checks else "  (none)")
     print()
+
+
+def _write_status_logs(folder: str, path: str, run: ScenarioRun, taken: set[str]) -> None:
+    """Write each variant's status log: `<file>.status_log.json`, or
+    `<file>.<variant>.status_log.json` for a file with variants (names made safe and
+    unique in the folder)."""
+    from ..views.report.status import log_file
+
+    stem = _safe(os.path.splitext(os.path.basename(path))[0]) or "scenario"
+    for scenario, result in zip(run.scenarios, run.results, strict=False):
+        if result.status is None:
+            continue
+        variant = scenario.variant
+        name = stem if variant is None else f"{stem}.{_safe(variant) or 'variant'}"
+        file = f"{name}.status_log.json"
+        for n in itertools.count(2):  # two files or variants of one name
+            if file not in taken:
+                break
+            file = f"{name}-{n}.status_log.json"
+        taken.add(file)
+        write("--status-log", os.path.join(folder, file), log_file(result.status))
+
+
+def _safe(name: str) -> str:
+    """`name` as part of a file name: letters, digits, '_', '.' and '-' only, at most 100."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:100]
 
 
 def _write_page(

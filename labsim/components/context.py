@@ -23,6 +23,7 @@ from ..model.config import NO_TIME, StationConfig, Topology
 from ..model.faults import Faults
 from ..model.graph import Component, Graph
 from ..model.latency import LatencyModel, component_rng, sampler
+from ..model.rate_limit import SlidingWindow
 from .capacity import Capacity
 from .figures import Figures, Labelled
 
@@ -74,6 +75,9 @@ class Context(Generic[S]):
     # and the middleware does nothing more for it than before there were stations.
     capacity: Capacity | None = field(init=False)
     new_request_id: Callable[[], str] = field(init=False)
+    # Its count per window (`rate_limit.requests` per `rate_limit.window`, over every
+    # caller), which the middleware applies; None when the scenario gives it none.
+    rate_window: SlidingWindow | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = component_rng(self.topology.seed, self.id)
@@ -94,6 +98,10 @@ class Context(Generic[S]):
                 )
             elif settings.service != NO_TIME:
                 self.delay = _sum(self.delay, service)
+        limit = getattr(settings, "rate_limit", None)  # every kind's settings have one
+        self.rate_window = None
+        if limit is not None and limit.requests > 0:
+            self.rate_window = SlidingWindow(limit.requests, limit.window, self.clock.now)
         # Unique within the run and cheap: a random prefix, then a counter.
         prefix, numbers = secrets.token_hex(4), itertools.count(1)
         self.new_request_id = lambda: f"{prefix}-{next(numbers)}"

@@ -10,7 +10,9 @@ virtual clock they are simulated seconds.
 
 The HTTP figures every component has come from its context; its own kind's figures from
 its station, each field marked counter or gauge (`components/figures.py`); its slots and
-queue, when it has them, from its capacity (`components/capacity.py`).
+queue, when it has them, from its capacity (`components/capacity.py`); its refusals by a
+count per window, when it has one, as `labsim_<kind>_rate_limited_total` (the load
+balancer's and a gateway's own figure of that name counts them with their buckets').
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from ..core.metrics import Buckets
 from .capacity import CapacityFigures
 from .context import Context, Station
-from .figures import Labelled, Metric, marked
+from .figures import Labelled, Metric, RateLimited, marked
 
 
 def _labels(**labels: Any) -> str:
@@ -47,7 +49,11 @@ def render(ctx: Context[Any], station: Station[Any, Any], routes: Iterable[str] 
     me = {"component": ctx.id}
     lines = _traffic(ctx, me, list(routes))
     lines += _durations(ctx.latency, me)
-    lines += _figures(f"labsim_{ctx.kind}", me, [({}, station.figures), *station.more_figures()])
+    parts: list[Labelled] = [({}, station.figures), *station.more_figures()]
+    # A count per window's refusals, for a kind with no `rate_limited` figure of its own.
+    if ctx.rate_window is not None and not hasattr(station.figures, "rate_limited"):
+        parts.append(({}, RateLimited(ctx.rate_window.refused)))
+    lines += _figures(f"labsim_{ctx.kind}", me, parts)
     if ctx.capacity is not None:
         lines += _capacity(f"labsim_{ctx.kind}", me, ctx.capacity.figures())
     return "\n".join(lines) + "\n"

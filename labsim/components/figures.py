@@ -131,6 +131,15 @@ class LoadBalancerFigures(Figures):
 
 
 @dataclass(frozen=True)
+class RateLimited:
+    """Refusals of a count per window, for a kind whose figures have no `rate_limited`."""
+
+    rate_limited: int = counter(
+        "Requests refused with 429 by this component's rate limit (a count per window)."
+    )
+
+
+@dataclass(frozen=True)
 class GatewayUp:
     """Whether the load balancer may send a gateway traffic now (1) or not (0)."""
 

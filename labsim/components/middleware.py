@@ -9,14 +9,19 @@ For every request, in order, the middleware
   4. counts the request for `/metrics` (an answer, or a request that got none: dropped
      by the `down` fault or left by its caller), writes the access log line, and sets
      `X-Request-Id` and `X-Served-By`.
+Before 2's delay, a component with a count per window (`rate_limit.requests` per
+`rate_limit.window`, any kind) refuses a request past it at once (after any `down` or
+`hang` fault): 429 with `Retry-After`, with no delay, no slot, no handler, as the course's
+Lab 5 decorator refuses before the route does its work.
 It also keeps the count of work in flight. A component module adds only its own routes.
 This module touches nothing but the request, the response and the component's own context
-(and reads its station for `/health` and `/metrics`).
+(and reads its station for `/health`, `/metrics` and `/status`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
@@ -26,8 +31,9 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from ..core.clock import Clock
 from ..core.http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
+from ..model.rate_limit import STATUS_PATH, covers, reporting
 from . import admin, exposure
-from .answers import LIMITS, answer_for, error_response
+from .answers import LIMITS, answer_for, error_response, too_many_requests
 from .context import Context, Station
 from .exposition import CONTENT_TYPE, render
 
@@ -36,17 +42,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A client's own X-Request-Id is kept if it is at most this long, in printable ASCII.
 MAX_REQUEST_ID = 128
 
-# Routes that report on a component rather than do its work: no injected latency.
-UNTIMED_PREFIXES = ("/health", "/metrics", "/admin/")
-
 # What the component reports beyond its traffic; the cluster finds it here.
 STATION = web.AppKey("station", Station)
 
 
 def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
-    """An application with the shared middleware, `GET /health` and `GET /metrics`."""
+    """An application with the shared middleware, `GET /health`, `GET /metrics` and
+    `GET /status`."""
     limits = ctx.topology.limits
-    app = web.Application(middlewares=[_middleware(ctx)], client_max_size=limits.max_body)
+    app = web.Application(middlewares=[_middleware(ctx, station)], client_max_size=limits.max_body)
     app[LIMITS] = limits
     app[STATION] = station
 
@@ -54,7 +58,7 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
         answer = {
             "status": "ok",
             "component": ctx.id,
-            "counters": station.figures.counts(),
+            "counters": counters(ctx, station),
             **station.details(),
         }
         if ctx.capacity is not None:  # only a component with slots says so
@@ -65,8 +69,12 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
         text = render(ctx, station, _work_routes(request.app))
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response({status_name(ctx): answered(ctx)})
+
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get(STATUS_PATH, status)  # before the load balancer's catch-all route
     topology = ctx.topology
     admin.add_routes(app, ctx.id, ctx.faults, topology.admin_token, topology.host_of(ctx.id))
     return app
@@ -75,16 +83,64 @@ def base_app(ctx: Context[Any], station: Station[Any, Any]) -> web.Application:
 def _work_routes(app: web.Application) -> list[str]:
     """The component's own routes, as `/metrics` labels them (not the reporting ones)."""
     routes = (resource.canonical for resource in app.router.resources())
-    return sorted({r for r in routes if not r.startswith(UNTIMED_PREFIXES)})
+    return sorted({r for r in routes if not reporting(r)})
 
 
-def _middleware(ctx: Context[Any]) -> Any:
+def counters(ctx: Context[Any], station: Station[Any, Any]) -> dict[str, int]:
+    """The component's own figures by name, as `GET /health` shows them; with a count per
+    window, its refusals (`rate_limited`) among them."""
+    counts = station.figures.counts()
+    if ctx.rate_window is not None:
+        counts.setdefault("rate_limited", ctx.rate_window.refused)
+    return counts
+
+
+def status_name(ctx: Context[Any]) -> str:
+    """How the status log names the component: its `status_name`, else its id."""
+    return getattr(ctx.settings, "status_name", "") or ctx.id
+
+
+def answered(ctx: Context[Any]) -> dict[str, int]:
+    """The status tracker's counts for the component: its work routes' answers by status
+    code (as a string), 429s included; not the reporting routes, not an unknown path."""
+    by_code: Counter[int] = Counter()
+    for (route, code), n in ctx.requests.items():
+        if route != _UNMATCHED and not reporting(route):
+            by_code[code] += n
+    return {str(code): n for code, n in sorted(by_code.items()) if n}
+
+
+def _refuser(ctx: Context[Any], station: Station[Any, Any]) -> Callable[[str], None] | None:
+    """What applies the component's count per window to a work request for a path: a 429
+    past it, counted as `rate_limited` (its kind's own figure, if it has one); None when
+    it has none."""
+    window = ctx.rate_window
+    if window is None:
+        return None
+    paths = ctx.settings.rate_limit.paths
+    figures = station.figures
+    own = isinstance(getattr(figures, "rate_limited", None), int)  # the LB's, a gateway's
+
+    def refuse(path: str) -> None:
+        if not covers(paths, path):
+            return
+        verdict = window.check()
+        if not verdict.allowed:
+            if own:
+                figures.rate_limited += 1
+            raise too_many_requests(verdict.headers, ctx.id)
+
+    return refuse
+
+
+def _middleware(ctx: Context[Any], station: Station[Any, Any]) -> Any:
     # One middleware, not one per concern: each aiohttp middleware layer costs a wrapper
     # and a coroutine per request, and four layers cost about 15 % of a hop (measured).
     clock, faults, delay, slots = ctx.clock, ctx.faults, ctx.delay, ctx.capacity
     exchanges = clock.exchanges
     account = _accountant(ctx)
     guard = exposure.guard(ctx.topology, ctx.kind, ctx.id)  # who may call this component
+    refuse = _refuser(ctx, station)
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -96,9 +152,10 @@ def _middleware(ctx: Context[Any]) -> Any:
                 await request.read()
             exchanges.parked(exchange)
             await exchanges.barrier(exchange)  # same-time arrivals go on in a fixed order
-        # Work, not the reporting routes: these take no service time and are not in flight.
+        # Work, not the reporting routes (`/health`, `/metrics`, `/admin/`, `/status`): these
+        # take no service time, no rate limit, and are not in flight.
         path = request.path
-        work = not path.startswith(UNTIMED_PREFIXES)
+        work = not reporting(path)
         if work:
             ctx.in_flight += 1
         try:
@@ -117,6 +174,8 @@ def _middleware(ctx: Context[Any]) -> Any:
                     seconds = delay() if work else 0.0
                     if faults.active() and not path.startswith("/admin/"):
                         seconds += await _suffer(ctx, request)  # a down component fails /health
+                    if refuse is not None and work:  # on arrival: a 429 waits for nothing
+                        refuse(path)
                     if seconds > 0:  # zero costs no trip around the event loop
                         await clock.sleep(seconds)
                 if routed and slots is not None and work:
@@ -154,7 +213,7 @@ def _accountant(
     ) -> None:
         """4. Metrics, the access log, and the headers that let a request be followed."""
         resource = request.match_info.route.resource
-        route = resource.canonical if resource else "unmatched"
+        route = resource.canonical if resource else _UNMATCHED
         if gone is None:
             ctx.requests[(route, response.status)] += 1
             ctx.seconds[route] += elapsed
@@ -184,6 +243,9 @@ def _caller_gone(request: web.Request, exchange: int | None, clock: Clock) -> bo
     transport = request.transport
     return transport is None or transport.is_closing()
 
+
+# The route a request that matched none is counted under (a 404, a 405).
+_UNMATCHED = "unmatched"
 
 # What the access log says instead of a status when no answer reached the caller.
 _NO_ANSWER = {

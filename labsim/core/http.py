@@ -97,10 +97,10 @@ def refusal(reply: Reply) -> DownstreamError:
     except (ValueError, AttributeError):
         detail = None
     message = f"{reply.component} answered {reply.status}" + (f": {detail}" if detail else "")
-    if reply.status == 503:
+    if reply.status in (429, 503):  # busy or rate limited: the caller may come back later
         retry = reply.headers.get("Retry-After")
         return DownstreamError(
-            reply.component, message, 503, {"Retry-After": retry} if retry else {}
+            reply.component, message, reply.status, {"Retry-After": retry} if retry else {}
         )
     return DownstreamError(reply.component, message)
 

@@ -54,6 +54,45 @@ MAX_QUEUE = 1_000_000
 NO_TIME = LatencyModel.fixed(0.0)
 
 
+# A window's log keeps a time per request admitted: past this, memory, not the lab.
+MAX_WINDOW_REQUESTS = 1_000_000
+MAX_LIMITED_PATHS = 100
+_STATUS_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Two forms, each off at 0. A token bucket per client (the load balancer and the
+    gateways only): `rate` requests a second, bursts of `burst`. A count per window over
+    every caller of one component instance (any kind, as the course's Lab 5): at most
+    `requests` in any `window` seconds, on the routes `paths` names (every work route when
+    empty). `topology.validate` checks that each form is given whole."""
+
+    rate: float = field(default=0.0, metadata=check(lambda v: v >= 0, "must be 0 or more"))
+    burst: int = field(default=0, metadata=check(lambda v: v >= 0, "must be 0 or more"))
+    requests: int = field(
+        default=0,
+        metadata=check(
+            lambda v: 0 <= v <= MAX_WINDOW_REQUESTS,
+            f"must be from 0 (off) to {MAX_WINDOW_REQUESTS}",
+        ),
+    )
+    window: float = field(default=0.0, metadata=check(lambda v: v >= 0, "must be 0 or more"))
+    paths: tuple[str, ...] = field(
+        default=(),
+        metadata=check(
+            lambda ps: len(ps) <= MAX_LIMITED_PATHS, f"must list at most {MAX_LIMITED_PATHS} paths"
+        ),
+    )
+
+
+# `status_name`: how the status log names a component (`GET /status`); "" = its id.
+STATUS_NAME = check(
+    lambda n: n == "" or _STATUS_NAME.fullmatch(n) is not None,
+    "must be 1 to 64 letters, digits or '_' (e.g. \"APIGATEWAY\")",
+)
+
+
 @dataclass(frozen=True)
 class StationConfig:
     """What every component but the worker may have: slots, a waiting line, service time.
@@ -64,6 +103,8 @@ class StationConfig:
     service time only (`holds = "service"`); with `discipline = "processor_sharing"` all
     share the slots for their service time instead of waiting. `latency` is a pure delay.
     The worker's `concurrency` and `queue_size` are its tasks' and stay its own.
+    `rate_limit` and `status_name`, which every kind has (the worker too), are not
+    station settings: a gateway's `each` table keeps the shared ones unless it sets them.
     """
 
     concurrency: int = field(
@@ -77,6 +118,8 @@ class StationConfig:
     service: LatencyModel = NO_TIME
     holds: str = field(default="request", metadata=one_of("request", "service"))
     discipline: str = field(default="fifo", metadata=one_of("fifo", "processor_sharing"))
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    status_name: str = field(default="", metadata=STATUS_NAME)
 
 
 @dataclass(frozen=True)
@@ -88,14 +131,6 @@ class User:
 
 _SHARE = check(lambda v: 0 <= v <= 100, "must be a percentage from 0 to 100")
 _NOT_NEGATIVE = check(lambda v: v >= 0, "must be 0 or more")
-
-
-@dataclass(frozen=True)
-class RateLimitConfig:
-    """A token bucket per client: `rate` requests a second, bursts of `burst`. 0 = off."""
-
-    rate: float = field(default=0.0, metadata=_NOT_NEGATIVE)
-    burst: int = field(default=0, metadata=_NOT_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -224,6 +259,8 @@ class WorkerConfig:
     queue_size: int = field(default=1000, metadata=AT_LEAST_ONE)
     history: int = field(default=10_000, metadata=AT_LEAST_ONE)
     timeout: float = field(default=5.0, metadata=_POSITIVE)
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    status_name: str = field(default="", metadata=STATUS_NAME)
 
 
 @dataclass(frozen=True)
@@ -313,6 +350,9 @@ class Topology:
     # `[components.NAME]` tables: the topology as a graph (`graph.py`). Empty: the lab's,
     # from the sections above (`lab.py`). Read by `topology.py`, not by `build`.
     components: dict[str, Component] = field(default_factory=dict)
+    # The course's Lab 5 status log (`status_log.json`): true, a run reports every
+    # component's answers by status code, as also when any component has a `status_name`.
+    status_tracker: bool = False
     users: tuple[User, ...] = field(
         default=(User("user1", "password123", "user"),),
         metadata=check(lambda us: 1 <= len(us) <= 1000, "must list 1 to 1000 users"),
@@ -375,6 +415,9 @@ def replica_settings(component: Component, replica_id: str) -> Any:
     if own is None:
         return settings
     station = {f.name: getattr(own, f.name) for f in dataclasses.fields(StationConfig)}
+    for name in EVERY_KIND:  # not a station setting: the shared one, unless given
+        if station[name] == _STATION_DEFAULTS[name]:
+            del station[name]
     return dataclasses.replace(settings, **station)
 
 
@@ -384,3 +427,9 @@ def gateway_settings(topology: Topology, gateway_id: str) -> GatewayConfig:
         topology.graph().component_of(gateway_id), gateway_id
     )
     return settings
+
+
+# Keys of StationConfig that are no station's (every kind has them, the worker too): a
+# gateway's `each` table replaces them only when it gives them.
+EVERY_KIND = ("rate_limit", "status_name")
+_STATION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StationConfig)}

@@ -83,6 +83,20 @@ def lab_rows(
         for where, r in (("load balancer", lb.rate_limit), ("gateways", gateways.rate_limit))
         if r.rate > 0
     ]
+    windows = {
+        "load balancer": lb.rate_limit,
+        "each gateway": gateways.rate_limit,
+        "cache": cache.rate_limit,
+        "database": database.rate_limit,
+        "worker": worker.rate_limit,
+        "microservice": microservice.rate_limit,
+    }
+    rate_limits += [
+        f"{where} {r.requests} per {r.window:g} s"
+        + (f" on {', '.join(r.paths)}" if r.paths else "")
+        for where, r in windows.items()
+        if r.requests > 0
+    ]
     return {
         "gateways": f"{len(gateways.ports)}, balanced by {strategy}",
         "service times": ", ".join(f"{k} {v.describe()}" for k, v in latency.items()),

@@ -158,7 +158,8 @@ class _Route:
     hops: tuple[_Hop, ...]
     problem: str | None = None
     caches: tuple[str, ...] = ()
-    limited: bool = False
+    limited: bool = False  # a token bucket on it
+    windowed: str | None = None  # the first component with a count per window on it
 
 
 def _predict(scenario: Scenario) -> Prediction:
@@ -419,6 +420,9 @@ def _check_load(scenario: Scenario, routes: dict[str, _Route]) -> None:
         raise _NoTheory("faults change the components during the run")
     if any(route.limited for route in routes.values()):
         raise _NoTheory("a rate limit refuses requests")
+    windowed = next((route.windowed for route in routes.values() if route.windowed), None)
+    if windowed:  # a count per window refuses on any route it is on
+        raise _NoTheory(f"a rate limit ({windowed}) refuses requests")
     for endpoint, route in routes.items():
         if route.caches:
             cache = route.caches[0]
@@ -445,10 +449,13 @@ class _Router:
         self.problem: str | None = None
         self.caches: list[str] = []
         self.limited = False
+        self.windowed: str | None = None
 
     def route(self, endpoint: str) -> _Route:
         method, path = ENDPOINTS[endpoint][:2]
-        replica = DIRECT.get(endpoint)
+        kind = DIRECT.get(endpoint)  # sent straight to the first component of that kind
+        named = self.graph.of_kind(kind) if kind else []
+        replica = named[0] if named else kind
         hops: tuple[_Hop, ...] = ()
         if replica is None:
             hops = (self.call(self.graph.entry(), method, path, ()),)
@@ -458,7 +465,7 @@ class _Router:
             hops = (_Hop(((1.0, self.visit(component, ways, method, path, ())),)),)
         else:
             self.note(f"{endpoint} is sent to {replica} directly, and there is no {replica}")
-        return _Route(hops, self.problem, tuple(self.caches), self.limited)
+        return _Route(hops, self.problem, tuple(self.caches), self.limited, self.windowed)
 
     def note(self, problem: str) -> None:
         if self.problem is None:
@@ -468,6 +475,8 @@ class _Router:
         settings = replica_settings(component, replica)
         limit = getattr(settings, "rate_limit", None)
         self.limited |= bool(limit is not None and limit.rate)
+        if limit is not None and limit.requests and self.windowed is None:
+            self.windowed = component.name
         station = settings if isinstance(settings, StationConfig) else None
         return _Way(replica, share, settings.latency, station)
 

@@ -1,14 +1,20 @@
-"""Token-bucket rate limiting per client, on the shared clock.
+"""Rate limiting on the shared clock, in two forms.
 
-Each client (a token's subject, else its address) has a bucket of `burst` tokens that
-refills at `rate` tokens a second. A request takes one token; with none left it is
-refused with 429 and told when to come back (`Retry-After`, `RateLimit-*` headers).
+A token bucket per client: each client (a token's subject, else its address) has a
+bucket of `burst` tokens that refills at `rate` tokens a second. A request takes one
+token; with none left it is refused with 429 and told when to come back (`Retry-After`,
+`RateLimit-*` headers). The load balancer and the gateways keep one.
+
+A count per window over every caller (the course's Lab 5): a component instance admits
+at most `requests` in any `window` seconds, sliding, not in fixed buckets; the shared
+middleware keeps one for any component whose scenario asks for it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -16,6 +22,16 @@ from cachetools import LRUCache
 from .auth import Auth, TokenError, token_from_header
 
 _CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first
+
+# Routes that report on a component rather than do its work (with `/status`, exactly):
+# never rate limited, never timed.
+REPORTING_PREFIXES = ("/health", "/metrics", "/admin/")
+STATUS_PATH = "/status"
+
+
+def reporting(path: str) -> bool:
+    """Whether `path` reports on a component rather than does its work."""
+    return path.startswith(REPORTING_PREFIXES) or path == STATUS_PATH
 
 
 @dataclass
@@ -74,3 +90,57 @@ def client_key(headers: Mapping[str, str], remote: str | None, auth: Auth) -> st
         if isinstance(user, str):
             return "user:" + user
     return "address:" + (remote or "unknown")
+
+
+class SlidingWindow:
+    """At most `requests` admitted in any `window` seconds, whoever asks: the log of the
+    admitted ones' times, oldest first (the course's Lab 5 `request_timestamps`).
+
+    A request is admitted while fewer than `requests` were admitted in the `window`
+    seconds before it; a time leaves the log once `window` seconds have passed since it.
+    The log never holds more than `requests` times, and each is added and dropped once:
+    O(1) amortized per request. Refusals are counted, never logged.
+    """
+
+    def __init__(self, requests: int, window: float, now: Callable[[], float]) -> None:
+        self.requests = requests
+        self.window = window
+        self._now = now
+        self._log: deque[float] = deque(maxlen=requests)
+        self.refused = 0
+
+    def __len__(self) -> int:
+        """The times in the log now (at most `requests`)."""
+        return len(self._log)
+
+    def check(self) -> Verdict:
+        """Admit one request now, or refuse it with when to come back."""
+        now = self._now()
+        log = self._log
+        while log and now - log[0] >= self.window:
+            log.popleft()
+        if len(log) < self.requests:
+            log.append(now)
+            return Verdict(True, {})
+        self.refused += 1
+        # The oldest time leaves the window first; rounded to the microsecond before the
+        # ceiling, so 60 s that float arithmetic made 60.0000000001 say 60.
+        wait = max(1, math.ceil(round(log[0] + self.window - now, 6)))
+        headers = {
+            "Retry-After": str(wait),
+            "RateLimit-Limit": str(self.requests),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(wait),
+        }
+        return Verdict(False, headers)
+
+
+def covers(paths: Sequence[str], path: str) -> bool:
+    """Whether a window limited to `paths` counts a request for `path`: every work route
+    when `paths` is empty; else a path given, or one under it (`/cache` covers
+    `/cache/my_data`). Reporting routes never."""
+    if reporting(path):
+        return False
+    if not paths:
+        return True
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in paths)

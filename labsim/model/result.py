@@ -183,11 +183,18 @@ class BenchResult:
     latency_distribution: dict[str, Any] = field(metadata={"figures": False})
     timeline: dict[str, Any] = field(metadata={"figures": False})
     components: dict[str, Component] | None
+    # The course's Lab 5 status log: service -> status code -> answers, each component's
+    # work routes' answers, merged over those that share a `status_name`. Only for a
+    # scenario that asks for it (`status_tracker = true`, or a `status_name` given) run
+    # in this process; None otherwise, and then not in the JSON at all.
+    status: dict[str, dict[str, int]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report: every field, in order; `hits` and `misses` only for `data`
-        through a cache."""
+        through a cache; `status` only when the scenario asked for it."""
         out = dataclasses.asdict(self)
+        if out["status"] is None:
+            del out["status"]
         out["load"] = {k: v for k, v in out["load"].items() if v is not None}
         for component in (out["components"] or {}).values():
             if component["slots"] is None:  # no slots: nothing to say of them
@@ -254,7 +261,7 @@ def _figure_fields(cls: Any) -> dict[str, Any]:
 
 def _holds_figures(hint: Any) -> bool:
     hint = _optional(hint)
-    if typing.get_origin(hint) is dict:
+    while typing.get_origin(hint) is dict:  # `status` is a table of tables
         hint = typing.get_args(hint)[1]
     return hint in (int, float) or dataclasses.is_dataclass(hint)
 

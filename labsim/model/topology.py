@@ -14,10 +14,17 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
-from .config import GATEWAY_PORT_STEP, MAX_GATEWAYS, StationConfig, Topology
+from .config import (
+    GATEWAY_PORT_STEP,
+    MAX_GATEWAYS,
+    RateLimitConfig,
+    StationConfig,
+    Topology,
+)
 from .graph import Component
 from .graph_reader import check_graph, read_components
 from .latency import LatencyModel
+from .rate_limit import reporting
 from .schema import ConfigError, build, read_toml
 
 _NOT_FROM_FILE = {"secret", "admin_token", "internal_token", "port_offset", "components"}
@@ -167,13 +174,8 @@ def validate(topology: Topology, source: str) -> Topology:
             f"{source}: load_balancer.weights: {len(weights)} weights for "
             f"{len(topology.gateways.ports)} gateways (give one per gateway, in port order)"
         )
-    rate_limits = [("load_balancer", topology.load_balancer.rate_limit)]
-    rate_limits.append(("gateways", topology.gateways.rate_limit))
-    for section, limit in rate_limits:
-        if (limit.rate > 0) != (limit.burst > 0):
-            raise ConfigError(
-                f"{source}: {section}.rate_limit: give both rate and burst above 0 (or neither)"
-            )
+    for key, section, limit in _rate_limits(topology):
+        _check_rate_limit(f"{source}: {key}.rate_limit", section, limit)
     cache = topology.cache
     if cache.ttl > cache.max_ttl:
         raise ConfigError(
@@ -220,4 +222,66 @@ def _stations(topology: Topology) -> list[tuple[str, StationConfig]]:
         ("cache", topology.cache),
         ("database", topology.database),
         ("microservice", topology.microservice),
+        *(
+            (f"components.{name}", c.settings)
+            for name, c in topology.components.items()
+            if isinstance(c.settings, StationConfig)
+        ),
     ]
+
+
+# Where a token bucket per client is kept; every kind keeps a count per window.
+_BUCKETS = ("load_balancer", "gateways")
+_MAX_PATH = 256
+
+
+def _rate_limits(topology: Topology) -> list[tuple[str, str, RateLimitConfig]]:
+    """(key, section, rate_limit) of every component's table, `gateways.each.<id>` and
+    `components.NAME` ones included; the section says whether a token bucket may be kept."""
+    each = topology.gateways.each.items()
+    lab = [
+        ("load_balancer", topology.load_balancer.rate_limit),
+        ("gateways", topology.gateways.rate_limit),
+        *((f"gateways.each.{gateway}", station.rate_limit) for gateway, station in each),
+        ("cache", topology.cache.rate_limit),
+        ("database", topology.database.rate_limit),
+        ("worker", topology.worker.rate_limit),
+        ("microservice", topology.microservice.rate_limit),
+    ]
+    sections = {"load_balancer": "load_balancer", "gateway": "gateways"}
+    return [(key, key, limit) for key, limit in lab] + [
+        (f"components.{name}", sections.get(c.kind, c.kind), c.settings.rate_limit)
+        for name, c in topology.components.items()
+    ]
+
+
+def _check_rate_limit(where: str, section: str, limit: RateLimitConfig) -> None:
+    """ConfigError naming the key unless each form of `limit` is given whole, or not at all."""
+    if limit.rate > 0 or limit.burst > 0:
+        if section not in _BUCKETS:
+            raise ConfigError(
+                f"{where}.rate: a token bucket per client is kept by the load balancer and "
+                "the gateways only (for all gateways at once); limit this one with "
+                "requests and window (a count per window)"
+            )
+        if (limit.rate > 0) != (limit.burst > 0):
+            raise ConfigError(f"{where}: give both rate and burst above 0 (or neither)")
+    if (limit.requests > 0) != (limit.window > 0):
+        raise ConfigError(
+            f"{where}: give both requests (at least 1) and window (seconds above 0), or neither"
+        )
+    if limit.paths and not limit.requests:
+        raise ConfigError(
+            f"{where}.paths: limits the count per window only: give requests and window too"
+        )
+    for i, path in enumerate(limit.paths):
+        if not path.startswith("/") or len(path) > _MAX_PATH or not path.isprintable():
+            raise ConfigError(
+                f'{where}.paths[{i}]: must start with "/", printable, at most {_MAX_PATH} '
+                f"characters (got {path[:_MAX_PATH]!r})"
+            )
+        if reporting(path):
+            raise ConfigError(
+                f"{where}.paths[{i}]: {path} is never rate limited (/health, /metrics, "
+                "/admin/ and /status report on the component)"
+            )

@@ -65,6 +65,7 @@ def bench_result(seen: Seen) -> r.BenchResult:
         latency_distribution=distribution(_latency_series(options, tally)),
         timeline=seen.timeline.as_dict(),
         components=_components(seen.observed),
+        status=None if seen.observed is None else seen.observed.status,
     )
 
 

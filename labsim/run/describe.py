@@ -47,6 +47,12 @@ def describe_topology(topology: Topology) -> dict[str, str]:
         for c in components
         if getattr(getattr(c.settings, "rate_limit", None), "rate", 0) > 0
     ]
+    limits += [
+        f"{c.name} {c.settings.rate_limit.requests} per {c.settings.rate_limit.window:g} s"
+        + (f" on {', '.join(c.settings.rate_limit.paths)}" if c.settings.rate_limit.paths else "")
+        for c in components
+        if getattr(getattr(c.settings, "rate_limit", None), "requests", 0) > 0
+    ]
     return {
         "components": ", ".join(f"{c.name} ({c.kind}, {replicas(c.name)})" for c in components),
         "service times": ", ".join(f"{c.name} {c.settings.latency.describe()}" for c in components),

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..components.cluster import CapacityFigures, Cluster
+from ..components.middleware import answered, status_name
 from ..core.timeline import Timeline
 from .session import Session
 from .tally import Tally
@@ -29,6 +30,8 @@ class Observed:
     kinds: dict[str, str]
     # Components with slots: their figures when the load began and when it ended.
     capacity: dict[str, tuple[CapacityFigures, CapacityFigures]]
+    # The status log (service -> status code -> answers), when the topology asks for it.
+    status: dict[str, dict[str, int]] | None = None
 
 
 class Sampler:
@@ -95,7 +98,31 @@ def observe(
         statuses={c: _statuses(cluster, c) for c in cluster.urls},
         kinds={c: cluster.components[c].kind for c in cluster.urls},
         capacity={c: (began[c], ended[c]) for c in began},
+        status=status_log(cluster) if tracks_status(cluster) else None,
     )
+
+
+def tracks_status(cluster: Cluster) -> bool:
+    """Whether the run reports the status log: the scenario says `status_tracker = true`,
+    or names a component for it (`status_name`)."""
+    named = (getattr(c.context.settings, "status_name", "") for c in cluster.components.values())
+    return cluster.topology.status_tracker or any(named)
+
+
+def status_log(cluster: Cluster) -> dict[str, dict[str, int]]:
+    """The course's Lab 5 `status_log.json`, read from every component in this process:
+    service -> status code (a string) -> answers, merged over the components that share a
+    service name (the gateways, all `APIGATEWAY`). Services from the entry inwards (the
+    load balancer first, then the gateways in port order, ...), each one's codes in order;
+    one that answered nothing is there, empty."""
+    components = list(cluster.components.values())  # in start order: the entry last
+    kinds = list(dict.fromkeys(c.kind for c in components))
+    inwards = sorted(components, key=lambda c: -kinds.index(c.kind))  # stable in a kind
+    log: dict[str, Counter[str]] = {}
+    for component in inwards:
+        ctx = component.context
+        log.setdefault(status_name(ctx), Counter()).update(answered(ctx))
+    return {service: dict(sorted(codes.items())) for service, codes in log.items()}
 
 
 def _statuses(cluster: Cluster, component_id: str) -> dict[str, int]:

@@ -33,11 +33,11 @@ from yarl import URL
 from ..components.answers import json_depth
 from ..components.context import DURATION_BUCKETS
 from ..components.figures import marked
-from ..components.middleware import UNTIMED_PREFIXES
 from ..core.connections import Pool
 from ..core.http import KEEPALIVE
 from ..model.faults import check_changes
 from ..model.kinds import KINDS
+from ..model.rate_limit import reporting
 
 # Seconds a remote component has to answer one read before it counts as unreachable.
 READ_TIMEOUT = 2.0
@@ -116,12 +116,12 @@ def traffic(samples: Samples) -> dict[str, Any]:
     by_class: dict[int, int] = defaultdict(int)
     for labels, value in _counts(samples, "labsim_http_requests_total"):
         status = labels.get("status", "")
-        if _STATUS.fullmatch(status) and not labels.get("route", "").startswith(UNTIMED_PREFIXES):
+        if _STATUS.fullmatch(status) and not reporting(labels.get("route", "")):
             by_class[int(status) // 100] += int(value)
     dropped = sum(
         int(v)
         for labels, v in _counts(samples, "labsim_http_dropped_total")
-        if not labels.get("route", "").startswith(UNTIMED_PREFIXES)
+        if not reporting(labels.get("route", ""))
     )
     bounds = {labels.get("le"): int(v) for labels, v in _counts(samples, _BUCKET)}
     buckets = (*(bounds.get(str(b), 0) for b in DURATION_BUCKETS), bounds.get("+Inf", 0))

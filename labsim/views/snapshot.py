@@ -19,8 +19,8 @@ from ..components.capacity import CapacityFigures
 from ..components.cluster import Cluster
 from ..components.context import DURATION_BUCKETS, Context, Station
 from ..components.load_balancer import LoadBalancer
-from ..components.middleware import UNTIMED_PREFIXES
 from ..model.faults import Faults
+from ..model.rate_limit import reporting
 from . import remote as remote_figures
 
 
@@ -44,12 +44,10 @@ class Reading:
 def read(ctx: Context[Any]) -> Reading:
     by_class: Counter[int] = Counter()
     for (route, status), n in ctx.requests.items():
-        if not route.startswith(UNTIMED_PREFIXES):
+        if not reporting(route):
             by_class[status // 100] += n
-    seconds = sum(s for route, s in ctx.seconds.items() if not route.startswith(UNTIMED_PREFIXES))
-    dropped = sum(
-        n for (route, _), n in ctx.dropped.items() if not route.startswith(UNTIMED_PREFIXES)
-    )
+    seconds = sum(s for route, s in ctx.seconds.items() if not reporting(route))
+    dropped = sum(n for (route, _), n in ctx.dropped.items() if not reporting(route))
     buckets = tuple(ctx.latency.cumulative())
     return Reading(sum(by_class.values()), by_class[4], by_class[5], seconds, dropped, buckets)
 

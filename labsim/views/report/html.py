@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ...core.version import __version__
 from ...model.result import BenchResult, Check
-from . import common, svg
+from . import common, status, svg
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; color: #1d2530; margin: 0 auto;
@@ -295,7 +295,63 @@ def _run(result: BenchResult) -> list[str]:
         _failures(result),
         "<h2>Charts</h2>",
         *_charts(result),
+        *_status_log(result),
     ]
+
+
+def _status_log(result: BenchResult) -> list[str]:
+    """The course's Lab 5 report (`report_generator.py`) of the run's status log, when it
+    has one: total requests per service, status codes per service (2xx green, any other
+    red), and its text summary in two columns."""
+    log = result.status
+    if log is None:
+        return []
+    services = list(log)
+    totals = status.totals(log)
+    requests = {"requests": [totals[s] for s in services]}
+    total_chart = svg.bars(
+        "Total requests per service",
+        services,
+        requests,
+        y_label="Number of Requests",
+        colours={"requests": svg.MEANING["ok"]},
+    )
+    codes = sorted({code for answered in log.values() for code in answered})
+    series = {code: [log[s].get(code, 0) for s in services] for code in codes}
+    code_chart = svg.bars(
+        "Status codes per service",
+        services,
+        series,
+        y_label="Count",
+        colours=_ok_or_red(codes),
+    )
+    left, right = status.summary_columns(log)
+    columns = "".join(f'<pre style="margin:0">{escape(text)}</pre>' for text in (left, right))
+    return [
+        "<h2>Status log</h2>",
+        note(
+            "What each service answered on its work routes, by status code, as the "
+            "course's Lab 5 status tracker counts it (status_log.json), and its report: "
+            "a browser prints this page to PDF."
+        ),
+        "<h3>Total requests per service</h3>",
+        total_chart,
+        "<h3>Status codes per service</h3>",
+        code_chart,
+        note("2xx green; every other code red, as in the guide's report."),
+        "<h3>Status report summary</h3>",
+        f'<div class="summary" style="display:flex;flex-wrap:wrap;gap:2em">{columns}</div>',
+    ]
+
+
+def _ok_or_red(codes: Sequence[str]) -> dict[str, str]:
+    """A green shade for each 2xx code, a red one for any other (the guide's colours)."""
+    greens, reds = svg.STATUS_SHADES["2"], svg.STATUS_SHADES["5"]
+    good = [c for c in codes if status.ok(c)]
+    bad = [c for c in codes if not status.ok(c)]
+    return {c: greens[i % len(greens)] for i, c in enumerate(good)} | {
+        c: reds[i % len(reds)] for i, c in enumerate(bad)
+    }
 
 
 def render_bench(result: BenchResult) -> str:

@@ -52,8 +52,23 @@ def render_text(result: BenchResult) -> str:
         "",
     ]
     lines += columns(common.endpoint_table(result, lambda name, part: f"  {part}"))
-    lines += ["", *_summary(result), *_failures(result)]
+    lines += ["", *_summary(result), *_status_log(result), *_failures(result)]
     return "\n".join(lines)
+
+
+def _status_log(result: BenchResult) -> list[str]:
+    """The status log, when the run has one: a line per service, its answers by code."""
+    if not result.status:
+        return []
+    log = result.status
+    name = max(len(service) for service in log)
+    totals = {service: f"{sum(codes.values()):,}" for service, codes in log.items()}
+    total = max(len(t) for t in totals.values())
+    lines = ["status log  answers per service, by status code"]
+    for service, codes in log.items():
+        by_code = ", ".join(f"{code}: {n:,}" for code, n in codes.items()) or "none"
+        lines.append(f"  {service.ljust(name)}  {totals[service].rjust(total)}  {by_code}")
+    return lines
 
 
 def _send_lag(result: BenchResult) -> list[str]:
