@@ -5,6 +5,7 @@ import counted: at the top, inside functions and under TYPE_CHECKING alike."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,44 @@ def test_the_checker_finds_a_circle_and_an_upward_import() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
     assert layer_of("labsim.cli.up") > layer_of("labsim.core.clock")
+
+
+# The lab's components are named in the lab's own description only: its sections and
+# their defaults (`config.py`, read and checked by `topology.py`), its graph (`lab.py`),
+# and the kind its microservice is (`kinds.py`). Everything else reads the graph.
+LAB_DESCRIPTION = {
+    "labsim.model.config",
+    "labsim.model.topology",
+    "labsim.model.lab",
+    "labsim.model.kinds",
+}
+LAB_NAMES = re.compile(r"load-balancer|microservice|gateway-\d+")
+
+
+def _string_constants(path: Path) -> list[str]:
+    """The module's string literals, docstrings left out (they may give examples)."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_only_the_lab_s_description_names_the_lab_s_components() -> None:
+    naming = {
+        name: sorted({s for s in _string_constants(path) if LAB_NAMES.fullmatch(s)})
+        for name, path in MODULES.items()
+        if name not in LAB_DESCRIPTION
+    }
+    assert {name: found for name, found in naming.items() if found} == {}

@@ -380,7 +380,11 @@ class Topology:
     def _make_graph(self) -> Graph:
         if self.components:
             return Graph(self.components, self.port_offset)
-        lab = lab_components(
+        return Graph(lab_components(*self.lab_sections()), self.port_offset)
+
+    def lab_sections(self) -> tuple[Any, ...]:
+        """The lab's own sections, in the order `lab.py` takes them."""
+        return (
             self.load_balancer,
             self.gateways,
             self.cache,
@@ -388,7 +392,6 @@ class Topology:
             self.worker,
             self.microservice,
         )
-        return Graph(lab, self.port_offset)
 
     def gateway_ids(self) -> list[str]:
         """`gateway-<port>`, by the scenario's port (`--port-offset` moves none)."""

@@ -27,14 +27,7 @@ def predicted_latencies(topology: Topology) -> dict[str, float]:
 def describe_topology(topology: Topology) -> dict[str, str]:
     """The settings a reader needs to make sense of a run, one line of text each."""
     if not topology.components:
-        return lab_rows(
-            topology.load_balancer,
-            topology.gateways,
-            topology.cache,
-            topology.database,
-            topology.worker,
-            topology.microservice,
-        )
+        return lab_rows(*topology.lab_sections())
     graph = topology.graph()
 
     def replicas(name: str) -> str:
