@@ -655,3 +655,48 @@ def test_the_layout_keeps_replicas_together_orders_layers_against_crossings_and_
     found = plan(page, "alone a b c", "a>b b>c c>a a>ghost")
     assert found["layer"] == {"alone": 0, "a": 0, "b": 1, "c": 2}
     assert [(r["from"], r["to"]) for r in found["routes"]] == [("a", "b"), ("b", "c"), ("c", "a")]
+
+
+LAB5_PORTS = (8000, 8001, 5000, 5001, 5002, 5003, 5004, 5005, 5006, 5009)
+
+
+def free_ports_at(ports) -> list[int]:
+    """Those of `ports` nobody listens on."""
+    import socket
+
+    free = []
+    for port in ports:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                free.append(port)
+    return free
+
+
+def test_the_course_s_lab5_under_up_is_drawn_in_its_layers(page):
+    # Lab 5's ports moved to a free block: 8000 -> 8000 + offset, and so on.
+    offset = next(
+        o for o in range(21000, 40000, 300) if len(free_ports_at(o + p for p in LAB5_PORTS)) == 10
+    )
+    panel = free_ports(1)[0]
+    up = Up(*("--scenario", "lab5", "--port-offset", str(offset)), "--quiet",
+            "--dashboard-port", str(panel))  # fmt: skip
+    try:
+        link = next(line.split(" ", 1)[1].strip() for line in up.banner if "Dashboard" in line)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(link)
+        expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+        topology = page.evaluate("fetch('/api/topology').then((r) => r.json())")
+        groups = {c["id"]: c["group"] for c in topology["components"]}
+        assert groups["api-5000"] == groups["api-5003"] == "api"
+        seen = drawn(page, topology["edges"])
+        layers = [
+            ["lb-ag"],
+            ["api-5000", "api-5003"],
+            ["lb-ms", "login", "worker"],
+            ["microservice-a", "microservice-b"],
+            ["cache", "database"],
+        ]
+        in_layers(seen["boxes"], layers)
+        expect(page.locator('.group[data-group="api"] article.box')).to_have_count(2)
+    finally:
+        up.stop()
