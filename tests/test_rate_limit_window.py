@@ -132,12 +132,12 @@ def test_paths_limit_some_routes_and_reporting_routes_never():
             "cache.rate_limit.paths: must list at most 100 paths",
         ),
         (
-            {"database": {"rate_limit": {"rate": 5, "burst": 5}}},
-            "database.rate_limit.rate: a token",
+            {"database": {"rate_limit": {"rate": 5}}},
+            "database.rate_limit: give both rate and burst",
         ),
         (
             {"gateways": {"each": {"gateway-5003": {"rate_limit": {"rate": 1, "burst": 1}}}}},
-            "gateways.each.gateway-5003.rate_limit.rate: a token bucket",
+            "gateways.each.gateway-5003.rate_limit.rate: the gateways keep one token bucket",
         ),
         (
             {"load_balancer": {"rate_limit": {"rate": 5}}},

@@ -71,3 +71,16 @@ def test_the_figures_of_a_kind_add_up_over_its_components(tmp_path):
     result = run(tmp_path, requests=4, concurrency=2)
     # Clients come in at the gateway itself: no load balancer spreads them.
     assert result.gateways == {} and result.db_calls == 4
+
+
+def test_a_token_bucket_on_any_component_refuses_a_caller_past_its_burst(tmp_path):
+    # The database keeps a bucket per caller: 2 at once, then one a second. The service
+    # calls it once a request, 1 ms apart: the third is refused, and the 429 passes on.
+    station = ""
+    path = tmp_path / "steps.toml"
+    text = ONE_TIER.format(requests=4, concurrency=1, station=station)
+    text = text.replace("latency = 0.2", "latency = 0.001\nrate_limit = { rate = 1, burst = 2 }")
+    path.write_text(text)
+    result = labsim.bench(path)
+    assert result.requests.by_status == {"200": 2, "429": 2}
+    assert result.db_calls == 2

@@ -78,6 +78,9 @@ class Context(Generic[S]):
     # Its count per window (`rate_limit.requests` per `rate_limit.window`, over every
     # caller), which the middleware applies; None when the scenario gives it none.
     rate_window: SlidingWindow | None = field(init=False)
+    # Requests its token bucket per caller refused (kinds other than the load balancer
+    # and the gateways, which keep theirs and count them themselves).
+    bucket_refused: int = 0
 
     def __post_init__(self) -> None:
         self.rng = component_rng(self.topology.seed, self.id)

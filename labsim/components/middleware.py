@@ -31,7 +31,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from ..core.clock import Clock
 from ..core.http import EXCHANGE_HEADER, REQUEST_ID_HEADER, request_id
-from ..model.rate_limit import STATUS_PATH, covers, reporting
+from ..model.rate_limit import STATUS_PATH, RateLimiter, covers, reporting
 from . import admin, exposure
 from .answers import LIMITS, answer_for, error_response, too_many_requests
 from .context import Context, Station
@@ -90,8 +90,9 @@ def counters(ctx: Context[Any], station: Station[Any, Any]) -> dict[str, int]:
     """The component's own figures by name, as `GET /health` shows them; with a count per
     window, its refusals (`rate_limited`) among them."""
     counts = station.figures.counts()
-    if ctx.rate_window is not None:
-        counts.setdefault("rate_limited", ctx.rate_window.refused)
+    if ctx.rate_window is not None or ctx.bucket_refused:
+        refused = ctx.rate_window.refused if ctx.rate_window is not None else 0
+        counts.setdefault("rate_limited", refused + ctx.bucket_refused)
     return counts
 
 
@@ -110,19 +111,36 @@ def answered(ctx: Context[Any]) -> dict[str, int]:
     return {str(code): n for code, n in sorted(by_code.items()) if n}
 
 
-def _refuser(ctx: Context[Any], station: Station[Any, Any]) -> Callable[[str], None] | None:
-    """What applies the component's count per window to a work request for a path: a 429
-    past it, counted as `rate_limited` (its kind's own figure, if it has one); None when
-    it has none."""
+# Kinds that keep their token bucket per client themselves (the client they forward, a
+# token's user); every other kind's is kept here, per caller address.
+_OWN_BUCKETS = frozenset({"load_balancer", "gateway"})
+
+
+def _refuser(
+    ctx: Context[Any], station: Station[Any, Any]
+) -> Callable[[str, str | None], None] | None:
+    """What applies the component's rate limits to a work request for a path, from a
+    caller: its count per window, and its token bucket per caller where its kind keeps
+    none itself; a 429 past either, counted as `rate_limited` (its kind's own figure, if
+    it has one). None when it has neither."""
     window = ctx.rate_window
-    if window is None:
+    limit = getattr(ctx.settings, "rate_limit", None)
+    bucket = None
+    if limit is not None and limit.rate > 0 and ctx.kind not in _OWN_BUCKETS:
+        bucket = RateLimiter(limit.rate, limit.burst, ctx.clock.now)
+    if window is None and bucket is None:
         return None
     paths = ctx.settings.rate_limit.paths
     figures = station.figures
     own = isinstance(getattr(figures, "rate_limited", None), int)  # the LB's, a gateway's
 
-    def refuse(path: str) -> None:
-        if not covers(paths, path):
+    def refuse(path: str, caller: str | None) -> None:
+        if bucket is not None:
+            verdict = bucket.check(caller or "unknown")
+            if not verdict.allowed:
+                ctx.bucket_refused += 1
+                raise too_many_requests(verdict.headers, ctx.id)
+        if window is None or not covers(paths, path):
             return
         verdict = window.check()
         if not verdict.allowed:
@@ -175,7 +193,7 @@ def _middleware(ctx: Context[Any], station: Station[Any, Any]) -> Any:
                     if faults.active() and not path.startswith("/admin/"):
                         seconds += await _suffer(ctx, request)  # a down component fails /health
                     if refuse is not None and work:  # on arrival: a 429 waits for nothing
-                        refuse(path)
+                        refuse(path, request.remote)
                     if seconds > 0:  # zero costs no trip around the event loop
                         await clock.sleep(seconds)
                 if routed and slots is not None and work:

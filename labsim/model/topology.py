@@ -230,8 +230,6 @@ def _stations(topology: Topology) -> list[tuple[str, StationConfig]]:
     ]
 
 
-# Where a token bucket per client is kept; every kind keeps a count per window.
-_BUCKETS = ("load_balancer", "gateways")
 _MAX_PATH = 256
 
 
@@ -258,11 +256,10 @@ def _rate_limits(topology: Topology) -> list[tuple[str, str, RateLimitConfig]]:
 def _check_rate_limit(where: str, section: str, limit: RateLimitConfig) -> None:
     """ConfigError naming the key unless each form of `limit` is given whole, or not at all."""
     if limit.rate > 0 or limit.burst > 0:
-        if section not in _BUCKETS:
+        if section.startswith("gateways.each."):
             raise ConfigError(
-                f"{where}.rate: a token bucket per client is kept by the load balancer and "
-                "the gateways only (for all gateways at once); limit this one with "
-                "requests and window (a count per window)"
+                f"{where}.rate: the gateways keep one token bucket per client for all of "
+                "them ([gateways] rate_limit); limit one gateway with requests and window"
             )
         if (limit.rate > 0) != (limit.burst > 0):
             raise ConfigError(f"{where}: give both rate and burst above 0 (or neither)")
