@@ -139,3 +139,13 @@ def json_depth(raw: bytes, limit: int) -> int:
         else:
             depth -= 1
     return deepest
+
+
+async def credentials(request: web.Request) -> tuple[str, str]:
+    """The username and password of a `POST /login` body; 400 unless both are text."""
+    body = await json_body(request)
+    username = body.get("username") if isinstance(body, dict) else None
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise JSONError(400, 'body must be {"username": "...", "password": "..."}')
+    return username, password

@@ -23,7 +23,7 @@ from ..model.auth import TokenError, gateway_auth, token_from_header
 from ..model.config import GatewayConfig
 from ..model.graph import Endpoint
 from ..model.rate_limit import RateLimiter, client_key
-from .answers import JSONError, json_body, too_many_requests
+from .answers import JSONError, credentials, too_many_requests
 from .context import Context, Station
 from .figures import GatewayFigures
 from .middleware import Handler, base_app
@@ -134,11 +134,7 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
         return response
 
     async def login(self, request: web.Request) -> web.Response:
-        body = await json_body(request)
-        username = body.get("username") if isinstance(body, dict) else None
-        password = body.get("password") if isinstance(body, dict) else None
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise JSONError(400, 'body must be {"username": "...", "password": "..."}')
+        username, password = await credentials(request)
         if self.login_service:  # its users and tokens are the login service's
             reply = await self.steps.call(
                 self.login_service,

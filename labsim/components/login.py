@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..model.auth import TokenError, gateway_auth, token_from_header
 from ..model.config import LoginConfig
-from .answers import JSONError, json_body
+from .answers import JSONError, credentials, json_body
 from .context import Context, Station
 from .figures import LoginFigures
 from .middleware import base_app
@@ -26,11 +26,7 @@ class Login(Station[LoginConfig, LoginFigures]):
         self.auth = gateway_auth(ctx.topology, ctx.settings.token_ttl)
 
     async def login(self, request: web.Request) -> web.Response:
-        body = await json_body(request)
-        username = body.get("username") if isinstance(body, dict) else None
-        password = body.get("password") if isinstance(body, dict) else None
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise JSONError(400, 'body must be {"username": "...", "password": "..."}')
+        username, password = await credentials(request)
         user = self.auth.check_credentials(username, password)
         if user is None:
             self.figures.login_failures += 1
