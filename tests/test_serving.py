@@ -259,7 +259,7 @@ def test_a_load_that_needs_more_descriptors_than_the_process_may_open_is_refused
 
 def test_the_soft_limit_is_raised_to_the_hard_one_when_more_is_needed():
     script = (
-        "import resource; from labsim import descriptors; "
+        "import resource; from labsim.core import descriptors; "
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 2048)); "
         "print(descriptors.make_room(100), descriptors.make_room(1000), "
         "descriptors.make_room(5000), descriptors.outside_share(8))"
