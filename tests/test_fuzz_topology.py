@@ -41,9 +41,9 @@ What must hold:
 
 LABSIM_FUZZ_EXAMPLES sets how many requests hypothesis draws (default 150). The module
 prints a one-line summary at its end (`pytest -s` shows it) and adds it to the file
-LABSIM_FUZZ_REPORT names, if set. The bugs found while writing it are tests of their own
-near the end, each on a small topology served in this process, xfail (strict) until labsim
-is fixed: then they pass, and their marks must go.
+LABSIM_FUZZ_REPORT names, if set. What it found while it was written (a 429 passed on
+without its Retry-After, a body within the limit re-encoded past the next hop's) is tested
+on its own near the end, each on a small topology served in this process.
 """
 
 from __future__ import annotations
@@ -821,7 +821,7 @@ def test_fuzz_raw_bytes(lab, index, data):
     assert not problems, f"{NAMES[index]}: {clip(data)}\n-> {answer!r}\n" + "\n".join(problems)
 
 
-# --- Bugs the fuzz found: each on a topology of its own, xfail until labsim is fixed ------------
+# --- What the fuzz found, fixed: each on a topology of its own ----------------------------------
 
 BUGS = """
 name = "fuzz-bugs"
@@ -873,11 +873,7 @@ def bugs(tmp_path_factory):
         yield Served(served.urls, json.loads(answer.body)["token"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a gateway with auth passes the login service's 429 on without Retry-After",
-)
-def test_bug_a_gateway_passes_the_login_services_429_on_without_its_retry_after(bugs):
+def test_a_gateway_passes_the_login_services_429_on_with_its_retry_after(bugs):
     login = json.dumps(USER).encode()
     refused = call(bugs.urls["login"], "POST", "/login", login)  # its window: one a minute
     assert refused.status == 429 and "retry-after" in refused.headers, refused
@@ -886,10 +882,7 @@ def test_bug_a_gateway_passes_the_login_services_429_on_without_its_retry_after(
     assert "retry-after" in passed.headers, f"{passed!r}, headers {passed.headers}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: a call step passes a 429 on without the callee's Retry-After"
-)
-def test_bug_a_call_step_passes_a_429_on_without_its_retry_after(bugs):
+def test_a_call_step_passes_a_429_on_with_its_retry_after(bugs):
     database = bugs.urls["database"]
     assert call(database, "GET", "/db").status in (200, 429)  # its window: one a minute
     refused = call(database, "GET", "/db")
@@ -899,26 +892,18 @@ def test_bug_a_call_step_passes_a_429_on_without_its_retry_after(bugs):
     assert "retry-after" in passed.headers, f"{passed!r}, headers {passed.headers}"
 
 
-# 60,002 bytes, under the 64 KiB limit; as the gateway sends it on (json.dumps, ASCII
-# escapes: 6 bytes for each "é"), 180,002 bytes, over the next component's limit.
+# 60,002 bytes, under the 64 KiB limit; re-encoded by json.dumps (ASCII escapes: 6 bytes
+# for each "é"), 180,002 bytes, over the next component's limit: steps send it as it came.
 WIDE = json.dumps("\u00e9" * 30000, ensure_ascii=False).encode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a step that sends the body on re-encodes it past the next hop's limit: 413",
-)
-def test_bug_a_call_step_refuses_a_body_within_the_limit_with_413(bugs):
+def test_a_call_step_sends_a_body_within_the_limit_on_as_it_came(bugs):
     assert len(WIDE) < MAX_BODY
     answer = call(bugs.urls["api"], "POST", "/orders", WIDE, Authorization=f"Bearer {bugs.token}")
     assert answer.status == 202, answer  # the worker's: Task queued
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: enqueue re-encodes the body past the worker's limit: 502 for a valid request",
-)
-def test_bug_enqueue_answers_502_to_a_body_within_the_limit(bugs):
+def test_enqueue_sends_a_body_within_the_limit_on_as_it_came(bugs):
     assert len(WIDE) < MAX_BODY
     answer = call(bugs.urls["api"], "POST", "/longtask", WIDE, Authorization=f"Bearer {bugs.token}")
     assert answer.status == 202, answer

@@ -27,7 +27,7 @@ from .answers import JSONError, credentials, too_many_requests
 from .context import Context, Station
 from .figures import GatewayFigures
 from .middleware import Handler, base_app
-from .steps import Steps
+from .steps import Steps, add_endpoint, passed_on
 
 FIGURES = GatewayFigures
 
@@ -42,7 +42,7 @@ def make_app(ctx: Context[GatewayConfig]) -> web.Application:
     app.on_shutdown.append(gateway.steps.stop)
     app.router.add_post("/login", gateway.login)
     for endpoint in ctx.component.endpoints:
-        app.router.add_route(endpoint.method, endpoint.path, gateway.serve(endpoint))
+        add_endpoint(app, endpoint, gateway.serve(endpoint))
     return app
 
 
@@ -70,8 +70,8 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
     def serve(self, endpoint: Endpoint) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             await self.authenticate(request)
-            body, status = await self.steps.run(endpoint, request)
-            return self.answer(body, status)
+            body, status, headers = await self.steps.run(endpoint, request)
+            return self.answer(body, status, headers)
 
         return handle
 
@@ -115,10 +115,12 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
             raise JSONError(403, f"{self.login_service} refused the token ({reply.status})")
         return reply.object()
 
-    def answer(self, body: dict[str, Any], status: int = 200) -> web.Response:
+    def answer(
+        self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    ) -> web.Response:
         """`body` as JSON, with this gateway's id in it."""
         body["gateway_id"] = self.ctx.id
-        return web.json_response(body, status=status, dumps=self.dumps)
+        return web.json_response(body, status=status, headers=headers, dumps=self.dumps)
 
     @web.middleware
     async def rate_limited(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -145,7 +147,9 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
             )
             if reply.status != 200:
                 self.figures.login_failures += reply.status == 401
-                return web.json_response(reply.object(), status=reply.status, dumps=self.dumps)
+                return web.json_response(
+                    reply.object(), status=reply.status, headers=passed_on(reply), dumps=self.dumps
+                )
             return self.answer(reply.object())
         user = self.auth.check_credentials(username, password)
         if user is None:

@@ -14,7 +14,7 @@ from ..model.graph import Endpoint
 from .context import Context, Station
 from .figures import Figures, ReaderFigures
 from .middleware import Handler, base_app
-from .steps import Steps
+from .steps import Steps, add_endpoint
 
 FIGURES = Figures
 
@@ -28,12 +28,12 @@ def make_app(ctx: Context[ServiceConfig]) -> web.Application:
 
     def serve(endpoint: Endpoint) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            body, status = await steps.run(endpoint, request)
+            body, status, headers = await steps.run(endpoint, request)
             answer: dict[str, Any] = {**body, "service_id": ctx.id}
-            return web.json_response(answer, status=status)
+            return web.json_response(answer, status=status, headers=headers)
 
         return handle
 
     for endpoint in ctx.component.endpoints:
-        app.router.add_route(endpoint.method, endpoint.path, serve(endpoint))
+        add_endpoint(app, endpoint, serve(endpoint))
     return app

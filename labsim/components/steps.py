@@ -24,12 +24,40 @@ from ..core.tasks import cancel_all
 from ..model.graph import Endpoint, Step
 from .answers import JSONError, json_body
 from .context import Context
+from .middleware import Handler
 
 # A cache key a client may name in `?key=`; `stats` and `flush` are the cache's own.
 KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 RESERVED_KEYS = frozenset({"stats", "flush"})
 _DEFAULT_WAIT = 30.0  # for a callee whose settings name no timeout
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+Answer = tuple[dict[str, Any], int, dict[str, str]]
+# What a refusal passed on keeps of its headers: when to try again, and the limit's state.
+_PASSED_ON = ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def passed_on(reply: Reply) -> dict[str, str]:
+    """The headers of `reply` that an answer made of it carries on."""
+    return {name: reply.headers[name] for name in _PASSED_ON if name in reply.headers}
+
+
+def add_endpoint(app: web.Application, endpoint: Endpoint, handler: Handler) -> None:
+    """Route `endpoint` to `handler`; a GET answers HEAD too, as aiohttp's `add_get` does."""
+    if endpoint.method == "GET":
+        app.router.add_get(endpoint.path, handler)
+    else:
+        app.router.add_route(endpoint.method, endpoint.path, handler)
+
+
+async def forwarded(request: web.Request) -> bytes:
+    """The request's JSON body, checked (`json_body`), as the bytes it came in: sent on
+    unchanged, never re-encoded larger (`json.dumps` would escape "é" into six bytes).
+    An empty body is `{}`."""
+    await json_body(request, empty={})
+    raw = await request.read()
+    return raw if raw.strip() else b"{}"
 
 
 class Steps:
@@ -57,30 +85,31 @@ class Steps:
     def replica(self, component: str) -> str:
         return next(self.turns[component])
 
-    async def run(self, endpoint: Endpoint, request: web.Request) -> tuple[dict[str, Any], int]:
-        """The endpoint's answer (a JSON object) and status."""
-        answer: tuple[dict[str, Any], int] | None = None
+    async def run(self, endpoint: Endpoint, request: web.Request) -> Answer:
+        """The endpoint's answer: a JSON object, its status, and the headers a refusal
+        passed on carries (`Retry-After`, `RateLimit-*`)."""
+        answer: Answer | None = None
         for step in endpoint.steps:
             if step.kind in ("cpu", "io"):
                 await self.spend(step)
             elif step.kind == "call":
-                body = await json_body(request, empty={}) if step.method in _WITH_BODY else None
-                reply = await self.call(step.target, step.method, step.path, body, check=False)
-                answer = (reply.object(), reply.status)
+                raw = await forwarded(request) if step.method in _WITH_BODY else None
+                reply = await self.call(step.target, step.method, step.path, check=False, raw=raw)
+                answer = (reply.object(), reply.status, passed_on(reply))
                 if reply.status >= 400:  # a refusal ends the endpoint
                     return answer
             elif step.kind == "read_through":
-                answer = await self.read_through(step, request)
+                answer = (*await self.read_through(step, request), {})
             else:
-                answer = await self.enqueue(step, request)
-        return answer or ({"message": endpoint.message}, 200)
+                answer = (*await self.enqueue(step, request), {})
+        return answer or ({"message": endpoint.message}, 200, {})
 
     async def enqueue(self, step: Step, request: web.Request) -> tuple[dict[str, Any], int]:
-        payload = await json_body(request, empty={})
+        raw = await forwarded(request)
         if step.ignore_status:  # as Lab 5's gateway: the worker's answer is not read
-            await self.call(step.target, "POST", "/task", payload, check=False, any_status=True)
+            await self.call(step.target, "POST", "/task", check=False, any_status=True, raw=raw)
             return {"status": "Task queued"}, 202
-        reply = await self.call(step.target, "POST", "/task", payload)
+        reply = await self.call(step.target, "POST", "/task", raw=raw)
         return {"status": "Task queued", "task_id": reply.object().get("task_id")}, 202
 
     async def spend(self, step: Step) -> None:
@@ -104,16 +133,20 @@ class Steps:
         check: bool = True,
         headers: dict[str, str] | None = None,
         any_status: bool = False,
+        raw: bytes | None = None,
     ) -> Reply:
         """`method path` on a replica of `component`. With `check`, an error status
         raises DownstreamError; without, a 4xx is returned and a 5xx raises, unless
-        `any_status`."""
+        `any_status`. `raw`: a JSON body to send as it came (`forwarded`)."""
         replica = self.replica(component)
+        if raw is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         reply = await self.client.request(
             replica,
             method,
             self.ctx.url(replica, path),
             headers=headers,
+            data=raw,
             json_body=body,
             within=self.waits[component],
             check=check,
