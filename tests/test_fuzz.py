@@ -653,7 +653,9 @@ BAD_DOCUMENTS = [
 
 
 @st.composite
-def bodies(draw, route: str | None):
+def bodies(draw, route: str | None, route_bodies: dict | None = None):
+    """A body for `route`: one of its own (`route_bodies`, the lab's by default) or any."""
+    route_bodies = ROUTE_BODIES if route_bodies is None else route_bodies
     kind = draw(
         st.sampled_from(["empty", "empty", "route", "route", "json", "deep", "bad", "big", "coded"])
     )
@@ -661,8 +663,8 @@ def bodies(draw, route: str | None):
         return plain(b"", "empty")
     if kind == "route" and route == "/login" and draw(st.booleans()):
         return json_body(USER, "login")  # the lab's own login, exactly
-    if kind == "route" and route in ROUTE_BODIES:
-        return json_body(draw(ROUTE_BODIES[route]), "route", draw(st.booleans()))
+    if kind == "route" and route in route_bodies:
+        return json_body(draw(route_bodies[route]), "route", draw(st.booleans()))
     if kind in ("route", "json"):
         return json_body(draw(json_values), "json", draw(st.booleans()))
     if kind == "deep":

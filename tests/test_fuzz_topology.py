@@ -48,7 +48,6 @@ on its own near the end, each on a small topology served in this process.
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import json
 import os
@@ -70,7 +69,6 @@ from .test_fuzz import (
     ADMIN,
     ADMIN_OK,
     ADMIN_TOKEN,
-    BAD_DOCUMENTS,
     COMMON,
     GET,
     JWT_OK,
@@ -90,13 +88,12 @@ from .test_fuzz import (
     Answer,
     Body,
     LoggedUp,
+    bodies,
     clip,
     json_body,
     json_values,
     log_problems,
     media_type,
-    nested,
-    padded,
     plain,
     raw_problems,
     send_raw,
@@ -494,44 +491,6 @@ ROUTE_BODIES = {
 
 
 @st.composite
-def bodies(draw, route: str | None):
-    kind = draw(
-        st.sampled_from(["empty", "empty", "route", "route", "json", "deep", "bad", "big", "coded"])
-    )
-    if kind == "empty":
-        return plain(b"", "empty")
-    if kind == "route" and route == "/login" and draw(st.booleans()):
-        return json_body(USER, "login")  # the lab's own login, exactly
-    if kind == "route" and route in ROUTE_BODIES:
-        return json_body(draw(ROUTE_BODIES[route]), "route", draw(st.booleans()))
-    if kind in ("route", "json"):
-        return json_body(draw(json_values), "json", draw(st.booleans()))
-    if kind == "deep":
-        depth = draw(st.sampled_from([2, 31, 32, 33, 34, 40, 100, 1000, 5000]))
-        data = nested(depth, draw(st.sampled_from(["array", "object"])))
-        if draw(st.booleans()):  # where the cache and the worker read it
-            return plain(b'{"value": ' + data + b"}", "deep", depth + 1)
-        return plain(data, "deep", depth)
-    if kind == "bad":
-        return plain(draw(st.sampled_from(BAD_DOCUMENTS) | st.binary(max_size=64)), "bad")
-    if kind == "big":
-        size = draw(
-            st.sampled_from([MAX_BODY - 1, MAX_BODY, MAX_BODY + 1])
-            | st.integers(1000, MAX_BODY)
-            | st.integers(MAX_BODY + 1, 1024 * 1024 - 1)
-        )
-        return plain(padded(size) if draw(st.booleans()) else b"x" * size, "big")
-    # Content-Encoding: a real gzip (a small one, or one that inflates past the limit), or
-    # bytes that are not what the header says.
-    choice = draw(st.sampled_from(["gzip", "bomb", "lie"]))
-    if choice == "lie":
-        encoding = draw(st.sampled_from([b"gzip", b"deflate", b"x-fuzz", b"identity", b"GZIP"]))
-        return Body(b'{"value": 1}', 12, 1, encoding, "coded")
-    size = 2000 if choice == "gzip" else draw(st.integers(MAX_BODY + 1, 4 * 1024 * 1024))
-    return Body(gzip.compress(padded(size)), size, 1, b"gzip", "coded")
-
-
-@st.composite
 def fuzzed_requests(draw):
     port = draw(st.integers(0, len(ROLES) - 1))
     if draw(st.integers(0, 9)) < 6:  # mostly a route the replica serves, or proxies
@@ -544,7 +503,7 @@ def fuzzed_requests(draw):
     else:
         method = draw(lab_fuzz.methods())
         route, target = draw(paths())
-    body = draw(bodies(route))
+    body = draw(bodies(route, ROUTE_BODIES))
     headers: list[tuple[str, bytes]] = []
     for name, strategy in (
         ("Authorization", authorizations),
