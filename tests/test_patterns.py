@@ -227,6 +227,19 @@ async def test_rate_limit_at_the_gateways(sim):
     assert refused.json()["component"] == "gateway-5000"
 
 
+async def test_a_gateway_s_bucket_leaves_its_reports_alone(sim):
+    cluster, clock, client = await sim({"gateways": {"rate_limit": {"rate": 1, "burst": 1}}})
+    url = cluster.urls["gateway-5000"]
+
+    async def scenario():
+        return [
+            (await client.request("g", "GET", f"{url}{path}", check=False)).status
+            for path in ("/health", "/metrics", "/status") * 3
+        ]
+
+    assert await clock.run(scenario()) == [200] * 9
+
+
 async def test_coalescing_makes_one_database_call(sim):
     cluster, clock, client = await sim({"cache": {"coalesce": True}})
 

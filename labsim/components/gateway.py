@@ -22,7 +22,7 @@ from ..core import forwarding
 from ..model.auth import TokenError, gateway_auth, token_from_header
 from ..model.config import GatewayConfig
 from ..model.graph import Endpoint
-from ..model.rate_limit import RateLimiter, client_key
+from ..model.rate_limit import RateLimiter, client_key, reporting
 from .answers import JSONError, credentials, too_many_requests
 from .context import Context, Station
 from .figures import GatewayFigures
@@ -124,7 +124,7 @@ class Gateway(Station[GatewayConfig, GatewayFigures]):
 
     @web.middleware
     async def rate_limited(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.limiter is None or request.path.startswith(("/health", "/admin/")):
+        if self.limiter is None or reporting(request.path):
             return await handler(request)
         client = forwarding.client_address(request, self.forwarder)
         verdict = self.limiter.check(client_key(request.headers, client, self.auth))
