@@ -151,3 +151,23 @@ def test_a_gateway_hands_its_token_checks_to_a_login_component():
     assert "'db' is a database, not a login component" in refused(
         THREE_TIERS.replace("ports = [5100, 5101]", 'ports = [5100, 5101]\nauth = "db"')
     )
+
+
+def test_a_topology_past_the_limits_is_refused_naming_them():
+    many = "".join(
+        f'\n[components.c{i}]\nkind = "database"\nport = {10000 + i}\n' for i in range(501)
+    )
+    assert "components: at most 500 components" in refused(many)
+    steps = ", ".join(["{ io = 0 }"] * 33)
+    long = THREE_TIERS.replace('[{ call = "catalog" }]', f"[{steps}]")
+    assert 'endpoints."GET /data": must be a list of at most 32 steps' in refused(long)
+
+
+def test_the_command_line_says_a_bad_graph_in_one_line(tmp_path, capsys):
+    from labsim.cli import main
+
+    path = tmp_path / "bad.toml"
+    path.write_text(THREE_TIERS.replace('{ call = "catalog" }', '{ call = "nobody" }'))
+    assert main(["bench", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no component 'nobody'" in err and "Traceback" not in err
