@@ -77,7 +77,7 @@ async def test_start_change_the_rate_and_stop(open_dashboard):  # noqa: F811
     assert resp.status == 200
     done = await resp.json()
     assert done["running"] is False and done["in_flight"] == 0
-    assert done["sent"] == done["answered"] + done["cut_at_stop"]
+    assert done["sent"] == done["answered"] + done["cut"]
     assert done["failed"] == 0 and done["dropped"] == 0 and done["arrived"] == done["sent"]
     # The load balancer saw what the load sent: each answered request, and the login.
     assert lb_requests(cluster, "/data") == done["answered"]

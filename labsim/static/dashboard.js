@@ -1037,7 +1037,7 @@ async function stopLoad() {
   const answer = await post("/api/load/stop", undefined, sayLoad);
   if (!answer) return;
   showLoad(answer);
-  const cut = answer.cut_at_stop ? `; ${answer.cut_at_stop} still in flight were cut` : "";
+  const cut = answer.cut ? `; ${count(answer.cut)} still in flight were cut` : "";
   sayLoad(`Load stopped: ${count(answer.sent)} sent, ${count(answer.answered)} answered${cut}.`);
 }
 

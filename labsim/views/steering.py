@@ -54,7 +54,6 @@ class Steering:
         self.load: SteeredLoad | None = None  # the running one, or the last
         self.client: HttpClient | None = None  # the running load's own
         self.starting = False
-        self.cut = 0  # requests the last stop cut
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/api/load", self.state)
@@ -74,7 +73,7 @@ class Steering:
     def figures(self) -> dict[str, Any]:
         if self.load is None:
             return {"running": self.starting}
-        return self.load.figures() | {"cut_at_stop": self.cut}
+        return self.load.figures()
 
     async def state(self, request: web.Request) -> web.Response:
         return web.json_response(self.figures() | {"limits": self.limits()})
@@ -90,7 +89,7 @@ class Steering:
             load = await self._new_load(rate, mix, seed, auth)
         finally:
             self.starting = False
-        self.load, self.cut = load, 0
+        self.load = load
         load.start()
         log.info("dashboard: load started at %g/s, mix %s, seed %d", rate, mix, seed)
         return web.json_response(self.figures())
@@ -146,7 +145,7 @@ class Steering:
         return self.load
 
     async def _stop(self, load: SteeredLoad, grace: float) -> None:
-        self.cut = await load.stop(grace)
+        cut = await load.stop(grace)
         if self.client is not None:
             await self.client.close()
             self.client = None
@@ -158,7 +157,7 @@ class Steering:
             c.answered,
             c.failed,
             c.dropped,
-            self.cut,
+            cut,
             grace,
         )
 
