@@ -269,6 +269,8 @@ async def test_labsim_stopping_stops_the_load_and_cuts_what_is_in_flight(start_c
         if not stopped:
             await panel.stop()
     assert load is not None and not load.running and not load.in_flight
+    left = [t for t in asyncio.all_tasks() if "SteeredLoad" in repr(t.get_coro())]
+    assert not left  # nothing of the load is left running
     assert load.counts.cut >= 5 and load.counts.answered == 0
     line = next(r.getMessage() for r in caplog.records if "load stopped" in r.getMessage())
     assert f"{load.counts.cut} in flight cut after 0 s" in line
