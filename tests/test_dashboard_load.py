@@ -281,3 +281,33 @@ def _steering(panel):
     app = panel.runner.app
     route = next(r for r in app.router.routes() if r.resource.canonical == "/api/load/start")
     return route.handler.__self__
+
+
+async def test_a_start_still_logging_in_when_labsim_stops_starts_nothing(start_cluster):
+    import aiohttp
+
+    cluster = await start_cluster()
+    panel = await dashboard.serve(cluster, 0, interval=FAST_TICK)
+    steering = _steering(panel)
+    stopped = False
+    try:
+        async with aiohttp.ClientSession() as http:
+            lb = cluster.urls["load-balancer"] + "/admin/faults"
+            async with http.post(lb, json={"hang": True}, headers=admin(cluster)) as resp:
+                assert resp.status == 200  # the login will get no answer
+            start = asyncio.create_task(
+                http.post(panel.url + "/api/load/start", json={"rate": 5}, headers=admin(cluster))
+            )
+            await eventually(lambda: steering.starting is not None)
+            began = asyncio.get_running_loop().time()
+            await panel.stop()
+            stopped = True
+            took = asyncio.get_running_loop().time() - began
+            async with await start as resp:
+                assert resp.status == 503
+                assert (await resp.json())["error"] == "labsim is stopping: no load starts"
+    finally:
+        if not stopped:
+            await panel.stop()
+    assert took < 1, took
+    assert steering.load is None and steering.client is None

@@ -13,6 +13,7 @@ stopped when labsim stops. It changes nothing but its own load.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -24,6 +25,7 @@ from ..components.answers import JSONError, json_body
 from ..components.cluster import Cluster
 from ..core.http import HttpClient
 from ..core.numbers import within
+from ..core.tasks import cancel_all
 from ..model.load import AUTH, DIRECT, ENDPOINTS
 from ..run import BenchError, BenchOptions
 from ..run.driver import credentials
@@ -53,7 +55,8 @@ class Steering:
         self.token = cluster.topology.admin_token
         self.load: SteeredLoad | None = None  # the running one, or the last
         self.client: HttpClient | None = None  # the running load's own
-        self.starting = False
+        self.starting: asyncio.Task[SteeredLoad] | None = None  # logging in
+        self.closed = False  # labsim is stopping: no load starts any more
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/api/load", self.state)
@@ -72,7 +75,7 @@ class Steering:
 
     def figures(self) -> dict[str, Any]:
         if self.load is None:
-            return {"running": self.starting}
+            return {"running": self.starting is not None}
         return self.load.figures()
 
     async def state(self, request: web.Request) -> web.Response:
@@ -82,13 +85,20 @@ class Steering:
         authorize(request, self.token)
         body = await json_body(request)
         rate, mix, seed, auth = _start_request(body, self.cluster.topology.seed)
-        if self.starting or (self.load is not None and self.load.running):
+        if self.closed:
+            raise JSONError(503, "labsim is stopping: no load starts")
+        if self.starting is not None or (self.load is not None and self.load.running):
             raise JSONError(409, "a load is already running: change its rate, or stop it")
-        self.starting = True
+        self.starting = asyncio.create_task(self._new_load(rate, mix, seed, auth))
         try:
-            load = await self._new_load(rate, mix, seed, auth)
+            # Waited for, not awaited: its cancellation at shutdown is not ours.
+            await asyncio.wait({self.starting})
+            if self.starting.cancelled() or self.closed:
+                await self._close_client()
+                raise JSONError(503, "labsim is stopping: no load starts")
+            load = self.starting.result()
         finally:
-            self.starting = False
+            self.starting = None
         self.load = load
         load.start()
         log.info("dashboard: load started at %g/s, mix %s, seed %d", rate, mix, seed)
@@ -100,7 +110,7 @@ class Steering:
         cluster = self.cluster
         # A user's client: no internal credential, a connection for every request in flight.
         client = HttpClient(cluster.clock, pool_size=MAX_IN_FLIGHT)
-        options = BenchOptions(clock="real", target=cluster.url, auth=auth)
+        options = BenchOptions(clock="real", target=cluster.url, auth=auth, timeout=REQUEST_TIMEOUT)
         session = Session(cluster.topology, options, cluster.clock, client, cluster.url, None)
         try:
             token = await credentials(session)
@@ -146,9 +156,7 @@ class Steering:
 
     async def _stop(self, load: SteeredLoad, grace: float) -> None:
         cut = await load.stop(grace)
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
+        await self._close_client()
         c = load.counts
         log.info(
             "dashboard: load stopped: %d sent, %d answered, %d failed, %d dropped; "
@@ -161,8 +169,16 @@ class Steering:
             grace,
         )
 
+    async def _close_client(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
     async def shutdown(self) -> None:
         """When labsim stops: the load stops at once, and what is in flight is cut."""
+        self.closed = True
+        if self.starting is not None:
+            await cancel_all([self.starting])
         if self.load is not None and self.load.running:
             await self._stop(self.load, 0.0)
 
