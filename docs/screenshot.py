@@ -3,7 +3,9 @@
 - docs/dashboard.png: `labsim up` on the lab's ports under load, one gateway taken down
   from the page and a bench run from its button;
 - docs/sample-report.html: `python -m labsim bench --requests 100 --html ...`;
-- docs/sample-report.png: that page as the browser draws it.
+- docs/sample-report.png: that page as the browser draws it;
+- docs/dashboard-load.png: `labsim up --scenario scenarios/mm1.toml` (ports moved by
+  --port-offset 1000) with the page's load steered past the microservice's capacity.
 
 Run from the repository: `python docs/screenshot.py` (the lab's ports, 8000, 5000-5006
 and 8080, must be free). It needs Playwright for Python (the `test` extra) and Debian's
@@ -141,6 +143,41 @@ def report(html: Path, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def steered(out: Path) -> None:
+    """The page's load at 5 requests a second to the microservice (one slot, 100 ms mean:
+    10 a second), then the slider to 15: its line grows by about 5 a second."""
+    command = ["up", "--scenario", "scenarios/mm1.toml", "--quiet", "--port-offset", "1000"]
+    up = subprocess.Popen(
+        [sys.executable, "-m", "labsim", *command], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        url = None
+        for line in up.stdout:
+            if line.startswith("Dashboard: "):
+                url = line.split(" ", 1)[1].strip()
+            if "Press Ctrl-C" in line:
+                break
+        assert url, "labsim up printed no dashboard URL"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+            page.get_by_test_id("load-mix").fill("process=1")
+            page.get_by_test_id("load-rate").fill("5")
+            page.get_by_test_id("load-start").click()
+            time.sleep(8)
+            page.get_by_test_id("load-rate-slider").fill("15")
+            time.sleep(8)
+            page.screenshot(path=str(out), full_page=True)
+            browser.close()
+        print(f"wrote {out}")
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=10)
+
+
 if __name__ == "__main__":
     dashboard(DOCS / "dashboard.png")
+    steered(DOCS / "dashboard-load.png")
     report(DOCS / "sample-report.html", DOCS / "sample-report.png")

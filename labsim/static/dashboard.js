@@ -19,6 +19,8 @@ let arranged = null; // the width the boxes were last sized for
 let latest = null; // the latest snapshot
 let benchRunning = false;
 let benchRequests = 100;
+let loadRunning = false;
+let loadLimits = { max_rate: 500, max_in_flight: 256, window_s: 5 };
 
 // --- small helpers --------------------------------------------------------------------
 
@@ -136,10 +138,12 @@ function adminToken() {
   return token;
 }
 
-async function post(path, body) {
+// POST to the dashboard's API with the admin token; the answer, or null once `tell` has
+// said what went wrong (the server's own words where it refused).
+async function post(path, body, tell = say) {
   const token = adminToken();
   if (!token) {
-    say("No admin token: open the Dashboard link that `python -m labsim up` printed.", true);
+    tell("No admin token: open the Dashboard link that `python -m labsim up` printed.", true);
     return null;
   }
   let response;
@@ -150,18 +154,18 @@ async function post(path, body) {
       body: body === undefined ? "" : JSON.stringify(body),
     });
   } catch (error) {
-    say(`labsim did not answer: ${error.message}`, true);
+    tell(`labsim did not answer: ${error.message}`, true);
     return null;
   }
   const answer = await response.json().catch(() => ({ error: `status ${response.status}` }));
   if (response.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     showTokenHint();
-    say("The admin token was refused; use the one `python -m labsim up` printed.", true);
+    tell("The admin token was refused; use the one `python -m labsim up` printed.", true);
     return null;
   }
   if (!response.ok) {
-    say(answer.error || `status ${response.status}`, true);
+    tell(answer.error || `status ${response.status}`, true);
     return null;
   }
   return answer;
@@ -553,6 +557,7 @@ async function loadTopology() {
   document.getElementById("topology-name").textContent = topology.name;
   document.title = `labsim dashboard: ${topology.name}`;
   benchRequests = topology.bench.requests;
+  if (topology.load) setLoadLimits(topology.load);
   document.getElementById("bench").textContent = `Run bench (${benchRequests} requests)`;
   const plan = layout(topology.components, topology.edges);
   const byId = new Map(topology.components.map((c) => [c.id, c]));
@@ -737,6 +742,7 @@ function render(snapshot) {
   }
   benchRunning = snapshot.bench.running;
   document.getElementById("bench").disabled = benchRunning;
+  if (snapshot.load) showLoad(snapshot.load);
   drawArrows();
 }
 
@@ -939,6 +945,127 @@ async function runBench() {
   }
 }
 
+// --- the load: an open load the page starts, steers and stops ---------------------------
+
+function sayLoad(text, problem = false) {
+  const message = document.getElementById("load-message");
+  message.textContent = text;
+  message.classList.toggle("problem", problem);
+}
+
+function setLoadLimits(limits) {
+  loadLimits = limits;
+  document.getElementById("load-rate-slider").max = String(limits.max_rate);
+  document.getElementById("load-hint").textContent =
+    `An open load through the load balancer: Poisson arrivals at the rate set here ` +
+    `(at most ${limits.max_rate}/s), sent whatever is in flight (beyond ` +
+    `${limits.max_in_flight} in flight an arrival is dropped); p50 and p99 of the last ` +
+    `${limits.window_s} s of answers.`;
+}
+
+// "data=1, /data?key=7=2" -> {data: 1, "/data?key=7": 2}: the last "=" of each part
+// gives its weight (1 without one). The server checks the names and the weights.
+function parseMix(text) {
+  const mix = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = part.lastIndexOf("=");
+    const weight = at > 0 ? Number(part.slice(at + 1)) : 1;
+    if (at > 0 && part.slice(at + 1).trim() !== "" && Number.isFinite(weight)) {
+      mix[part.slice(0, at).trim()] = weight;
+    } else {
+      mix[part] = 1;
+    }
+  }
+  return mix;
+}
+
+// The rate as typed, or null (said) when it is no number; the server says what it refuses.
+function typedRate() {
+  const box = document.getElementById("load-rate");
+  const value = Number(box.value);
+  if (box.value === "" || !Number.isFinite(value)) {
+    sayLoad("Rate: give a number of requests a second.", true);
+    return null;
+  }
+  return value;
+}
+
+function showLoad(load) {
+  loadRunning = Boolean(load.running);
+  const panel = document.getElementById("load");
+  panel.dataset.running = String(loadRunning);
+  document.getElementById("load-start").disabled = loadRunning;
+  document.getElementById("load-stop").disabled = !loadRunning;
+  const put = (field, text) => {
+    const node = panel.querySelector(`[data-load="${field}"]`);
+    if (node.textContent !== text) node.textContent = text;
+  };
+  put("rate", load.rate == null ? "–" : loadRunning ? `${load.rate}/s` : `${load.rate}/s, stopped`);
+  put("sent", count(load.sent));
+  put("answered", count(load.answered));
+  put("failed", count(load.failed));
+  put("in-flight", count(load.in_flight));
+  put("dropped", count(load.dropped));
+  put("answered-rate", rate(load.answered_rate));
+  put("p50", milliseconds(load.p50_ms));
+  put("p99", milliseconds(load.p99_ms));
+  panel.querySelector('[data-load="failed"]').classList.toggle("problem", (load.failed || 0) > 0);
+  panel.querySelector('[data-load="dropped"]').classList.toggle("problem", (load.dropped || 0) > 0);
+}
+
+async function startLoad() {
+  const rateValue = typedRate();
+  if (rateValue === null) return;
+  const mix = parseMix(document.getElementById("load-mix").value);
+  const answer = await post("/api/load/start", { rate: rateValue, mix }, sayLoad);
+  if (!answer) return;
+  showLoad(answer);
+  const parts = Object.entries(answer.mix).map(([name, w]) => `${name} ×${w}`);
+  sayLoad(`Load started at ${answer.rate}/s: ${parts.join(", ")} (seed ${answer.seed}).`);
+}
+
+async function steerLoad() {
+  const rateValue = typedRate();
+  if (rateValue === null || !loadRunning) return;
+  const answer = await post("/api/load/rate", { rate: rateValue }, sayLoad);
+  if (!answer) return;
+  showLoad(answer);
+  sayLoad(`The load now sends ${answer.rate} requests a second.`);
+}
+
+async function stopLoad() {
+  const answer = await post("/api/load/stop", undefined, sayLoad);
+  if (!answer) return;
+  showLoad(answer);
+  const cut = answer.cut ? `; ${count(answer.cut)} still in flight were cut` : "";
+  sayLoad(`Load stopped: ${count(answer.sent)} sent, ${count(answer.answered)} answered${cut}.`);
+}
+
+function setUpLoad() {
+  const slider = document.getElementById("load-rate-slider");
+  const box = document.getElementById("load-rate");
+  document.getElementById("load-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (loadRunning) steerLoad();
+    else startLoad();
+  });
+  document.getElementById("load-stop").addEventListener("click", stopLoad);
+  // The slider moves the number as it goes, and steers a running load when let go.
+  slider.addEventListener("input", () => {
+    box.value = slider.value;
+  });
+  slider.addEventListener("change", () => {
+    box.value = slider.value;
+    steerLoad();
+  });
+  // A number typed (any: the server says what it refuses) steers it when changed.
+  box.addEventListener("change", () => {
+    const value = Number(box.value);
+    if (Number.isFinite(value)) slider.value = String(Math.min(Math.max(value, 0), loadLimits.max_rate));
+    steerLoad();
+  });
+}
+
 // --- the event stream -----------------------------------------------------------------
 
 function status(text, state) {
@@ -968,6 +1095,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   takeTokenFromAddress();
   document.getElementById("bench").addEventListener("click", runBench);
   document.getElementById("reset-all").addEventListener("click", resetAll);
+  setUpLoad();
   window.addEventListener("hashchange", () => {
     if (takeTokenFromAddress()) say("The buttons now use the admin token from the link.");
   });

@@ -9,7 +9,9 @@
   included, are read once a tick however many pages watch;
 - with the admin token: `POST /api/faults/<component>` and `POST /api/reset/<component>`,
   passed on to that component's own admin API over HTTP, and `POST /api/bench`, a short
-  bench run through the load balancer.
+  bench run through the load balancer;
+- `GET /api/load` and, with the admin token, `POST /api/load/{start,rate,stop}`: an open
+  load at a rate that can change while it runs (`steering.py`).
 
 It reads the cluster in-process and changes it only through HTTP requests, as a user would.
 """
@@ -45,6 +47,7 @@ from ..core.tasks import cancel_all
 from ..run import BenchError, BenchOptions, BenchResult, run_bench
 from . import remote
 from .snapshot import Sampler
+from .steering import Steering
 
 log = logging.getLogger("labsim")
 
@@ -87,6 +90,7 @@ def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application
     app.router.add_post("/api/faults/{component}", panel.faults)
     app.router.add_post("/api/reset/{component}", panel.reset)
     app.router.add_post("/api/bench", panel.bench)
+    panel.steering.add_routes(app.router)
     return app
 
 
@@ -115,6 +119,7 @@ class _Panel:
         self.reader = remote.Reader(credential)
         self.stopping = asyncio.Event()
         self.benches: set[asyncio.Task[BenchResult]] = set()  # at most one at a time
+        self.steering = Steering(cluster)
         self.feed = _Feed(cluster, self.reader, interval, self.stopping, self._bench_state)
 
     async def topology(self, request: web.Request) -> web.Response:
@@ -136,7 +141,7 @@ class _Panel:
         return response
 
     def _bench_state(self) -> dict[str, Any]:
-        return {"bench": {"running": bool(self.benches)}}
+        return {"bench": {"running": bool(self.benches)}, "load": self.steering.figures()}
 
     async def faults(self, request: web.Request) -> web.Response:
         return await self._pass_on(request, "/admin/faults")
@@ -199,6 +204,7 @@ class _Panel:
         self.stopping.set()
         await self.feed.stop()
         await cancel_all(self.benches)
+        await self.steering.shutdown()
 
     async def close(self, app: web.Application) -> None:
         await self.client.close()
@@ -304,6 +310,7 @@ def _describe(cluster: Cluster) -> dict[str, Any]:
         "components": components,
         "edges": edges,
         "bench": {"requests": BENCH_REQUESTS, "max": BENCH_MAX},
+        "load": Steering.limits(),
     }
 
 
