@@ -48,7 +48,7 @@ def _request_ok(text: str) -> bool:
 def _body_ok(body: Any) -> bool:
     try:
         size = len(json.dumps(body, separators=(",", ":")).encode())
-    except (TypeError, ValueError):  # a TOML date or time: not JSON
+    except (TypeError, ValueError, RecursionError):  # a TOML date or time: not JSON
         return False
     return size <= MAX_BODY
 
@@ -170,10 +170,12 @@ def check_flows(flows: tuple[Flow, ...], where: str) -> None:
         if flow.name in seen:
             raise ConfigError(f"{where}[{i}].name: {flow.name!r} is used twice")
         seen.add(flow.name)
-        given = [s.name for s in flow.steps if s.name]
+        named: set[str] = set()
         for j, step in enumerate(flow.steps):
-            if step.name and given.count(step.name) > 1:
+            if step.name in named:
                 raise ConfigError(f"{where}[{i}].steps[{j}].name: {step.name!r} is used twice")
+            if step.name:
+                named.add(step.name)
     if flows and not any(flow.weight for flow in flows):
         raise ConfigError(f"{where}: at least one flow needs a weight above 0")
 

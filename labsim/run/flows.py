@@ -112,7 +112,7 @@ class _Runner:
             if tally.cached and isinstance(cached, bool):  # a read through a cache
                 tally.hits += cached
                 tally.misses += not cached
-            tally.tasks_queued += "task_id" in answer  # a task handed to a worker
+            tally.tasks_queued += answer.get("status") == "Task queued"  # to a worker
         if session.samples is not None:
             started = sent if scheduled is None else scheduled
             session.samples.add(
