@@ -7,6 +7,7 @@ its key (with a hypothesis fuzz of flow tables)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from labsim.cli import main
 from labsim.model.config import ConfigError
-from labsim.model.flows import MAX_BODY, MAX_FLOWS, MAX_STEPS
+from labsim.model.flows import MAX_BODY, MAX_FLOWS, MAX_STEPS, Flow, Step
 from labsim.model.load import plan
 from labsim.model.load_changes import changed_load
 from labsim.model.scenario import Scenario, load_scenarios, scenarios_from
@@ -514,3 +515,11 @@ def test_fuzz_a_users_time_is_the_sum_of_its_think_times(repeats, thinks, runs):
     result = run(scenario(requests=runs, concurrency=1, flows=[{"name": "f", "steps": steps}]))
     assert result.time.simulated_s == pytest.approx(runs * pauses, abs=1e-9)
     assert result.requests.total == runs * sum(repeats) == result.requests.ok
+
+
+def test_the_docs_give_every_key_of_a_flow_and_a_step():
+    docs = (ROOT / "docs" / "scenarios.md").read_text()
+    section = docs.split("## `[[load.flows]]`", 1)[1].split("\n## ", 1)[0]
+    for cls in (Flow, Step):
+        for f in dataclasses.fields(cls):
+            assert f"| `{f.name}` |" in section, (cls.__name__, f.name)
