@@ -303,6 +303,8 @@ def test_the_reports_show_each_flows_steps():
     page = render_bench(result)
     assert "<h2>Flows</h2>" in page and "flow reader (weight 1)" in page
     assert "<td>get-process</td>" in page
+    assert "<tr><th>flows</th><td>shopper (weight 3, 6 requests), reader" in page
+    assert "<tr><th>mix</th>" not in page
     report = json.loads(json.dumps(result.as_dict()))
     step = report["flows"]["shopper"]["steps"]["get-process"]
     assert step == {

@@ -81,7 +81,7 @@ def _settings(result: BenchResult) -> str:
         ("seed", "the running topology's" if result.seed is None else result.seed),
         ("requests", result.requests.total),
         ("load", common.load(result)),
-        ("mix", mix),
+        ("flows", result.load.flows) if result.load.flows else ("mix", mix),
     ]
     if result.target:
         rows.append(("target", result.target))
