@@ -525,3 +525,20 @@ def test_the_docs_give_every_key_of_a_flow_and_a_step():
     for cls in (Flow, Step):
         for f in dataclasses.fields(cls):
             assert f"| `{f.name}` |" in section, (cls.__name__, f.name)
+
+
+def test_variants_of_a_flow_scenario_run_side_by_side(tmp_path, capsys):
+    path = tmp_path / "v.toml"
+    path.write_text(
+        "[load]\nrequests = 4\nconcurrency = 1\n"
+        "[[load.flows]]\nname = 'f'\nsteps = [{ request = 'GET /process', think = 1.0 }, "
+        "{ request = 'GET /process' }]\n"
+        "[[variants]]\nname = 'one user'\nexpect = ['time.simulated_s >= 4']\n"
+        "[[variants]]\nname = 'four users'\nload = { concurrency = 4 }\n"
+        "expect = ['time.simulated_s >= 1', 'time.simulated_s < 1.1', "
+        "'flows.f.steps.get-process-2.served == 4']\n"
+    )
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs of its flows, concurrency 1, variants side by side" in out
+    assert "4 passed, 0 failed" in out

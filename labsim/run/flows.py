@@ -3,7 +3,8 @@
 Closed: `concurrency` users, each running one flow after another until the load's
 `requests` runs are done; the runs are split over the flows by weight exactly (largest
 remainder, as the mix) in an order shuffled with the seed. Open: `open_load.py` schedules
-the arrivals and each one runs a flow here (`run_flow`), drawn by weight from the seed.
+the arrivals and each one runs a flow here (`open_starter`), drawn by weight from the
+seed.
 Every request goes to the entry (the load balancer) and is filed in the run's `Tally`
 under `flow/step`; think times are sleeps on the run's clock, drawn from a generator of
 their own. Touches the session's client and clock and the tally, nothing else.
