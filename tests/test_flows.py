@@ -393,6 +393,15 @@ BAD = [
         [{"name": "f", "steps": [{"request": "GET /a", "name": "x"}] * 2}],
         "load.flows[0].steps[1].name: 'x' is used twice",
     ),
+    (
+        [
+            {
+                "name": "f",
+                "steps": [{"request": "GET /data"}, {"request": "GET /a", "name": "get-data"}],
+            }
+        ],
+        "load.flows[0].steps[1].name: 'get-data' is used twice",
+    ),
     ([{"name": "f", "steps": []}], "load.flows[0].steps: must list 1 to 32 steps"),
     (
         [{"name": "f", "steps": [{"request": "GET /a"}] * (MAX_STEPS + 1)}],

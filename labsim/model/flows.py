@@ -170,12 +170,10 @@ def check_flows(flows: tuple[Flow, ...], where: str) -> None:
         if flow.name in seen:
             raise ConfigError(f"{where}[{i}].name: {flow.name!r} is used twice")
         seen.add(flow.name)
-        named: set[str] = set()
+        names = flow.step_names()
         for j, step in enumerate(flow.steps):
-            if step.name in named:
+            if step.name and names[j] != step.name:  # an earlier step has that name
                 raise ConfigError(f"{where}[{i}].steps[{j}].name: {step.name!r} is used twice")
-            if step.name:
-                named.add(step.name)
     if flows and not any(flow.weight for flow in flows):
         raise ConfigError(f"{where}: at least one flow needs a weight above 0")
 
