@@ -93,7 +93,8 @@ def _print_run(path: str, run: ScenarioRun) -> None:
         if load.open:
             sent = f"open load: {load.arrivals} arrivals from {load.rate:g}/s"
         else:
-            sent = f"{load.requests} requests, concurrency {load.concurrency}"
+            runs = "runs of its flows" if load.flows else "requests"
+            sent = f"{load.requests} {runs}, concurrency {load.concurrency}"
         print(f"clock {load.clock}, seed {first.topology.seed}, {sent}, variants side by side:")
         print(render_comparison(run.named()))
     print("expectations")

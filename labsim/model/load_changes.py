@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .flows import check_flows
 from .scenario import Load
 from .schema import ConfigError, field_value
 
@@ -44,6 +45,7 @@ def changed_load(load: Load, changes: Mapping[str, Any], name: Name = str) -> Lo
         values["duration"] = 0.0
     changed = dataclasses.replace(load, **values)
     _fit(changed, list(changes), name)
+    _fit_flows(changed, list(changes), name)
     return changed
 
 
@@ -74,3 +76,18 @@ def _fit(load: Load, given: list[str], name: Name) -> None:
             f"{name(ended)}: the scenario's load.stages decide when the load ends; "
             f"give {name('rate')} to replace them"
         )
+
+
+def _fit_flows(load: Load, given: list[str], name: Name) -> None:
+    """Refuse a mix or a load's think time given for a load of flows, which sends neither;
+    check flows given here as a scenario's are checked."""
+    if "flows" in given:
+        check_flows(load.flows, name("flows"))
+    if not load.flows:
+        return
+    for key in ("mix", "think"):
+        if key in given and (key == "mix" or load.think.mean() > 0):
+            raise ConfigError(
+                f"{name(key)}: the load runs the scenario's flows (load.flows), whose steps "
+                f"say what to send and how long to think; drop {name(key)}"
+            )

@@ -61,6 +61,7 @@ class LoadModel:
     stages: list[dict[str, float]] | None = field(default=None, metadata={"figures": False})
     max_in_flight: int | None = None
     think: str | None = None  # closed: each client's pause between requests, in words
+    flows: str | None = None  # a load of user flows: them in words
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,30 @@ class Component:
 
 
 @dataclass(frozen=True)
+class FlowStep:
+    """One step of a user flow (`[[load.flows]]`): its requests (`count`), those served
+    and failed, and the served ones' latencies in milliseconds (None: none served)."""
+
+    request: str  # "METHOD /path", as the scenario gives it
+    count: int
+    served: int
+    failed: int
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One user flow's weight and its steps' figures, by step name, in order."""
+
+    weight: int
+    steps: dict[str, FlowStep]
+
+
+@dataclass(frozen=True)
 class Check:
     """One expectation of one variant: what was expected, whether it held, what was seen."""
 
@@ -188,13 +213,18 @@ class BenchResult:
     # scenario that asks for it (`status_tracker = true`, or a `status_name` given) run
     # in this process; None otherwise, and then not in the JSON at all.
     status: dict[str, dict[str, int]] | None = None
+    # A load of user flows: each flow's figures, step by step; None (and then not in
+    # the JSON at all) for a load of the mix.
+    flows: dict[str, Flow] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report: every field, in order; `hits` and `misses` only for `data`
-        through a cache; `status` only when the scenario asked for it."""
+        through a cache; `status` only when the scenario asked for it; `flows` only for a
+        load of flows."""
         out = dataclasses.asdict(self)
-        if out["status"] is None:
-            del out["status"]
+        for optional in ("status", "flows"):
+            if out[optional] is None:
+                del out[optional]
         out["load"] = {k: v for k, v in out["load"].items() if v is not None}
         for component in (out["components"] or {}).values():
             if component["slots"] is None:  # no slots: nothing to say of them

@@ -28,6 +28,7 @@ from .config import (
     check,
 )
 from .faults import check_changes
+from .flows import Flow, check_flows
 from .latency import LatencyModel
 from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
 from .result import figure_problem
@@ -111,6 +112,9 @@ class Load:
     )
     # Closed: each client's pause between an answer and its next request (a latency).
     think: LatencyModel = NO_TIME
+    # Users' journeys (`[[load.flows]]`, model/flows.py) instead of the mix: `requests`
+    # then counts runs of a flow (an open load's arrivals each run one).
+    flows: tuple[Flow, ...] = ()
 
     @property
     def open(self) -> bool:
@@ -208,7 +212,13 @@ def scenarios_from(
 
 def _scenario(data: dict[str, Any], source: str, variant: str | None) -> Scenario:
     topology = topology_from_dict(data, source, ignore=_SCENARIO_KEYS)
-    load = check_load(build(Load, data.get("load", {}), source, "load"), f"{source}: load")
+    given = data.get("load", {})
+    if isinstance(given, dict) and "flows" in given and "mix" in given:
+        raise ConfigError(
+            f"{source}: load.mix: the load's flows say which requests to send; "
+            "give load.mix or load.flows, not both"
+        )
+    load = check_load(build(Load, given, source, "load"), f"{source}: load")
     faults = tuple(
         _fault(f, i, topology, source) for i, f in enumerate(_list(data, "faults", source))
     )
@@ -240,6 +250,12 @@ def check_load(load: Load, where: str) -> Load:
         raise ConfigError(
             f"{where}.think: a closed load's pause between requests; an open load's "
             "arrivals come at load.rate whatever the answers (drop one or the other)"
+        )
+    check_flows(load.flows, f"{where}.flows")
+    if load.flows and load.think.mean() > 0:
+        raise ConfigError(
+            f"{where}.think: a flow's steps give their own think times "
+            "(load.flows[].steps[].think); drop load.think"
         )
     return load
 

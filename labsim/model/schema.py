@@ -125,7 +125,8 @@ def build(
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields.keys() | read_elsewhere))
-            raise ConfigError(f"{_in(source)}{_join(where, key)}: unknown key (known: {known})")
+            shown = key if key.isprintable() else repr(key)  # a quoted TOML key: "a\nb"
+            raise ConfigError(f"{_in(source)}{_join(where, shown)}: unknown key (known: {known})")
     values = {}
     for name, f in fields.items():
         key = _join(where, name)

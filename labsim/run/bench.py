@@ -19,6 +19,7 @@ from ..model.scenario import Fault
 from .collect import Seen, bench_result
 from .driver import credentials, send_load
 from .faults import apply_faults
+from .flows import send_closed_flows
 from .open_load import send_open_load
 from .samples import SampleLog
 from .sampling import Sampler, capacities, drain_worker, observe
@@ -67,6 +68,8 @@ async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
     try:
         try:
             send = send_open_load if session.options.open else send_load
+            if session.options.flows and not session.options.open:
+                send = send_closed_flows  # an open load runs its flows itself
             await send(session, token, tally)
         finally:
             unapplied = await stop_task(schedule)

@@ -11,7 +11,9 @@ from ..core.metrics import Histogram, distribution
 from ..core.timeline import Timeline
 from ..model import result as r
 from ..model.config import Topology
+from ..model.flows import describe as describe_flows
 from .describe import describe_topology, predicted_latencies
+from .flows import flow_figures, label
 from .sampling import Observed
 from .session import BenchOptions
 from .tally import Tally
@@ -42,7 +44,7 @@ def bench_result(seen: Seen) -> r.BenchResult:
         seed=None if remote else topology.seed,
         target=options.target,
         concurrency=options.concurrency,
-        mix=options.mix,
+        mix={} if options.flows else options.mix,  # a load of flows sends no mix
         load=_load(options),
         requests=r.Requests(total, tally.ok, tally.failed, dict(sorted(tally.by_status.items()))),
         interrupted=tally.interrupted,
@@ -66,13 +68,15 @@ def bench_result(seen: Seen) -> r.BenchResult:
         timeline=seen.timeline.as_dict(),
         components=_components(seen.observed),
         status=None if seen.observed is None else seen.observed.status,
+        flows=flow_figures(options.flows, tally),
     )
 
 
 def _load(options: BenchOptions) -> r.LoadModel:
+    flows = describe_flows(options.flows) if options.flows else None
     if not options.open:
         think = options.think.describe() if options.think.mean() > 0 else None
-        return r.LoadModel("closed", concurrency=options.concurrency, think=think)
+        return r.LoadModel("closed", concurrency=options.concurrency, think=think, flows=flows)
     return r.LoadModel(
         "open",
         rate=options.rate,
@@ -80,6 +84,7 @@ def _load(options: BenchOptions) -> r.LoadModel:
         duration_s=options.duration or None,
         stages=[{"duration_s": s.duration, "rate": s.rate} for s in options.stages] or None,
         max_in_flight=options.max_in_flight,
+        flows=flows,
     )
 
 
@@ -135,7 +140,7 @@ def _cache(seen: Seen) -> r.Cache | None:
 
 
 def _speedup(seen: Seen) -> r.Speedup | None:
-    if not seen.tally.cached or not seen.options.mix.get("data"):
+    if not seen.tally.cached or not seen.options.mix.get("data") or seen.options.flows:
         return None  # no cache, or no /data read through it: nothing to speed up
     data = seen.tally.endpoints.get("data")
     measured = _ratio(
@@ -195,6 +200,12 @@ def _station(began: CapacityFigures, ended: CapacityFigures) -> dict[str, Any]:
 
 def _latency_series(options: BenchOptions, tally: Tally) -> dict[str, Histogram]:
     series: dict[str, Histogram] = {}
+    for flow in options.flows:  # a load of flows: a series per step, served and failed
+        for name in flow.step_names():
+            stats = tally.endpoints.get(label(flow.name, name))
+            if stats is not None:
+                series[label(flow.name, name)] = stats.ok
+                series[f"{label(flow.name, name)} failed"] = stats.errors
     for name in options.mix:
         stats = tally.endpoints.get(name)
         if stats is None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from ..core.tasks import cancel_all
 from .arrivals import arrival_times, expected_arrivals
 from .driver import Where, finish, interrupts, one, printer
+from .flows import mean_requests, open_starter
 from .session import Session
 from .tally import Tally
 
@@ -29,6 +30,7 @@ async def send_open_load(session: Session, token: str | None, tally: Tally) -> N
     show = printer(options, max(1, round(_expected(session))), _timed(session, began))
     stop = asyncio.Event()
     in_flight: set[asyncio.Task[None]] = set()
+    flow = open_starter(session, token, tally, show, stop) if options.flows else None
 
     async def schedule() -> None:
         start = clock.now()
@@ -40,7 +42,9 @@ async def send_open_load(session: Session, token: str | None, tally: Tally) -> N
                 tally.dropped += 1  # not sent: the load cannot keep its schedule
                 continue
             task = asyncio.create_task(
-                one(session, token, number, endpoint, tally, show, start + at)
+                flow(number, endpoint, start + at)
+                if flow is not None  # a load of flows: each arrival runs one
+                else one(session, token, number, endpoint, tally, show, start + at)
             )
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
@@ -76,9 +80,11 @@ def _timed(session: Session, began: list[float]) -> Where | None:
 
 def _expected(session: Session) -> float:
     options = session.options
+    # A load of flows: answers are requests, of about `mean_requests` per arrival.
+    per = mean_requests(options.flows) if options.flows else 1
     if options.duration or options.stages:
-        return expected_arrivals(options.rate, options.duration or None, options.stages)
-    return options.requests
+        return per * expected_arrivals(options.rate, options.duration or None, options.stages)
+    return per * options.requests
 
 
 def _arrivals(session: Session) -> Iterator[tuple[float, str]]:
@@ -88,7 +94,8 @@ def _arrivals(session: Session) -> Iterator[tuple[float, str]]:
     times = arrival_times(
         options.rate, options.duration or None, options.stages, options.arrivals, rng
     )
-    names, weights = zip(*options.mix.items(), strict=True)
+    drawn = {f.name: f.weight for f in options.flows} if options.flows else options.mix
+    names, weights = zip(*drawn.items(), strict=True)
     counted = not (options.duration or options.stages)  # a number of requests, not a time
     for count, at in enumerate(times):
         if counted and count >= options.requests:

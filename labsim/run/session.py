@@ -20,6 +20,7 @@ from ..core import descriptors
 from ..core.clock import Clock, RealClock, VirtualClock
 from ..core.http import POOL_SIZE, HttpClient
 from ..model.config import NO_TIME, Topology
+from ..model.flows import Flow
 from ..model.latency import LatencyModel
 from ..model.load import DIRECT, LAB_MIX
 from ..model.scenario import Load, Stage
@@ -49,6 +50,7 @@ class BenchOptions:
     max_in_flight: int = 1000  # an open load's arrivals beyond it are dropped, not sent
     auth: str = "login"  # the token: from /login, "forged" (guide.py), or "none"
     think: LatencyModel = NO_TIME  # closed: each client's pause before its next request
+    flows: tuple[Flow, ...] = ()  # users' journeys instead of the mix (run/flows.py)
 
     @property
     def virtual(self) -> bool:

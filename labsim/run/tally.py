@@ -59,14 +59,20 @@ class Tally:
     cached: bool = True  # False: the gateways use no cache, a `/data` answer is no miss
     entry: str = ""  # the replica clients send to: its own answers name no backend
 
-    def record(self, endpoint: str, outcome: Outcome, latency: float) -> None:
-        """File one request: its status, its latency, and what kind of answer it was."""
+    def record(
+        self, endpoint: str, outcome: Outcome, latency: float, served: bool | None = None
+    ) -> None:
+        """File one request: its status, its latency, and what kind of answer it was.
+        `served`: whether it was, for a request of no endpoint of the mix (a flow's step,
+        filed under its own name); else its status is the one its endpoint expects."""
         stats = self.endpoints.setdefault(endpoint, EndpointStats())
         status, answer = outcome.status, outcome.answer
         self.by_status[str(status) if status else "error"] += 1
         if outcome.served_by and outcome.served_by != self.entry:  # its own 429s, 502s
             _count(self.gateways, outcome.served_by[:100], _OTHER)
-        if status != ENDPOINTS[endpoint][2]:
+        if served is None:
+            served = status == ENDPOINTS[endpoint][2]
+        if not served:
             self.failed += 1
             stats.failed += 1
             stats.errors.add(latency)

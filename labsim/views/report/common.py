@@ -115,6 +115,9 @@ def _cell(value: float | None, places: int) -> str:
 def load(result: BenchResult) -> str:
     """The load model in words, with what an open load offered and dropped."""
     m = result.load
+    if m.model == "closed" and m.flows:
+        users = f"{m.concurrency} user{'s' * (m.concurrency != 1)}"
+        return f"closed: {users}, each running one flow after another: {m.flows}"
     if m.model == "closed":
         think = f", then thinking {m.think}" if m.think else ""
         clients = f"{m.concurrency} client{'s' * (m.concurrency != 1)}"
@@ -124,9 +127,11 @@ def load(result: BenchResult) -> str:
     else:
         span = f" for {m.duration_s:g} s" if m.duration_s else ""
         shape = f"at {m.rate:g}/s{span}"
+    flows = f", each running one flow: {m.flows}" if m.flows else ""
     return (
-        f"open: {m.arrivals} arrivals {shape}, at most {m.max_in_flight} in flight; "
-        f"offered {result.offered_rps or 0:.1f} req/s, {result.dropped} dropped"
+        f"open: {m.arrivals} arrivals {shape}{flows}, at most {m.max_in_flight} in flight; "
+        f"offered {result.offered_rps or 0:.1f} {'runs' if m.flows else 'req'}/s, "
+        f"{result.dropped} dropped"
     )
 
 
@@ -206,7 +211,7 @@ def cache(result: BenchResult) -> str:
     c = result.cache
     if c is None:
         return "none: every /data reads the database (gateways.use_cache = false)"
-    if not result.mix.get("data"):
+    if not result.mix.get("data") and not (c.hits or c.misses):  # flows read it too
         return "not read: this load sends no /data"
     ratio = "-" if c.hit_ratio is None else f"{c.hit_ratio:.2f}"
     return f"{c.hits} hits, {c.misses} misses, hit ratio {ratio}"

@@ -1,7 +1,7 @@
 """A run's report as CSV files, in the spirit of Locust's: `PREFIX_stats.csv` (a row per
-endpoint, per kind of `/data` answer, and the total: the served requests and their
-latencies, the failed ones and theirs), `PREFIX_failures.csv` (a row per distinct
-failure) and `PREFIX_history.csv` (the timeline, a row per step).
+endpoint, per kind of `/data` answer, per step of a user flow, and the total: the served
+requests and their latencies, the failed ones and theirs), `PREFIX_failures.csv` (a row
+per distinct failure) and `PREFIX_history.csv` (the timeline, a row per step).
 
 Plain functions from a `BenchResult` to CSV text; the CLI writes the files.
 """
@@ -48,6 +48,12 @@ def stats(result: BenchResult) -> str:
             part = getattr(endpoint, kind)
             if part is not None and part.count:
                 rows.append(row(f"{name}.{kind}", part, None))
+    for flow, figures in (result.flows or {}).items():  # a load of flows: a row per step
+        for step, f in figures.steps.items():
+            latencies = [f.mean_ms, None, f.p50_ms, f.p90_ms, f.p99_ms, f.max_ms]
+            rows.append(
+                [f"{flow}/{step}", f.served, f.failed, *latencies, None, None, rps(f.count)]
+            )
     total = result.requests
     rows.append(["total", total.ok, total.failed, *[None] * 8, rps(total.total)])
     return _table(STATS, rows)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from ...core.version import __version__
 from ...model.result import BenchResult, Check
 from . import common, status, svg
+from .flows import flow_tables
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; color: #1d2530; margin: 0 auto;
@@ -80,7 +81,7 @@ def _settings(result: BenchResult) -> str:
         ("seed", "the running topology's" if result.seed is None else result.seed),
         ("requests", result.requests.total),
         ("load", common.load(result)),
-        ("mix", mix),
+        ("flows", result.load.flows) if result.load.flows else ("mix", mix),
     ]
     if result.target:
         rows.append(("target", result.target))
@@ -117,6 +118,14 @@ def _summary(result: BenchResult) -> str:
 def _endpoints(result: BenchResult) -> str:
     table = common.endpoint_table(result, lambda name, part: f"{name}: {part}")
     return grid(table[0], table[1:])
+
+
+def _flows(result: BenchResult) -> list[str]:
+    """A load of flows: a table per flow, a row per step (nothing for a load of the mix)."""
+    body = []
+    for title, table in flow_tables(result):
+        body += [f"<h3>{escape(title)}</h3>", grid(table[0], table[1:])]
+    return ["<h2>Flows</h2>", *body] if body else []
 
 
 def _failures(result: BenchResult) -> str:
@@ -290,7 +299,8 @@ def _run(result: BenchResult) -> list[str]:
         _settings(result),
         "<h2>Summary</h2>",
         _summary(result),
-        _endpoints(result),
+        *([_endpoints(result)] if result.endpoints or not result.flows else []),
+        *_flows(result),
         "<h2>Failures</h2>",
         _failures(result),
         "<h2>Charts</h2>",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ...model.result import BenchResult, Check
 from . import common
+from .flows import flow_tables
 
 
 def columns(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -51,7 +52,10 @@ def render_text(result: BenchResult) -> str:
         *_send_lag(result),
         "",
     ]
-    lines += columns(common.endpoint_table(result, lambda name, part: f"  {part}"))
+    if result.endpoints or not result.flows:  # a load of flows has steps instead
+        lines += columns(common.endpoint_table(result, lambda name, part: f"  {part}"))
+    for title, table in flow_tables(result):
+        lines += [title, *columns(table)]
     lines += ["", *_summary(result), *_status_log(result), *_failures(result)]
     return "\n".join(lines)
 

@@ -1,0 +1,233 @@
+"""Sending user flows (`[[load.flows]]`, model/flows.py) and their per-step figures.
+
+Closed: `concurrency` users, each running one flow after another until the load's
+`requests` runs are done; the runs are split over the flows by weight exactly (largest
+remainder, as the mix) in an order shuffled with the seed. Open: `open_load.py` schedules
+the arrivals and each one runs a flow here (`open_starter`), drawn by weight from the
+seed.
+Every request goes to the entry (the load balancer) and is filed in the run's `Tally`
+under `flow/step`; think times are sleeps on the run's clock, drawn from a generator of
+their own. Touches the session's client and clock and the tally, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.http import DownstreamError
+from ..model import result as r
+from ..model.flows import Flow, Step
+from ..model.latency import sampler
+from ..model.load import plan
+from .driver import Show, _json_or_text, finish, interrupts, printer
+from .session import Session
+from .tally import EndpointStats, Outcome, Tally
+
+# Starts one run of a flow: (arrival number, flow name, scheduled time) -> its coroutine.
+Starter = Callable[[int, str, float], Coroutine[Any, Any, None]]
+
+
+def label(flow: str, step: str) -> str:
+    """Where a step's requests are filed in the tally (and named in failures)."""
+    return f"{flow}/{step}"
+
+
+@dataclass
+class _Runner:
+    """What every run of every flow of one load shares."""
+
+    session: Session
+    token: str | None  # the load's own (`load.auth`), for flows that do not log in
+    tally: Tally
+    show: Show
+    stop: asyncio.Event
+    numbers: itertools.count[int]
+    thinks: dict[tuple[str, int], Callable[[], float]]  # (flow, step index) -> draws
+
+    async def run(self, flow: Flow, run: int, scheduled: float | None = None) -> None:
+        """One run of `flow`: each step's requests in order, thinking after each but the
+        run's last; a flow that logs in sends no token before its login step and the
+        token the login answered (or none, when it failed) after it. `scheduled`: when
+        an open load's arrival was due, the first request's send lag counts from it."""
+        token = None if flow.logs_in else self.token
+        names = flow.step_names()
+        last = (len(flow.steps) - 1, flow.steps[-1].repeat - 1)
+        for i, step in enumerate(flow.steps):
+            for n in range(step.repeat):
+                if self.stop.is_set():
+                    return
+                outcome = await self.send(flow.name, names[i], step, run, token, scheduled)
+                scheduled = None
+                if step.logs_in:
+                    token = _token(outcome) if step.served(outcome.status) else None
+                think = self.thinks.get((flow.name, i))
+                if think is not None and (i, n) != last:
+                    await self.session.clock.sleep(think())
+
+    async def send(
+        self,
+        flow: str,
+        name: str,
+        step: Step,
+        run: int,
+        token: str | None,
+        scheduled: float | None,
+    ) -> Outcome:
+        session, tally, clock = self.session, self.tally, self.session.clock
+        sent = clock.now()
+        if scheduled is not None:
+            tally.send_lag.add(max(0.0, sent - scheduled))
+        try:
+            reply = await session.client.request(
+                session.entry,
+                step.method,
+                session.base + step.path,
+                headers={"Authorization": token} if token else None,
+                json_body=self.body(step, run),
+                check=False,
+                within=session.request_timeout,
+            )
+            outcome = Outcome(
+                reply.status,
+                _json_or_text(reply.body),
+                served_by=reply.headers.get("X-Served-By"),
+            )
+        except DownstreamError as e:
+            outcome = Outcome(None, None, error=str(e))
+        except asyncio.CancelledError:
+            tally.cut += 1
+            raise
+        latency = clock.now() - sent
+        served = step.served(outcome.status)
+        where = label(flow, name)
+        tally.record(where, outcome, latency, served=served)
+        answer = outcome.answer
+        if served and isinstance(answer, dict):
+            # Known by their answers, as any topology's steps give them (steps.py).
+            cached = answer.get("cached")
+            if tally.cached and isinstance(cached, bool):  # a read through a cache
+                tally.hits += cached
+                tally.misses += not cached
+            tally.tasks_queued += answer.get("status") == "Task queued"  # to a worker
+        if session.samples is not None:
+            started = sent if scheduled is None else scheduled
+            session.samples.add(
+                where, started, sent, latency, outcome.status, outcome.served_by, answer
+            )
+        self.show(next(self.numbers), where, outcome.status, outcome.error or answer)
+        return outcome
+
+    def body(self, step: Step, run: int) -> Any:
+        """The step's body; a login's defaults to a user's credentials, the users of
+        the scenario taken in turn, one per run."""
+        if step.body is not None or not step.logs_in:
+            return step.body
+        users = self.session.topology.users
+        user = users[(run - 1) % len(users)]
+        return {"username": user.username, "password": user.password}
+
+
+def _token(outcome: Outcome) -> str | None:
+    """The token a login answered (`{"token": ...}`), if it is one a header can carry."""
+    answer = outcome.answer
+    token = answer.get("token") if isinstance(answer, dict) else None
+    if not isinstance(token, str) or not token or not token.isascii() or not token.isprintable():
+        return None
+    return token
+
+
+def _runner(
+    session: Session, token: str | None, tally: Tally, show: Show, stop: asyncio.Event
+) -> _Runner:
+    # One generator for every think time: a flow's pauses change no other draw, and on
+    # the virtual clock, whose order of events is fixed, the same seed gives the same run.
+    rng = random.Random(f"{session.topology.seed}:flows")
+    thinks = {
+        (flow.name, i): sampler(step.think, rng)
+        for flow in session.options.flows
+        for i, step in enumerate(flow.steps)
+        if step.think.mean() > 0
+    }
+    return _Runner(session, token, tally, show, stop, itertools.count(1), thinks)
+
+
+def closed_runs(session: Session) -> list[str]:
+    """The flow of each run of a closed load, in order: `requests` runs split over the
+    flows by weight exactly, shuffled with the seed so that the users mix them."""
+    options = session.options
+    blocks = plan(options.requests, {f.name: f.weight for f in options.flows})
+    runs = [name for name, n in blocks for _ in range(n)]
+    random.Random(f"{session.topology.seed}:flow-order").shuffle(runs)
+    return runs
+
+
+async def send_closed_flows(session: Session, token: str | None, tally: Tally) -> None:
+    """A closed load of flows: `concurrency` users, each taking the next run when its
+    last one ended; `tally.interrupted` if Ctrl-C stopped it early."""
+    options = session.options
+    flows = {flow.name: flow for flow in options.flows}
+    runs = closed_runs(session)
+    show = printer(options, sum(flows[name].requests for name in runs))
+    stop = asyncio.Event()
+    runner = _runner(session, token, tally, show, stop)
+    queue = enumerate(runs, start=1)  # shared: each user takes the next run from it
+
+    async def user() -> None:
+        for number, name in queue:
+            if stop.is_set():
+                return
+            await runner.run(flows[name], number)
+
+    users = [asyncio.create_task(user()) for _ in range(min(options.concurrency, len(runs)))]
+    with interrupts(options.interruptible, stop, users):
+        outcomes = await asyncio.gather(*users, return_exceptions=True)
+    finish(options, tally, stop, outcomes)
+
+
+def open_starter(
+    session: Session, token: str | None, tally: Tally, show: Show, stop: asyncio.Event
+) -> Starter:
+    """For an open load: what each arrival runs, one run of the flow it drew."""
+    flows = {flow.name: flow for flow in session.options.flows}
+    runner = _runner(session, token, tally, show, stop)
+
+    def start(number: int, name: str, scheduled: float) -> Coroutine[Any, Any, None]:
+        return runner.run(flows[name], number, scheduled)
+
+    return start
+
+
+def mean_requests(flows: tuple[Flow, ...]) -> float:
+    """Requests one run sends on average, its flow drawn by weight."""
+    total = sum(f.weight for f in flows)
+    return sum(f.weight * f.requests for f in flows) / total
+
+
+def flow_figures(flows: tuple[Flow, ...], tally: Tally) -> dict[str, r.Flow] | None:
+    """Each flow's figures, a row per step, in the file's order (None: no flows)."""
+    if not flows:
+        return None
+    out = {}
+    for flow in flows:
+        steps = {}
+        for name, step in zip(flow.step_names(), flow.steps, strict=True):
+            stats = tally.endpoints.get(label(flow.name, name), EndpointStats())
+            served = r.Latency.of(stats.ok)
+            steps[name] = r.FlowStep(
+                request=step.request,
+                count=served.count + stats.failed,
+                served=served.count,
+                failed=stats.failed,
+                mean_ms=served.mean_ms,
+                p50_ms=served.p50_ms,
+                p90_ms=served.p90_ms,
+                p99_ms=served.p99_ms,
+                max_ms=served.max_ms,
+            )
+        out[flow.name] = r.Flow(weight=flow.weight, steps=steps)
+    return out
