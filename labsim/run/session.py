@@ -49,6 +49,7 @@ class BenchOptions:
     max_in_flight: int = 1000  # an open load's arrivals beyond it are dropped, not sent
     auth: str = "login"  # the token: from /login, "forged" (guide.py), or "none"
     think: LatencyModel = NO_TIME  # closed: each client's pause before its next request
+    interval: float = 0.0  # seconds of each interval of the figures over time; 0: chosen
 
     @property
     def virtual(self) -> bool:

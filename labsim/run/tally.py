@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.intervals import PerInterval
 from ..core.metrics import Histogram
 from ..model.load import ENDPOINTS
 
@@ -58,11 +59,19 @@ class Tally:
     cut: int = 0  # requests in flight when the run was stopped, never answered
     cached: bool = True  # False: the gateways use no cache, a `/data` answer is no miss
     entry: str = ""  # the replica clients send to: its own answers name no backend
+    start: float = 0.0  # when the load began, on the run's clock
+    per_interval: PerInterval = field(default_factory=PerInterval)
 
-    def record(self, endpoint: str, outcome: Outcome, latency: float) -> None:
-        """File one request: its status, its latency, and what kind of answer it was."""
+    def record(
+        self, endpoint: str, outcome: Outcome, latency: float, sent: float | None = None
+    ) -> None:
+        """File one request: its status, its latency, and what kind of answer it was; in
+        the interval it was `sent` in (on the run's clock), when given."""
         stats = self.endpoints.setdefault(endpoint, EndpointStats())
         status, answer = outcome.status, outcome.answer
+        if sent is not None:
+            failed = status != ENDPOINTS[endpoint][2]
+            self.per_interval.add(sent - self.start, latency, failed)
         self.by_status[str(status) if status else "error"] += 1
         if outcome.served_by and outcome.served_by != self.entry:  # its own 429s, 502s
             _count(self.gateways, outcome.served_by[:100], _OTHER)

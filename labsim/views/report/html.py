@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ...core.version import __version__
 from ...model.result import BenchResult, Check
-from . import common, status, svg
+from . import common, intervals, status, svg
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; color: #1d2530; margin: 0 auto;
@@ -133,6 +133,7 @@ def _charts(result: BenchResult) -> list[str]:
         *_latency_chart(result),
         *_gateway_chart(result),
         *_timeline_charts(result),
+        *intervals.charts(result),
         *_status_chart(result),
     ]
 
