@@ -66,6 +66,7 @@ class Stage:
 
 
 ARRIVALS = ("poisson", "constant")
+MIN_INTERVAL, MAX_INTERVAL = 0.001, 3600.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,15 @@ class Load:
     )
     # Closed: each client's pause between an answer and its next request (a latency).
     think: LatencyModel = NO_TIME
+    # Seconds of each interval of the figures over time (0: chosen from the run's length).
+    interval: float = field(
+        default=0.0,
+        metadata=check(
+            lambda s: s == 0 or MIN_INTERVAL <= s <= MAX_INTERVAL,
+            f"must be 0 (chosen from the run's length) or seconds from {MIN_INTERVAL:g} "
+            f"to {MAX_INTERVAL:,g}",
+        ),
+    )
 
     @property
     def open(self) -> bool:
