@@ -276,9 +276,9 @@ def steps(
             if y is None:
                 lines.append([])
                 continue
-            if k and values[k - 1] is not None:
-                lines[-1].append(f"{x_at(x):.1f},{chart.y(values[k - 1] or 0):.1f}")
             lines[-1].append(f"{x_at(x):.1f},{chart.y(y):.1f}")
+            if k + 1 < len(xs):  # held until the next sample, whatever comes then
+                lines[-1].append(f"{x_at(xs[k + 1]):.1f},{chart.y(y):.1f}")
         known = [v for v in values if v is not None]
         end = _number(known[-1]) if known else 0
         for points in (line for line in lines if line):
