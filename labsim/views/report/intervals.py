@@ -79,10 +79,11 @@ def charts(result: BenchResult) -> list[str]:
                 colours={"failed": svg.MEANING["failed"]},
             )
         )
+    when = "due" if result.load.model == "open" else "sent"
     told = (
-        f"Per interval of {step:g} s, each request in the one it was "
-        f"{'due' if result.load.model == 'open' else 'sent'} in, so a stall shows in every "
-        "request sent during it; a gap in a latency line: no request served then."
+        f"Intervals of {step:g} s. A request counts in the interval it was {when} in, so a "
+        "stall shows in every request sent during it; a gap in a latency line: no request "
+        "was served in that interval."
     )
     return [*out, _note(told)]
 
