@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import labsim
 from labsim.cli import main
 from labsim.core.intervals import AUTO_LIMIT, MAX_INTERVALS, PerInterval
 from labsim.model.scenario import Scenario, load_scenarios
@@ -180,6 +181,31 @@ def test_a_closed_load_shows_the_stall_as_a_hole_in_the_rate(stalled):
                                   "database reset": pytest.approx(6, abs=0.01)}  # fmt: skip
 
 
+def drawn(chart: str, series: str) -> list[tuple[float, float]]:
+    """The (time, value) points of a step line, read back through the chart's axes."""
+    ticks = re.findall(r'<text x="[\d.]+" y="([\d.]+)" text-anchor="end">([\d,.]+)</text>', chart)
+    # A tick's label stands 4 px under its grid line.
+    (y0, v0), (y1, v1) = [
+        (float(y) - 4, float(v.replace(",", ""))) for y, v in (ticks[0], ticks[-1])
+    ]
+    root = ET.fromstring(f"<svg>{chart}</svg>")
+    points = []
+    for line in root.iter("polyline"):
+        if line.findtext("title").startswith(f"{series}:"):
+            for point in line.get("points").split():
+                x, y = map(float, point.split(","))
+                points.append((time_of(chart, x), v0 + (y - y0) * (v1 - v0) / (y1 - y0)))
+    return points
+
+
+def test_the_latency_chart_draws_the_stall_where_it_happened(stalled):
+    chart = charts(render_bench(stalled["open"]))["Latency over time"]
+    p99 = drawn(chart, "p99")
+    during = [v for t, v in p99 if 5.01 < t < 5.99]
+    assert during and min(during) > 50 and max(during) == pytest.approx(1009, abs=5)
+    assert max(v for t, v in p99 if t < 4.99 or t > 6.01) < 50
+
+
 def test_labels_of_close_marks_go_on_rows_of_their_own(stalled):
     chart = charts(render_bench(stalled["open"]))["Latency over time"]
     ys = re.findall(r'y="([\d.]+)" class="mark">database', chart)
@@ -196,6 +222,9 @@ def test_a_saturating_station_shows_p99_climbing_and_the_cache_keeps_it_flat():
     assert p99[0] < 1000 < 1500 < min(p99[len(p99) // 4 :])  # the queue fills, then stays
     first_failed = next(t for t, n in zip(iv.start_s, iv.failed, strict=True) if n)
     assert 1 < first_failed < 5  # refused once the queue of 40 is full, not before
+    chart = charts(render_bench(saturated))["Latency over time"]
+    late = [v for t, v in drawn(chart, "p99") if t > 5]
+    assert drawn(chart, "p99")[0][1] < 1000 and min(late) > 1500  # as drawn, too
     cached, _ = run("scenarios/saturation.toml", 1)
     assert max(p for p in cached.intervals.p99_ms[1:] if p is not None) < 50
 
@@ -236,6 +265,14 @@ def test_memory_stays_bounded_however_long_the_run_and_merged_intervals_count_ri
         given.add(t * 0.01, 0.001, failed=False)  # 50 s: 50,000 intervals of 1 ms
     assert MAX_INTERVALS / 2 <= len(given.intervals) <= MAX_INTERVALS
     assert sum(i.answered for i in given.intervals) == 5000
+
+
+def test_the_interval_is_a_scenario_key_and_a_keyword(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[load]\nrequests = 20\ninterval = 0.25\n")
+    assert labsim.bench(path).intervals.interval_s == 0.25
+    result = labsim.bench(path, interval=0.5)
+    assert result.intervals.interval_s == 0.5 and sum(result.intervals.requests) == 20
 
 
 @pytest.mark.parametrize(
