@@ -16,8 +16,9 @@ import pytest
 import labsim
 from labsim.cli import main
 from labsim.core.intervals import AUTO_LIMIT, MAX_INTERVALS, PerInterval
-from labsim.model.scenario import Scenario, load_scenarios
+from labsim.model.scenario import Fault, Scenario, load_scenarios
 from labsim.run import BenchOptions, BenchResult, execute
+from labsim.run.collect import _fault_text
 from labsim.run.samples import SampleLog
 from labsim.views.report import svg
 from labsim.views.report.html import render_bench
@@ -300,3 +301,16 @@ def test_a_bad_interval_in_a_scenario_is_refused_naming_the_key(tmp_path, capsys
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "load.interval: must be 0" in err
+
+
+@pytest.mark.parametrize(
+    ("fault", "text"),
+    [
+        (Fault(1, "gateway-5003", {"down": True}), "gateway-5003 down"),
+        (Fault(2, "db", {"latency": 0.5, "jitter": 0.1}), "db latency 0.5 s, jitter 0.1 s"),
+        (Fault(3, "cache", {"error_rate": 0.25}, reset=True), "cache reset, error_rate 0.25"),
+        (Fault(4, "database", {"hang": False}), "database hang off"),
+    ],
+)  # fmt: skip
+def test_a_fault_is_marked_in_a_few_words(fault, text):
+    assert _fault_text(fault) == text

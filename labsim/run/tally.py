@@ -65,8 +65,9 @@ class Tally:
     def record(
         self, endpoint: str, outcome: Outcome, latency: float, sent: float | None = None
     ) -> None:
-        """File one request: its status, its latency, and what kind of answer it was; in
-        the interval it was `sent` in (on the run's clock), when given."""
+        """File one request: its status, its latency, and what kind of answer it was; when
+        `sent` is given (on the run's clock; an open load's: when it was due), in the
+        interval it was sent in too."""
         stats = self.endpoints.setdefault(endpoint, EndpointStats())
         status, answer = outcome.status, outcome.answer
         if sent is not None:
