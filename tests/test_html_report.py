@@ -27,6 +27,8 @@ CHARTS = {
     "Cache hits and misses over time",
     "Requests completed over time",
     "Worker queue over time",
+    "Requests per second over time",  # the figures over time: see test_intervals.py
+    "Latency over time",  # (no errors chart: the lab's run has no failure)
     "Status codes per component",
 }
 

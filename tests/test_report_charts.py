@@ -94,7 +94,7 @@ def test_every_mark_lies_inside_its_chart(lab, failing):
     for result in (lab, failing):
         for chart in charts(render_bench(result)).values():
             inside(chart, svg.WIDTH)
-    assert len(charts(render_bench(failing))) == 6
+    assert len(charts(render_bench(failing))) == 9  # 3 over time per interval
     every = [
         f"{e} {kind}" for e in ("data", "longtask", "process", "db") for kind in ("", "failed")
     ]

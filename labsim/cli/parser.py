@@ -292,6 +292,14 @@ def _add_open_load(bench: argparse.ArgumentParser) -> None:
         help="with --rate: arrivals beyond N unanswered requests are dropped, not sent, "
         "and reported (default: the scenario's, 1000)",
     )
+    bench.add_argument(
+        "--interval",
+        type=duration,
+        metavar="T",
+        help="the figures over time per interval of T (0.5, 500ms, 1s); past 1,000 "
+        "intervals it doubles (default: the scenario's; 0: 50 to 100 intervals, chosen "
+        "from the run's length)",
+    )
 
 
 def _add_bench_target(bench: argparse.ArgumentParser) -> None:

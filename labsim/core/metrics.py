@@ -17,23 +17,25 @@ from typing import Any
 _DIGITS = 4
 
 
-def _bucket(us: int) -> int:
-    """`us` rounded to four significant digits (integers below 10,000 stay exact)."""
-    if us < 10**_DIGITS:
+def _bucket(us: int, digits: int = _DIGITS) -> int:
+    """`us` rounded to `digits` significant digits (integers below 10**digits stay exact)."""
+    if us < 10**digits:
         return us
-    scale = 10 ** (int(math.log10(us)) + 1 - _DIGITS)
+    scale = 10 ** (int(math.log10(us)) + 1 - digits)
     return round(us / scale) * scale
 
 
 @dataclass
 class Histogram:
-    """Latencies in seconds, stored as microsecond buckets."""
+    """Latencies in seconds, stored as microsecond buckets of `digits` significant digits."""
 
     count: int = 0
     total_us: int = 0
     min_us: int | None = None
     max_us: int | None = None
     buckets: Counter[int] = field(default_factory=Counter)
+    # Fewer digits, fewer buckets: a histogram per interval of a run keeps three (0.5 %).
+    digits: int = _DIGITS
 
     def add(self, seconds: float) -> None:
         us = max(0, round(seconds * 1_000_000))
@@ -41,7 +43,20 @@ class Histogram:
         self.total_us += us
         self.min_us = us if self.min_us is None else min(self.min_us, us)
         self.max_us = us if self.max_us is None else max(self.max_us, us)
-        self.buckets[_bucket(us)] += 1
+        self.buckets[_bucket(us, self.digits)] += 1
+
+    def merge(self, other: Histogram) -> None:
+        """Add every latency of `other` (kept to as many digits as this one's or fewer)."""
+        self.count += other.count
+        self.total_us += other.total_us
+        if other.min_us is not None and other.max_us is not None:
+            self.min_us = (
+                min(self.min_us, other.min_us) if self.min_us is not None else other.min_us
+            )
+            self.max_us = (
+                max(self.max_us, other.max_us) if self.max_us is not None else other.max_us
+            )
+        self.buckets.update(other.buckets)
 
     def percentile(self, q: float) -> float | None:
         """The nearest-rank q-th percentile in milliseconds (None when empty)."""

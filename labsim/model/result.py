@@ -163,6 +163,32 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something done to the run at a moment: a scenario's fault, set or reset."""
+
+    at_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """The run's requests per interval of its clock, filed by when each was sent (an open
+    load's: when it was due), so a stall shows in every request sent during it. Per
+    interval from `start_s`: requests answered (served or failed), those that failed,
+    answered per second (the last interval's cut at the run's end), and the served ones'
+    p50 and p99 (None: none served). `events`: the scenario's faults, when applied."""
+
+    interval_s: float
+    start_s: list[float]
+    requests: list[int]
+    failed: list[int]
+    rps: list[float]
+    p50_ms: list[float | None]
+    p99_ms: list[float | None]
+    events: list[Event]
+
+
+@dataclass(frozen=True)
 class Check:
     """One expectation of one variant: what was expected, whether it held, what was seen."""
 
@@ -207,6 +233,7 @@ class BenchResult:
     settings: dict[str, str] | None
     latency_distribution: dict[str, Any] = field(metadata={"figures": False})
     timeline: dict[str, Any] = field(metadata={"figures": False})
+    intervals: Intervals = field(metadata={"figures": False})
     components: dict[str, Component] | None
     # The course's Lab 5 status log: service -> status code -> answers, each component's
     # work routes' answers, merged over those that share a `status_name`. Only for a

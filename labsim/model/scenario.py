@@ -67,6 +67,7 @@ class Stage:
 
 
 ARRIVALS = ("poisson", "constant")
+MIN_INTERVAL, MAX_INTERVAL = 0.001, 3600.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,15 @@ class Load:
     # Users' journeys (`[[load.flows]]`, model/flows.py) instead of the mix: `requests`
     # then counts runs of a flow (an open load's arrivals each run one).
     flows: tuple[Flow, ...] = ()
+    # Seconds of each interval of the figures over time (0: chosen from the run's length).
+    interval: float = field(
+        default=0.0,
+        metadata=check(
+            lambda s: s == 0 or MIN_INTERVAL <= s <= MAX_INTERVAL,
+            f"must be 0 (chosen from the run's length) or seconds from {MIN_INTERVAL:g} "
+            f"to {MAX_INTERVAL:,g}",
+        ),
+    )
 
     @property
     def open(self) -> bool:

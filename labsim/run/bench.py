@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from ..core import loop
+from ..core.intervals import PerInterval
 from ..model.config import Topology
 from ..model.result import BenchResult
 from ..model.scenario import Fault
@@ -56,9 +57,12 @@ async def run_bench(
 
 async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
     token = await credentials(session)
-    tally = Tally(cached=session.cached, entry=session.entry)
     clock = session.clock
     start = clock.now()
+    per_interval = PerInterval.every(session.options.interval)
+    tally = Tally(
+        cached=session.cached, entry=session.entry, start=start, per_interval=per_interval
+    )
     if session.samples is not None:
         session.samples.start = start
     began = capacities(session.cluster)
@@ -85,7 +89,10 @@ async def _drive(session: Session, faults: Sequence[Fault]) -> Seen:
         raise failed  # a sampler that failed would leave a hole in the report
     sampler.take()
     observed = None if session.cluster is None else observe(session.cluster, began, ended)
-    return Seen(session.topology, session.options, tally, elapsed, 0.0, observed, sampler.timeline)
+    applied = [f for f in faults if f.at <= elapsed]  # the others never happened
+    return Seen(
+        session.topology, session.options, tally, elapsed, 0.0, observed, sampler.timeline, applied
+    )
 
 
 async def stop_task(task: asyncio.Task[None] | None) -> BaseException | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..core.timeline import Timeline
 from ..model import result as r
 from ..model.config import Topology
 from ..model.flows import describe as describe_flows
+from ..model.scenario import Fault
 from .describe import describe_topology, predicted_latencies
 from .flows import flow_figures, label
 from .sampling import Observed
@@ -30,6 +32,7 @@ class Seen:
     wall: float
     observed: Observed | None  # None: the topology ran in another process
     timeline: Timeline
+    faults: Sequence[Fault] = ()  # those applied during the run
 
 
 def bench_result(seen: Seen) -> r.BenchResult:
@@ -66,6 +69,7 @@ def bench_result(seen: Seen) -> r.BenchResult:
         settings=None if remote else describe_topology(topology),
         latency_distribution=distribution(_latency_series(options, tally)),
         timeline=seen.timeline.as_dict(),
+        intervals=_intervals(seen),
         components=_components(seen.observed),
         status=None if seen.observed is None else seen.observed.status,
         flows=flow_figures(options.flows, tally),
@@ -196,6 +200,36 @@ def _station(began: CapacityFigures, ended: CapacityFigures) -> dict[str, Any]:
         "queue_length_mean": round(queued / window, 4) if window > 0 else None,
         "rejected": ended.rejected - began.rejected,
     }
+
+
+def _intervals(seen: Seen) -> r.Intervals:
+    per = seen.tally.per_interval
+    widths = per.widths(seen.elapsed)
+    intervals = per.intervals
+    served = [i.served.summary() for i in intervals]
+    return r.Intervals(
+        interval_s=per.step,
+        start_s=[round(i * per.step, 6) for i in range(len(intervals))],
+        requests=[i.answered for i in intervals],
+        failed=[i.failed for i in intervals],
+        rps=[round(i.answered / w, 3) for i, w in zip(intervals, widths, strict=True)],
+        p50_ms=[s["p50_ms"] for s in served],
+        p99_ms=[s["p99_ms"] for s in served],
+        events=[r.Event(f.at, _fault_text(f)) for f in sorted(seen.faults, key=lambda f: f.at)],
+    )
+
+
+def _fault_text(fault: Fault) -> str:
+    """A fault in a few words: "gateway-5003 down", "database reset", "db latency 0.5 s"."""
+    parts = ["reset"] if fault.reset else []
+    for key, value in fault.changes.items():
+        if value is True:
+            parts.append(key)
+        elif value is False:
+            parts.append(f"{key} off")
+        else:
+            parts.append(f"{key} {value:g}{' s' if key in ('latency', 'jitter') else ''}")
+    return f"{fault.component} {', '.join(parts)}"
 
 
 def _latency_series(options: BenchOptions, tally: Tally) -> dict[str, Histogram]:

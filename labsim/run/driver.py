@@ -164,7 +164,7 @@ async def one(
         tally.cut += 1  # Ctrl-C, and it did not finish in time: not answered, not failed
         raise
     latency = clock.now() - sent
-    tally.record(endpoint, outcome, latency)
+    tally.record(endpoint, outcome, latency, sent=started)  # when due: see core/intervals.py
     if session.samples is not None:
         session.samples.add(
             endpoint, started, sent, latency, outcome.status, outcome.served_by, outcome.answer

@@ -105,7 +105,9 @@ class _Runner:
         latency = clock.now() - sent
         served = step.served(outcome.status)
         where = label(flow, name)
-        tally.record(where, outcome, latency, served=served)
+        # Filed by when it was sent (a run's first request, when it was due), as the mix's.
+        due = sent if scheduled is None else scheduled
+        tally.record(where, outcome, latency, served=served, sent=due)
         answer = outcome.answer
         if served and isinstance(answer, dict):
             # Known by their answers, as any topology's steps give them (steps.py).

@@ -51,6 +51,7 @@ class BenchOptions:
     auth: str = "login"  # the token: from /login, "forged" (guide.py), or "none"
     think: LatencyModel = NO_TIME  # closed: each client's pause before its next request
     flows: tuple[Flow, ...] = ()  # users' journeys instead of the mix (run/flows.py)
+    interval: float = 0.0  # seconds of each interval of the figures over time; 0: chosen
 
     @property
     def virtual(self) -> bool:

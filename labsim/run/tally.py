@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.intervals import PerInterval
 from ..core.metrics import Histogram
 from ..model.load import ENDPOINTS
 
@@ -58,20 +59,31 @@ class Tally:
     cut: int = 0  # requests in flight when the run was stopped, never answered
     cached: bool = True  # False: the gateways use no cache, a `/data` answer is no miss
     entry: str = ""  # the replica clients send to: its own answers name no backend
+    start: float = 0.0  # when the load began, on the run's clock
+    per_interval: PerInterval = field(default_factory=PerInterval)
 
     def record(
-        self, endpoint: str, outcome: Outcome, latency: float, served: bool | None = None
+        self,
+        endpoint: str,
+        outcome: Outcome,
+        latency: float,
+        served: bool | None = None,
+        sent: float | None = None,
     ) -> None:
         """File one request: its status, its latency, and what kind of answer it was.
         `served`: whether it was, for a request of no endpoint of the mix (a flow's step,
-        filed under its own name); else its status is the one its endpoint expects."""
+        filed under its own name); else its status is the one its endpoint expects. When
+        `sent` is given (on the run's clock; an open load's: when it was due), in the
+        interval it was sent in too."""
         stats = self.endpoints.setdefault(endpoint, EndpointStats())
         status, answer = outcome.status, outcome.answer
+        if served is None:
+            served = status == ENDPOINTS[endpoint][2]
+        if sent is not None:
+            self.per_interval.add(sent - self.start, latency, not served)
         self.by_status[str(status) if status else "error"] += 1
         if outcome.served_by and outcome.served_by != self.entry:  # its own 429s, 502s
             _count(self.gateways, outcome.served_by[:100], _OTHER)
-        if served is None:
-            served = status == ENDPOINTS[endpoint][2]
         if not served:
             self.failed += 1
             stats.failed += 1

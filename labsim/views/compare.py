@@ -27,7 +27,7 @@ MAX_FIGURE = 1e15
 # Parts of a report that are not figures to compare.
 NOT_FIGURES = frozenset(
     {"scenario", "clock", "seed", "target", "concurrency", "mix", "load", "settings",
-     "latency_distribution", "timeline", "failures", "interrupted"}
+     "latency_distribution", "timeline", "intervals", "failures", "interrupted"}
 )  # fmt: skip
 _RULE = re.compile(r"^\s*([A-Za-z0-9_.:\-]+)\s*(<=|>=|<|>)\s*([+-]?[0-9.]+(?:e[+-]?\d+)?)(%?)\s*$")
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {

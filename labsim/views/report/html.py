@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ...core.version import __version__
 from ...model.result import BenchResult, Check
-from . import common, status, svg
+from . import common, intervals, status, svg
 from .flows import flow_tables
 
 _STYLE = """
@@ -142,6 +142,7 @@ def _charts(result: BenchResult) -> list[str]:
         *_latency_chart(result),
         *_gateway_chart(result),
         *_timeline_charts(result),
+        *intervals.charts(result),
         *_status_chart(result),
     ]
 
