@@ -314,3 +314,14 @@ def test_a_bad_interval_in_a_scenario_is_refused_naming_the_key(tmp_path, capsys
 )  # fmt: skip
 def test_a_fault_is_marked_in_a_few_words(fault, text):
     assert _fault_text(fault) == text
+
+
+@pytest.mark.parametrize("rate", [None, 2.0])
+def test_a_flow_load_s_requests_are_in_its_intervals(rate):
+    # Every request of every step of a flow, closed or open, is in the figures over time.
+    scenario = load_scenarios("scenarios/user-flow.toml")[0]
+    load = {"rate": rate} if rate else {}
+    result = execute(scenario.topology, BenchOptions.of(scenario.load, **load), scenario.faults)
+    assert result.intervals is not None
+    assert sum(result.intervals.requests) == result.requests.total > 20
+    assert sum(result.intervals.failed) == result.requests.failed
