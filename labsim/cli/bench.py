@@ -101,6 +101,7 @@ _LOAD_OPTIONS = (
     "duration",
     "max_in_flight",
     "auth",
+    "keys",
 )
 
 

@@ -112,30 +112,34 @@ def drawer(keys: Keys, rng: random.Random) -> Callable[[], str]:
     return draw
 
 
-def check_keys(keys: Keys, where: str) -> Keys:
-    """The keys, if their settings fit together; ConfigError naming `where` otherwise."""
-    if keys.popularity == "hot" and keys.on and keys.count < 2:
-        raise ConfigError(f"{where}.count: a hot set needs at least 2 keys (got {keys.count})")
-    return keys
+def fits(keys: Keys) -> bool:
+    """Whether the settings fit together: a hot set needs a key that is not hot."""
+    return not (keys.popularity == "hot" and keys.count == 1)
+
+
+UNFIT = "a hot set needs at least 2 keys (count)"
 
 
 def parse_keys(text: str) -> Keys:
-    """`count=1000,popularity=zipf,s=0.8` (the `[load] keys` table's keys) as Keys;
-    ConfigError naming the bad part."""
+    """`count=1000,popularity=zipf,s=0.8` (the `[load] keys` table's keys), as `bench
+    --keys` takes them, as Keys; ConfigError naming the bad part."""
     given: dict[str, object] = {}
     names = [f.name for f in fields(Keys)]
     for part in text.split(","):
         name, sep, value = (p.strip() for p in part.partition("="))
         if name not in names or not sep or not value:
             raise ConfigError(
-                f"--keys {text!r}: give key=value parts, of {', '.join(names)} "
+                f"{text!r}: give key=value parts, of {', '.join(names)} "
                 "(e.g. count=1000,popularity=zipf,s=0.8)"
             )
         if name in given:
-            raise ConfigError(f"--keys {text!r}: {name} is given twice")
+            raise ConfigError(f"{text!r}: {name} is given twice")
         given[name] = value if name == "popularity" else _number(value, name)
-    made = {n: field_value(Keys, n, v, f"--keys {n}") for n, v in given.items()}
-    return check_keys(Keys(**made), "--keys")
+    made = {n: field_value(Keys, n, v, n) for n, v in given.items()}
+    keys = Keys(**made)
+    if not fits(keys):
+        raise ConfigError(f"{text!r}: {UNFIT}")
+    return keys
 
 
 def _number(text: str, name: str) -> int | float:
@@ -146,4 +150,4 @@ def _number(text: str, name: str) -> int | float:
     try:
         return float(text)
     except ValueError:
-        raise ConfigError(f"--keys {name}: must be a number (got {text!r})") from None
+        raise ConfigError(f"{name}: must be a number (got {text!r})") from None

@@ -28,7 +28,7 @@ from .config import (
     check,
 )
 from .faults import check_changes
-from .keys import NO_KEYS, Keys, check_keys
+from .keys import NO_KEYS, UNFIT, Keys, fits
 from .latency import LatencyModel
 from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
 from .result import figure_problem
@@ -113,7 +113,7 @@ class Load:
     # Closed: each client's pause between an answer and its next request (a latency).
     think: LatencyModel = NO_TIME
     # The key each read asks for (`?key=`), by popularity; none given: the gateways' one.
-    keys: Keys = NO_KEYS
+    keys: Keys = field(default=NO_KEYS, metadata=check(fits, UNFIT))
 
     @property
     def open(self) -> bool:
@@ -244,7 +244,6 @@ def check_load(load: Load, where: str) -> Load:
             f"{where}.think: a closed load's pause between requests; an open load's "
             "arrivals come at load.rate whatever the answers (drop one or the other)"
         )
-    check_keys(load.keys, f"{where}.keys")
     return load
 
 
