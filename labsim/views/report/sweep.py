@@ -243,8 +243,8 @@ def _csv(value: Any) -> str:
 def render_html(sweep: Sweep, wall_s: float) -> str:
     axes = "; ".join(f"{a.key} = {', '.join(map(_setting, a.values))}" for a in sweep.axes)
     lead = f"{sweep.source}, on the virtual clock: {axes}. {_points(sweep)}."
-    body = _cache_charts(sweep)
-    body += ["<h2>Latency against throughput</h2>", *_charts(sweep)]
+    # A sweep of cache sizes draws against them; any other, against throughput.
+    body = _cache_charts(sweep) or ["<h2>Latency against throughput</h2>", *_charts(sweep)]
     table = rows(sweep)
     body += ["<h2>Points</h2>", f'<div class="wide">{grid(table[0], table[1:])}</div>']
     body += [f"<p>{escape(line)}</p>" for line in notes(sweep)]
@@ -263,9 +263,11 @@ def _cache_charts(sweep: Sweep) -> list[str]:
     size = _size_axis(sweep)
     if size is None or not _cached(sweep):
         return []
+    # A line per combination of the other settings that take several values.
+    varied = [a.key for a in sweep.axes if a.key != size and len(a.values) > 1]
     lines: dict[str, list[SweepPoint]] = {}
     for p in sweep.points:
-        rest = ", ".join(f"{k}={_setting(v)}" for k, v in p.settings.items() if k != size)
+        rest = ", ".join(f"{k}={_setting(p.settings[k])}" for k in varied)
         lines.setdefault(rest or "measured", []).append(p)
     ratio: dict[str, list[tuple[float, float]]] = {}
     latency: dict[str, list[tuple[float, float]]] = {}
