@@ -267,7 +267,13 @@ def _cache_charts(sweep: Sweep) -> list[str]:
     varied = [a.key for a in sweep.axes if a.key != size and len(a.values) > 1]
     lines: dict[str, list[SweepPoint]] = {}
     for p in sweep.points:
-        rest = ", ".join(f"{k}={_setting(p.settings[k])}" for k in varied)
+        shown = [_setting(p.settings[k]) for k in varied]
+        # One setting varied besides the size (the policy, say): its value names a line.
+        rest = (
+            shown[0]
+            if len(shown) == 1
+            else ", ".join(f"{k}={v}" for k, v in zip(varied, shown, strict=True))
+        )
         lines.setdefault(rest or "measured", []).append(p)
     ratio: dict[str, list[tuple[float, float]]] = {}
     latency: dict[str, list[tuple[float, float]]] = {}
@@ -296,7 +302,7 @@ def _cache_charts(sweep: Sweep) -> list[str]:
         svg.curve(
             "hit ratio against cache size",
             ratio,
-            x_title=x_title,
+            x_title=f"{x_title}; dashed: theory",
             y_label="hit ratio",
             colours=colours,
             dashed=dashed,
