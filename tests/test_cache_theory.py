@@ -30,6 +30,7 @@ from labsim.model.cache_prediction import predict_hit_ratio
 from labsim.model.keys import Keys, drawer, probabilities
 from labsim.run.axes import Axis
 from labsim.run.sweep import run_sweep
+from labsim.views.report.sweep import render_csv, render_html, render_text
 
 ROOT = Path(__file__).parents[1]
 ZIPF = Keys(count=1000, popularity="zipf", s=0.8)
@@ -136,6 +137,25 @@ def test_labsim_fifo_and_random_agree_with_theory_within_2_points():
         assert point.theory_hit_ratio == pytest.approx(ct.from_cold("fifo", P, 100, 6000), abs=1e-4)
         assert point.hit_ratio is not None
         assert abs(point.hit_ratio - point.theory_hit_ratio) < 0.02, point.settings
+
+
+def test_the_sweep_shows_hit_ratios_where_keys_are_read_and_nowhere_else():
+    sweep = _sweep("20,40", "lru,lfu", 300)
+    text = render_text(sweep, 1.0)
+    assert "hit ratio deviation" in text and "no hit ratio theory at" in text
+    assert "the top 20 keys' share" in text
+    page = render_html(sweep, 1.0)
+    assert "Hit ratio against cache size" in page and "lru theory" in page
+    assert "Latency against throughput" not in page
+    assert "theory_hit_ratio" in render_csv(sweep).splitlines()[0]
+    lru = sweep.as_dict()["points"][0]
+    assert lru["theory_hit_ratio"] == pytest.approx(ct.from_cold("lru", P, 20, 300), abs=1e-4)
+    plain = run_sweep(
+        str(ROOT / "scenarios/mm1.toml"), [Axis("load.rate", (2,)), Axis("load.requests", (20,))]
+    )
+    assert "hit_ratio" not in plain.as_dict()["points"][0]
+    assert "hit ratio" not in render_text(plain, 1.0)
+    assert "Latency against throughput" in render_html(plain, 1.0)
 
 
 def test_labsim_lru_is_exactly_an_lru_list_on_the_same_keys():

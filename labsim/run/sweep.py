@@ -114,8 +114,12 @@ class Sweep:
     def as_dict(self) -> dict[str, Any]:
         """The JSON form: every point's figures, theory and deviation from it."""
         points = []
+        cached = any(p.hit_ratio is not None for p in self.points)
         for p in self.points:
             point = dataclasses.asdict(p)
+            if not cached:  # no keys read through a cache: no cache figures at all
+                for key in ("hit_ratio", "theory_hit_ratio", "cache_theory_note", "evictions"):
+                    del point[key]
             point["saturated"] = p.saturated
             point["deviation"] = {  # (measured - theory) / theory: fractions, not ms
                 e: {
