@@ -19,7 +19,7 @@ SHIPPED = {
     "lab", "no-cache", "ttl-expiry", "stampede", "weighted", "least-connections",
     "gateway-failure", "rate-limit", "slow-database", "zero-latency",
     "saturation", "scale-out", "mm1", "mmc", "coordinated-omission", "seed",
-    "guide", "guide-open", "forged-token", "exposure", "lab5", "read-replica",
+    "guide", "guide-open", "forged-token", "exposure", "lab5", "read-replica", "cache-size",
 }  # fmt: skip
 
 
