@@ -30,35 +30,52 @@ def _lru_occupancy(x: float) -> float:
     return -math.expm1(-x)  # 1 - exp(-x), exact for small x
 
 
+def _lru_slope(x: float) -> float:
+    return math.exp(-x)
+
+
 def _fifo_occupancy(x: float) -> float:
     return x / (1 + x)
 
 
+def _fifo_slope(x: float) -> float:
+    return 1 / (1 + x) ** 2
+
+
 Occupancy = Callable[[float], float]
+_SLOPES: dict[Occupancy, Occupancy] = {_lru_occupancy: _lru_slope, _fifo_occupancy: _fifo_slope}
 
 
 def characteristic_time(
     probabilities: Sequence[float], capacity: int, occupancy: Occupancy = _lru_occupancy
 ) -> float:
     """T with sum_i occupancy(p_i T) = capacity; needs capacity below the keys with p_i > 0.
-    Bisection on T (the sum rises with T), to a relative 1e-12."""
+    Newton's method kept inside a bracket that bisection narrows (the sum rises with T),
+    to a relative 1e-12."""
     keys = sum(1 for p in probabilities if p > 0)
     if not 0 < capacity < keys:
         raise ValueError(f"capacity must be from 1 to {keys - 1} (got {capacity})")
+    slope = _SLOPES[occupancy]
 
-    def filled(t: float) -> float:
-        return sum(occupancy(p * t) for p in probabilities)
+    def excess(t: float) -> float:
+        return sum(occupancy(p * t) for p in probabilities) - capacity
 
     low, high = 0.0, 1.0
-    while filled(high) < capacity:
+    while excess(high) < 0:
         low, high = high, high * 2
-    while high - low > 1e-12 * high:
-        mid = (low + high) / 2
-        if filled(mid) < capacity:
-            low = mid
+    t = high
+    for _ in range(200):
+        value = excess(t)
+        if value < 0:
+            low = t
         else:
-            high = mid
-    return (low + high) / 2
+            high = t
+        rises = sum(p * slope(p * t) for p in probabilities)
+        step = t - value / rises if rises > 0 else -1.0
+        t = step if low < step < high else (low + high) / 2
+        if high - low <= 1e-12 * high or abs(value) <= 1e-12 * capacity:
+            break
+    return t
 
 
 def lru_hit_ratio(probabilities: Sequence[float], capacity: int) -> float:
