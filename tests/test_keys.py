@@ -212,3 +212,13 @@ def test_a_run_with_a_policy_reports_its_evictions_and_their_cost():
     assert c.evicted_misses is not None and 0 < c.evicted_misses <= c.evictions
     line = next(x for x in render_text(result).splitlines() if x.startswith("cache"))
     assert f"{c.evictions} evictions, {c.evicted_misses} database reads after eviction" in line
+
+
+def test_an_open_load_draws_its_keys_too_and_repeats():
+    runs = [
+        api.bench(rate=200, requests=300, mix={"data": 1}, keys={"count": 40}) for _ in range(2)
+    ]
+    first, again = (r.cache for r in runs)
+    assert first is not None and first == again
+    assert 40 <= first.misses < 300  # every key missed at least once; the rest mostly hit
+    assert runs[0].load.keys == "40 keys, uniform"
