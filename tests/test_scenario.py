@@ -20,6 +20,7 @@ SHIPPED = {
     "gateway-failure", "rate-limit", "slow-database", "zero-latency",
     "saturation", "scale-out", "mm1", "mmc", "coordinated-omission", "seed",
     "guide", "guide-open", "forged-token", "exposure", "lab5", "read-replica", "user-flow",
+    "cache-size",
 }  # fmt: skip
 
 

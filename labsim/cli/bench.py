@@ -102,6 +102,7 @@ _LOAD_OPTIONS = (
     "max_in_flight",
     "auth",
     "interval",
+    "keys",
 )
 
 

@@ -14,6 +14,7 @@ from ..run.axes import MAX_JOBS, Axis, parse_axis
 from .values import (
     decimal,
     duration,
+    keys,
     mix,
     non_negative_int,
     number,
@@ -246,6 +247,14 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         help="endpoint weights, sent in the order given; endpoints: data, longtask, "
         "process, db (the database directly, not through the load balancer) "
         "(default: the scenario's, data=50,longtask=50)",
+    )
+    bench.add_argument(
+        "--keys",
+        type=keys,
+        metavar="SPEC",
+        help="the keys /data reads ask for, drawn by popularity from the seed: "
+        "count=N,popularity=uniform|zipf|hot[,s=S][,hot_keys=P,hot_requests=P], e.g. "
+        "count=1000,popularity=zipf,s=0.8 (default: the scenario's; none: one key)",
     )
     bench.add_argument(
         "--auth",

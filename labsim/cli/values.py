@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from ..core.numbers import within
 from ..model.config import LIMIT
+from ..model.keys import Keys, parse_keys
 from ..model.load import parse_mix
 
 
@@ -42,6 +43,13 @@ port_number = number(int, 1, "a port number from 1 to 65535", maximum=65535)
 def mix(text: str) -> dict[str, int]:
     try:
         return parse_mix(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def keys(text: str) -> Keys:
+    try:
+        return parse_keys(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 

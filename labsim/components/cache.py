@@ -3,7 +3,13 @@
 `GET /cache/stats`) tells its size and figures. `stats` and `flush` are not keys.
 
 A bounded `cachetools.TLRUCache` whose timer is the shared clock, so entries expire in
-simulated time exactly as they would in real time. Two patterns can be switched on:
+simulated time exactly as they would in real time. `eviction` picks another cachetools
+cache for which entry goes when `maxsize` entries (or `max_bytes`) are reached: `lru`,
+`lfu`, `fifo`, `random` (drawn from the component's seeded generator) or `ttl` (every entry
+lives the cache's `ttl` from its write, then the least recently used goes); an entry past
+its own TTL is then dropped when next read. Evictions are counted, and so are the misses
+on a key evicted before (`evicted_misses`: the database reads evictions cost). Two
+patterns can be switched on:
 
 - coalescing: the first caller to miss a key gets a lease (`"lease": true`) and fills
   it; callers missing the same key meanwhile wait for that fill instead of each going to
@@ -16,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
-from cachetools import TLRUCache
+from cachetools import Cache as Store
+from cachetools import FIFOCache, LFUCache, LRUCache, RRCache, TLRUCache, TTLCache
 
 from ..model.config import CacheConfig
 from .answers import JSONError, json_body
@@ -63,6 +71,54 @@ class _CountingCache(TLRUCache):
         return expired
 
 
+class _CountingTTLCache(TTLCache):
+    """A TTLCache (eviction "ttl") that counts the entries it drops because they expired."""
+
+    def __init__(self, figures: CacheFigures, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._figures = figures
+
+    def expire(self, time: float | None = None) -> list[tuple[str, Entry]]:
+        expired = super().expire(time)
+        if expired:
+            self._figures.expirations += len(expired)
+        return expired
+
+
+# Keys remembered as evicted, to count the misses evictions cost: past this, the oldest
+# are forgotten (a client naming endless keys cannot grow it).
+MAX_EVICTED_KEYS = 100_000
+
+
+def _store(ctx: Context[CacheConfig], figures: CacheFigures) -> Store:
+    """The entries, bounded in bytes by cachetools itself (`getsizeof`), in entries by
+    `put`; which entry goes when full is the `eviction` policy's."""
+    settings = ctx.settings
+    grace = settings.stale_while_revalidate
+    bounds: dict[str, Any] = {"maxsize": settings.max_bytes, "getsizeof": Entry.size}
+    match settings.eviction:
+        case "lru":
+            return LRUCache(**bounds)
+        case "lfu":
+            return LFUCache(**bounds)
+        case "fifo":
+            return FIFOCache(**bounds)
+        case "random":
+            # Its own generator: the policy's draws leave the latencies' as they were.
+            rng = random.Random(f"{ctx.topology.seed}:{ctx.id}:eviction")
+            return RRCache(choice=rng.choice, **bounds)
+        case "ttl":
+            return _CountingTTLCache(
+                figures, ttl=settings.ttl + grace, timer=ctx.clock.now, **bounds
+            )
+    return _CountingCache(
+        figures,
+        ttu=lambda _key, entry, _now: entry.expires_at + grace,
+        timer=ctx.clock.now,
+        **bounds,
+    )
+
+
 RESERVED = frozenset({"stats", "flush"})  # names of the cache's own routes, not keys
 
 
@@ -90,15 +146,8 @@ class Cache(Station[CacheConfig, CacheFigures]):
 
     def __init__(self, ctx: Context[CacheConfig]) -> None:
         super().__init__(ctx, CacheFigures())
-        grace = ctx.settings.stale_while_revalidate
-        # Bounded in bytes by cachetools itself (`getsizeof`), and in entries by `put`.
-        self.store = _CountingCache(
-            self.figures,
-            maxsize=ctx.settings.max_bytes,
-            getsizeof=Entry.size,
-            ttu=lambda _key, entry, _now: entry.expires_at + grace,
-            timer=ctx.clock.now,
-        )
+        self.store = _store(ctx, self.figures)
+        self.evicted: LRUCache[str, None] = LRUCache(MAX_EVICTED_KEYS)
         self.leases: dict[str, asyncio.Event] = {}  # key -> set when the holder fills it
 
     def size(self) -> CacheSize:
@@ -116,9 +165,29 @@ class Cache(Station[CacheConfig, CacheFigures]):
         self.leases[key] = asyncio.Event()
         return True
 
+    def _lookup(self, key: str) -> Entry | None:
+        """The entry of `key`, unless past its TTL and grace: then dropped (the default
+        store and `ttl` drop those themselves), a miss."""
+        entry: Entry | None = self.store.get(key)
+        lazy = self.settings.eviction not in ("", "ttl")
+        if (
+            lazy
+            and entry is not None
+            and self.clock.now() >= (entry.expires_at + self.settings.stale_while_revalidate)
+        ):
+            del self.store[key]
+            self.figures.expirations += 1
+            return None
+        return entry
+
+    def _evict(self) -> None:
+        key, _ = self.store.popitem()
+        self.figures.evictions += 1
+        self.evicted[key] = None
+
     async def get(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
-        entry = self.store.get(key)
+        entry = self._lookup(key)
         if entry is not None and self.clock.now() < entry.expires_at:
             self.figures.hits += 1
             return _answer(entry.value)
@@ -126,6 +195,9 @@ class Cache(Station[CacheConfig, CacheFigures]):
             self.figures.stale += 1
             return _answer(entry.value, stale=True, lease=self._take_lease(key))
         self.figures.misses += 1
+        if key in self.evicted:  # it was cached, and would be still but for an eviction
+            del self.evicted[key]
+            self.figures.evicted_misses += 1
         if not self.settings.coalesce:
             return _answer(None)
         return await self._wait_for_fill(key)
@@ -156,8 +228,10 @@ class Cache(Station[CacheConfig, CacheFigures]):
                 "bytes": int(self.store.currsize),
                 "hits": figures.hits,
                 "misses": figures.misses,
+                "evictions": figures.evictions,
                 "ttl": settings.ttl,
                 "max_entries": settings.maxsize,
+                "eviction": settings.eviction or "default",
                 "max_bytes": settings.max_bytes,
             }
         )
@@ -196,9 +270,13 @@ class Cache(Station[CacheConfig, CacheFigures]):
         if entry.size() > settings.max_bytes:
             raise JSONError(413, f"value too large for the cache ({len(value):,} bytes)")
         if key not in self.store:
+            # By the policy, counted here (cachetools would drop them unseen for bytes).
             while len(self.store) >= settings.maxsize:
-                self.store.popitem()  # the least recently used goes, as when bytes run out
+                self._evict()
+            while self.store and self.store.currsize + entry.size() > self.store.maxsize:
+                self._evict()
         self.store[key] = entry
+        self.evicted.pop(key, None)
         self.figures.sets += 1
         filled = self.leases.pop(key, None)
         if filled is not None:

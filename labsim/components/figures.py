@@ -94,6 +94,10 @@ class CacheFigures(Figures):
     coalesced: int = counter("Misses answered by another caller's fill (request coalescing).")
     stale: int = counter("Expired entries served while one caller refreshes them.")
     deletions: int = counter("Entries deleted (DELETE /cache/<key>, POST /cache/flush).")
+    evictions: int = counter("Entries dropped to make room (maxsize or max_bytes reached).")
+    evicted_misses: int = counter(
+        "Misses on a key evicted before: each a database read the eviction cost."
+    )
 
 
 @dataclass(frozen=True)

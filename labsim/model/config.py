@@ -32,6 +32,9 @@ STRATEGIES = (
     "consistent_hash",
 )
 
+# A cache's eviction policies (`components/cache.py`); "": the default, see CacheConfig.
+EVICTIONS = ("", "lru", "lfu", "fifo", "random", "ttl")
+
 GATEWAY_PORT_STEP = 3  # the lab's gateways sit on 5000, 5003, 5006
 
 
@@ -234,6 +237,14 @@ class CacheConfig(StationConfig):
     ttl: float = field(default=120.0, metadata=_POSITIVE)
     max_ttl: float = field(default=86_400.0, metadata=_POSITIVE)
     maxsize: int = field(default=1024, metadata=AT_LEAST_ONE)
+    # Which entry goes when `maxsize` is reached; "" (the default): the least recently
+    # used, expired entries first (cachetools' TLRUCache, each entry with its own TTL).
+    eviction: str = field(
+        default="",
+        metadata=check(
+            lambda e: e in EVICTIONS, f"must be one of {', '.join(e for e in EVICTIONS if e)}"
+        ),
+    )
     max_bytes: int = field(
         default=16 * 1024 * 1024, metadata=check(lambda v: v >= 1024, "must be at least 1024")
     )

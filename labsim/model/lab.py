@@ -100,7 +100,9 @@ def lab_rows(
     return {
         "gateways": f"{len(gateways.ports)}, balanced by {strategy}",
         "service times": ", ".join(f"{k} {v.describe()}" for k, v in latency.items()),
-        "cache": f"TTL {cache.ttl:g} s, up to {cache.maxsize} entries, coalescing "
+        "cache": f"TTL {cache.ttl:g} s, up to {cache.maxsize} entries"
+        + (f" ({cache.eviction} eviction)" if cache.eviction else "")
+        + ", coalescing "
         f"{switch(cache.coalesce, 'on')}, stale-while-revalidate "
         f"{switch(cache.stale_while_revalidate > 0, f'{cache.stale_while_revalidate:g} s')}"
         + ("" if gateways.use_cache else " (not used by the gateways)"),

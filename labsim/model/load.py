@@ -16,6 +16,8 @@ ENDPOINTS: dict[str, tuple[str, str, int, Any]] = {
 }
 # Endpoints sent straight to a component, past the entry: the kind of component.
 DIRECT = {"db": "database"}
+# Endpoints that read a key, to which a load with keys (`keys.py`) adds `?key=`.
+KEYED = ("data",)
 LAB_MIX = {"data": 50, "longtask": 50}
 # How the load gets its token: `/login`, forged with the guide's public secret, or none.
 AUTH = ("login", "forged", "none")

@@ -62,6 +62,7 @@ class LoadModel:
     max_in_flight: int | None = None
     think: str | None = None  # closed: each client's pause between requests, in words
     flows: str | None = None  # a load of user flows: them in words
+    keys: str | None = None  # the keys reads ask for, in words (`keys.py`); None: one
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class Cache:
     hit_ratio: float | None
     coalesced: int | None  # None: counted by a topology in another process
     stale: int | None
+    # Entries dropped to make room, and the misses (database reads) they cost: only where
+    # a cache has an eviction policy or evicted any (None: not in the JSON at all).
+    evictions: int | None = None
+    evicted_misses: int | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,9 @@ class BenchResult:
         for optional in ("status", "flows"):
             if out[optional] is None:
                 del out[optional]
+        for key in ("evictions", "evicted_misses"):
+            if out["cache"] is not None and out["cache"][key] is None:
+                del out["cache"][key]
         out["load"] = {k: v for k, v in out["load"].items() if v is not None}
         for component in (out["components"] or {}).values():
             if component["slots"] is None:  # no slots: nothing to say of them

@@ -29,6 +29,7 @@ from .config import (
 )
 from .faults import check_changes
 from .flows import Flow, check_flows
+from .keys import NO_KEYS, UNFIT, Keys, fits
 from .latency import LatencyModel
 from .load import AUTH, ENDPOINTS, LAB_MIX, check_mix
 from .result import figure_problem
@@ -125,6 +126,8 @@ class Load:
             f"to {MAX_INTERVAL:,g}",
         ),
     )
+    # The key each read asks for (`?key=`), by popularity; none given: the gateways' one.
+    keys: Keys = field(default=NO_KEYS, metadata=check(fits, UNFIT))
 
     @property
     def open(self) -> bool:

@@ -78,9 +78,12 @@ def bench_result(seen: Seen) -> r.BenchResult:
 
 def _load(options: BenchOptions) -> r.LoadModel:
     flows = describe_flows(options.flows) if options.flows else None
+    keys = options.keys.describe() if options.keys.on else None
     if not options.open:
         think = options.think.describe() if options.think.mean() > 0 else None
-        return r.LoadModel("closed", concurrency=options.concurrency, think=think, flows=flows)
+        return r.LoadModel(
+            "closed", concurrency=options.concurrency, think=think, flows=flows, keys=keys
+        )
     return r.LoadModel(
         "open",
         rate=options.rate,
@@ -89,6 +92,7 @@ def _load(options: BenchOptions) -> r.LoadModel:
         stages=[{"duration_s": s.duration, "rate": s.rate} for s in options.stages] or None,
         max_in_flight=options.max_in_flight,
         flows=flows,
+        keys=keys,
     )
 
 
@@ -134,12 +138,18 @@ def _cache(seen: Seen) -> r.Cache | None:
     if not tally.cached:
         return None
     looked_up = tally.hits + tally.misses
+    evictions = _summed(seen, "cache", "evictions")
+    graph = seen.topology.graph()
+    policy = any(graph.component_of(c).settings.eviction for c in graph.of_kind("cache"))
+    shown = policy or bool(evictions)  # else the report stays as it was before policies
     return r.Cache(
         hits=tally.hits,
         misses=tally.misses,
         hit_ratio=round(tally.hits / looked_up, 4) if looked_up else None,
         coalesced=_summed(seen, "cache", "coalesced"),
         stale=_summed(seen, "cache", "stale"),
+        evictions=evictions if shown else None,
+        evicted_misses=_summed(seen, "cache", "evicted_misses") if shown else None,
     )
 
 

@@ -139,7 +139,8 @@ async def one(
     """Send one request and file its answer; its latency counts from now. For an open
     load, how late it goes out against its `scheduled` time is filed apart as send lag:
     a client that cannot keep up is no slower system (zero on the virtual clock)."""
-    method, path, _, body = ENDPOINTS[endpoint]
+    method, _, _, body = ENDPOINTS[endpoint]
+    path = session.path_of(endpoint)
     clock = session.clock
     sent = clock.now()
     started = sent if scheduled is None else scheduled

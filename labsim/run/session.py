@@ -9,7 +9,8 @@ environment and prints nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,8 +22,9 @@ from ..core.clock import Clock, RealClock, VirtualClock
 from ..core.http import POOL_SIZE, HttpClient
 from ..model.config import NO_TIME, Topology
 from ..model.flows import Flow
+from ..model.keys import NO_KEYS, Keys, drawer
 from ..model.latency import LatencyModel
-from ..model.load import DIRECT, LAB_MIX
+from ..model.load import DIRECT, ENDPOINTS, KEYED, LAB_MIX
 from ..model.scenario import Load, Stage
 from .samples import SampleLog
 
@@ -52,6 +54,7 @@ class BenchOptions:
     think: LatencyModel = NO_TIME  # closed: each client's pause before its next request
     flows: tuple[Flow, ...] = ()  # users' journeys instead of the mix (run/flows.py)
     interval: float = 0.0  # seconds of each interval of the figures over time; 0: chosen
+    keys: Keys = NO_KEYS  # the key each read asks for; none given: the gateways' one
 
     @property
     def virtual(self) -> bool:
@@ -85,6 +88,21 @@ class Session:
     base: str  # the load balancer's URL
     cluster: Cluster | None
     samples: SampleLog | None = None  # `bench --samples`: a line per request
+    # Draws the key of each read (`keys.py`), from a generator of its own: keys leave
+    # every other draw of the run as it was. None: every read asks for the gateways' key.
+    draw_key: Callable[[], str] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        keys = self.options.keys
+        if keys.on:
+            self.draw_key = drawer(keys, random.Random(f"{self.topology.seed}:keys"))
+
+    def path_of(self, endpoint: str) -> str:
+        """The path `endpoint` is sent to: a read (`load.KEYED`) with its key drawn."""
+        path = ENDPOINTS[endpoint][1]
+        if self.draw_key is None or endpoint not in KEYED:
+            return path
+        return f"{path}?key={self.draw_key()}"
 
     @property
     def entry(self) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model.cache_prediction import predict_hit_ratio
 from ..model.config import ConfigError
 from ..model.prediction import EndpointTheory, predict
 from ..model.result import BenchResult
@@ -64,6 +65,12 @@ class SweepPoint:
     simulated_s: float
     wall_s: float = field(compare=False)
     theory_throughput_rps: float | None = None  # a closed load's, where theory applies
+    # With keys (`load.keys`): the cache's hit ratio over the /data reads, the one theory
+    # expects (`cache_prediction.py`) or why none, and the entries evicted.
+    hit_ratio: float | None = None
+    theory_hit_ratio: float | None = None
+    cache_theory_note: str | None = None
+    evictions: int | None = None
 
     @property
     def saturated(self) -> bool:
@@ -107,8 +114,12 @@ class Sweep:
     def as_dict(self) -> dict[str, Any]:
         """The JSON form: every point's figures, theory and deviation from it."""
         points = []
+        cached = any(p.hit_ratio is not None for p in self.points)
         for p in self.points:
             point = dataclasses.asdict(p)
+            if not cached:  # no keys read through a cache: no cache figures at all
+                for key in ("hit_ratio", "theory_hit_ratio", "cache_theory_note", "evictions"):
+                    del point[key]
             point["saturated"] = p.saturated
             point["deviation"] = {  # (measured - theory) / theory: fractions, not ms
                 e: {
@@ -268,7 +279,17 @@ def run_point(
         total = result.requests.total
         theory, note = {}, f"{result.requests.failed} of {total} requests failed"
         throughput = None
-    return _point(settings, result, theory, note, throughput)
+    point = _point(settings, result, theory, note, throughput)
+    if not scenario.load.keys.on or result.cache is None:
+        return point
+    cache = predict_hit_ratio(scenario, result.time.simulated_s)
+    return dataclasses.replace(
+        point,
+        hit_ratio=result.cache.hit_ratio,
+        theory_hit_ratio=cache.hit_ratio,
+        cache_theory_note=cache.reason,
+        evictions=result.cache.evictions,
+    )
 
 
 def _point(

@@ -113,7 +113,13 @@ def _cell(value: float | None, places: int) -> str:
 
 
 def load(result: BenchResult) -> str:
-    """The load model in words, with what an open load offered and dropped."""
+    """The load model in words, with what an open load offered and dropped, and the keys
+    its reads ask for where it has some."""
+    keys = result.load.keys
+    return _load(result) + (f"; reads of {keys}" if keys else "")
+
+
+def _load(result: BenchResult) -> str:
     m = result.load
     if m.model == "closed" and m.flows:
         users = f"{m.concurrency} user{'s' * (m.concurrency != 1)}"
@@ -247,7 +253,11 @@ def cache_patterns(result: BenchResult) -> list[tuple[str, int]]:
     if cache is None:
         return []
     shown = [("coalesced", cache.coalesced), ("served stale", cache.stale)]
-    return [(label, n) for label, n in shown if n]
+    acted = [(label, n) for label, n in shown if n]
+    if cache.evictions is not None:  # a policy set, or evictions: shown even at 0
+        acted.append(("evictions", cache.evictions))
+        acted.append(("database reads after eviction", cache.evicted_misses or 0))
+    return acted
 
 
 def balancer(result: BenchResult) -> list[tuple[str, int]]:

@@ -89,6 +89,13 @@ def rows(sweep: Sweep) -> list[list[str]]:
             header += [f"{e} theory mean/p50/p99", f"{e} deviation"]
             cells.append([_slash(point) for point in zip(*parts, strict=True)])
             cells.append([_slash([_percent(p.deviation(e, f)) for f in _FIGURES]) for p in points])
+    if _cached(sweep):
+        add("hit ratio", [p.hit_ratio for p in points])
+        if _cache_theory(sweep):
+            add("theory hit ratio", [p.theory_hit_ratio for p in points])
+            header.append("hit ratio deviation")
+            cells.append([_points_off(p) for p in points])
+        add("evictions", [p.evictions for p in points])
     for what in ("failed", "dropped", "rejected"):
         add(what, [getattr(p, what) for p in points])
     header.append("busiest")
@@ -101,9 +108,44 @@ def rows(sweep: Sweep) -> list[list[str]]:
     return [header, *(list(row) for row in zip(*cells, strict=True))]
 
 
+def _cached(sweep: Sweep) -> bool:
+    """Whether the sweep's load reads keys through a cache: hit ratios to show."""
+    return any(p.hit_ratio is not None for p in sweep.points)
+
+
+def _cache_theory(sweep: Sweep) -> bool:
+    return any(p.theory_hit_ratio is not None for p in sweep.points)
+
+
+def _points_off(point: SweepPoint) -> str:
+    """measured - theory of the hit ratio, in percentage points."""
+    if point.hit_ratio is None or point.theory_hit_ratio is None:
+        return "-"
+    return f"{(point.hit_ratio - point.theory_hit_ratio) * 100:+.1f} pt"
+
+
+def _cache_notes(sweep: Sweep) -> list[str]:
+    if not _cached(sweep):
+        return []
+    out = []
+    if _cache_theory(sweep):
+        out.append(
+            "theory hit ratio: over the run's /data reads from an empty cache, for "
+            "independent reads of the keys' popularity: Che's approximation for lru "
+            "(and ttl, the default), Martina et al.'s for fifo and random; "
+            "deviation = measured - theory, in points"
+        )
+    out += [
+        f"no hit ratio theory at {_where(p)}: {p.cache_theory_note}"
+        for p in sweep.points
+        if p.hit_ratio is not None and p.cache_theory_note
+    ]
+    return out
+
+
 def notes(sweep: Sweep) -> list[str]:
     """Theory's standing, the saturation point, in sentences."""
-    out = []
+    out = _cache_notes(sweep)
     missing = [(p, p.theory_note) for p in sweep.points if p.theory_note]
     if missing and len(missing) == len(sweep.points) and len({n for _, n in missing}) == 1:
         out.append(f"no theory: {missing[0][1]}")
@@ -167,6 +209,8 @@ def render_csv(sweep: Sweep) -> str:
     writer = csv.writer(out, lineterminator="\n")
     point_fields = ["offered_rps", "throughput_rps", "requests", "requests_failed", "dropped"]
     point_fields += ["rejected", "busiest", "utilization", "saturated", "theory_throughput_rps"]
+    if _cached(sweep):
+        point_fields += ["hit_ratio", "theory_hit_ratio", "evictions"]
     ep_fields = ["served", "failed", *_FIGURES]
     writer.writerow(
         [*keys, *point_fields, "endpoint", *ep_fields]
@@ -199,12 +243,79 @@ def _csv(value: Any) -> str:
 def render_html(sweep: Sweep, wall_s: float) -> str:
     axes = "; ".join(f"{a.key} = {', '.join(map(_setting, a.values))}" for a in sweep.axes)
     lead = f"{sweep.source}, on the virtual clock: {axes}. {_points(sweep)}."
-    body = ["<h2>Latency against throughput</h2>", *_charts(sweep)]
+    # A sweep of cache sizes draws against them; any other, against throughput.
+    body = _cache_charts(sweep) or ["<h2>Latency against throughput</h2>", *_charts(sweep)]
     table = rows(sweep)
     body += ["<h2>Points</h2>", f'<div class="wide">{grid(table[0], table[1:])}</div>']
     body += [f"<p>{escape(line)}</p>" for line in notes(sweep)]
     body.append(note(f"{_points(sweep)} in {wall_s:.1f} s wall."))
     return page(title(sweep), lead, body)
+
+
+def _size_axis(sweep: Sweep) -> str | None:
+    """The cache size the sweep varies (`cache.maxsize`, `components.X.maxsize`), if any."""
+    return next((a.key for a in sweep.axes if a.key.endswith(".maxsize")), None)
+
+
+def _cache_charts(sweep: Sweep) -> list[str]:
+    """Hit ratio and /data's mean latency against cache size: a line per combination of
+    the other settings (each eviction policy, say), theory's hit ratio dashed beside it."""
+    size = _size_axis(sweep)
+    if size is None or not _cached(sweep):
+        return []
+    # A line per combination of the other settings that take several values.
+    varied = [a.key for a in sweep.axes if a.key != size and len(a.values) > 1]
+    lines: dict[str, list[SweepPoint]] = {}
+    for p in sweep.points:
+        shown = [_setting(p.settings[k]) for k in varied]
+        # One setting varied besides the size (the policy, say): its value names a line.
+        rest = (
+            shown[0]
+            if len(shown) == 1
+            else ", ".join(f"{k}={v}" for k, v in zip(varied, shown, strict=True))
+        )
+        lines.setdefault(rest or "measured", []).append(p)
+    ratio: dict[str, list[tuple[float, float]]] = {}
+    latency: dict[str, list[tuple[float, float]]] = {}
+    colours: dict[str, str] = {}
+    dashed: list[str] = []
+    for i, (name, points) in enumerate(lines.items()):
+        colour = svg.PALETTE[i % len(svg.PALETTE)]
+        ratio[name] = [
+            (float(p.settings[size]), p.hit_ratio) for p in points if p.hit_ratio is not None
+        ]
+        colours[name] = colour
+        theory = [
+            (float(p.settings[size]), p.theory_hit_ratio)
+            for p in points
+            if p.theory_hit_ratio is not None
+        ]
+        if theory:
+            ratio[f"{name} theory"] = theory
+            colours[f"{name} theory"] = colour
+            dashed.append(f"{name} theory")
+        data = [(float(p.settings[size]), p.endpoints.get("data")) for p in points]
+        latency[name] = [(x, e.mean_ms) for x, e in data if e is not None and e.mean_ms is not None]
+    x_title = f"cache size ({size}), entries"
+    return [
+        "<h2>Hit ratio against cache size</h2>",
+        svg.curve(
+            "hit ratio against cache size",
+            ratio,
+            x_title=f"{x_title}; dashed: theory",
+            y_label="hit ratio",
+            colours=colours,
+            dashed=dashed,
+        ),
+        "<h2>/data mean latency against cache size</h2>",
+        svg.curve(
+            "/data mean latency against cache size",
+            latency,
+            x_title=x_title,
+            y_label="ms",
+            colours={n: colours[n] for n in latency},
+        ),
+    ]
 
 
 def _charts(sweep: Sweep) -> list[str]:
