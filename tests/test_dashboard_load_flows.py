@@ -215,7 +215,9 @@ async def test_bad_starts_with_a_flow_are_400(flow_dashboard, body, problem):
     resp = await client.post("/api/load/start", json=body, headers=admin(cluster))
     assert resp.status == 400
     answer = await resp.json()
-    assert answer["error"] == problem if problem.startswith("no flow") else problem in answer["error"]
+    assert (
+        answer["error"] == problem if problem.startswith("no flow") else problem in answer["error"]
+    )
     if problem.startswith("no flow"):
         assert answer["flows"] == ["reader", "browser"]
     assert (await figures(client))["running"] is False
