@@ -240,3 +240,31 @@ async def test_a_flow_needs_the_admin_token(flow_dashboard):
     resp = await client.post("/api/load/start", json={"rate": 5, "flow": "reader"})
     assert resp.status == 401
     assert (await figures(client))["running"] is False
+
+
+# `up` reads the scenario's flows for its dashboard
+
+
+def test_up_offers_the_scenario_s_own_flows():
+    from labsim.cli.up import scenario_flows
+
+    assert [f.name for f in scenario_flows("scenarios/user-flow.toml")] == ["shopper", "browser"]
+    assert scenario_flows("scenarios/mm1.toml") == () and scenario_flows(None) == ()
+
+
+@pytest.mark.parametrize(
+    ("flow", "key"),
+    [
+        ('name = "r"\nsteps = [{ request = "FETCH /data" }]', "load.flows[0].steps[0].request"),
+        ('name = "r"\nsteps = []', "load.flows[0].steps"),
+        ('name = "r"\nsteps = [{ request = "GET /" }]\ncolour = 1', "load.flows[0].colour"),
+    ],
+)
+def test_up_refuses_a_bad_flow_in_one_line_naming_its_key(tmp_path, capsys, flow, key):
+    from labsim.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "t"\n[[load.flows]]\n{flow}\n')
+    assert main(["up", "--scenario", str(path), "--no-dashboard"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and key in err and "Traceback" not in err, err
