@@ -54,6 +54,7 @@ async def test_start_change_the_rate_and_stop(open_dashboard):  # noqa: F811
         "max_in_flight": 256,
         "window_s": 5.0,
         "endpoints": ["data", "longtask", "process"],
+        "flows": [],  # the scenario's `[[load.flows]]`: none here
     }
     body = {"rate": 100, "mix": {"data": 1, "/data?key=3": 1}, "seed": 9}
     resp = await client.post("/api/load/start", json=body, headers=admin(cluster))
@@ -115,7 +116,8 @@ async def test_the_event_stream_carries_the_load_s_figures(open_dashboard):  # n
         ({"rate": None}, "rate must be a number"),
         ({}, 'body must be {"rate": R'),
         ([10], 'body must be {"rate": R'),
-        ({"rate": 1, "flow": "browse"}, "unknown key 'flow'"),
+        ({"rate": 1, "flow": "browse"}, "no flow 'browse' (the scenario has no"),
+        ({"rate": 1, "speed": 2}, "unknown key 'speed' (known: rate, mix, flow, seed, auth)"),
         ({"rate": 1, "mix": {}}, "mix must be an object"),
         ({"rate": 1, "mix": ["data"]}, "mix must be an object"),
         ({"rate": 1, "mix": {"db": 1}}, "'db' is neither an endpoint"),

@@ -2,7 +2,7 @@
 headless chromium (skipped with the reason where there is none, as the dashboard's other
 browser tests). The saturation lesson as a slider: a database of one slot held 20 ms a
 request serves 50 requests a second; past that rate its line and p99 climb, below it
-they drain."""
+they drain. And a scenario's user flow picked in the page: its steps' figures appear."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def test_the_rate_past_a_station_s_capacity_fills_its_line_and_lowering_it_drain
     message = page.get_by_test_id("load-message")
     rate, slider = page.get_by_test_id("load-rate"), page.get_by_test_id("load-rate-slider")
     expect(slider).to_have_attribute("max", "500")
+    expect(page.get_by_test_id("load-flow")).to_be_hidden()  # the scenario has no flows
 
     # What the server refuses, the page shows: a rate above its limit starts nothing.
     rate.fill("5000")
@@ -120,3 +121,68 @@ def test_the_rate_past_a_station_s_capacity_fills_its_line_and_lowering_it_drain
     expect(page.get_by_test_id("load-start")).to_be_enabled()
     sent = read(page, LOAD.format("sent"), "count")
     assert sent is not None and sent >= 100
+
+
+FLOWS = """
+[[load.flows]]
+name = "reader"
+steps = [
+  { request = "POST /login" },
+  { request = "GET /data", repeat = 3, think = 0.01 },
+  { request = "POST /longtask", body = { task = "report" } },
+]
+
+[[load.flows]]
+name = "browser"
+steps = [{ request = "GET /data" }]
+"""
+STEP = '[data-testid="load-steps"] tr[data-step="{}"] [data-col="{}"]'
+
+
+@pytest.fixture
+def flow_link(tmp_path):
+    """The dashboard link of a `labsim up` whose scenario has two user flows."""
+    *ports, panel = free_ports(9)
+    scenario = write_scenario(tmp_path / "s.toml", ports, FLOWS)
+    up = Up("--scenario", str(scenario), "--quiet", "--dashboard-port", str(panel))
+    yield next(line.split(" ", 1)[1].strip() for line in up.banner if line.startswith("Dashboard"))
+    up.stop()
+
+
+def test_a_flow_picked_in_the_page_runs_and_its_steps_figures_appear(
+    page: Page,  # noqa: F811
+    flow_link: str,
+):
+    page.set_default_timeout(WAIT_MS)
+    page.goto(flow_link)
+    expect(page.get_by_test_id("status")).to_have_text(re.compile("^live"))
+    choice = page.get_by_test_id("load-flow")
+    expect(choice.locator("option")).to_have_text(
+        [
+            "none: the mix",
+            "reader (3 steps, 5 requests a run)",
+            "browser (1 step, 1 request a run)",
+        ]
+    )
+    choice.select_option("reader")
+    expect(page.get_by_test_id("load-mix")).to_be_disabled()  # a start refuses both
+    expect(page.locator("#load-rate-label")).to_have_text("Rate (runs/s)")
+    page.get_by_test_id("load-rate").fill("20")
+    page.get_by_test_id("load-start").click()
+    message = page.get_by_test_id("load-message")
+    expect(message).to_have_text("Load started at 20 runs/s of the flow reader (seed 1).")
+    expect(page.locator('[data-load-label="in-flight"]')).to_have_text("runs in flight")
+    steps = page.get_by_test_id("load-steps")
+    expect(steps).to_be_visible()
+    expect(steps.locator("tbody th")).to_have_text(["post-login", "get-data", "post-longtask"])
+    wait_until(page, STEP.format("get-data", "count"), "count", "v >= 30")
+    wait_until(page, STEP.format("get-data", "p99"), "time", "v > 0")
+    expect(page.locator(STEP.format("get-data", "failed"))).to_have_text("0")
+
+    page.get_by_test_id("load-stop").click()
+    expect(message).to_have_text(re.compile(r"^Load stopped: [\d,]+ runs started, [\d,]+ ran"))
+    runs = read(page, LOAD.format("sent"), "count")
+    logins = read(page, STEP.format("post-login", "count"), "count")
+    data = read(page, STEP.format("get-data", "count"), "count")
+    assert runs is not None and runs == logins and data is not None
+    assert data <= 3 * runs  # each run reads /data 3 times at most

@@ -22,13 +22,23 @@ from .conftest import Up, free_ports, write_scenario
 EXAMPLES = int(os.environ.get("LABSIM_FUZZ_EXAMPLES", "300"))
 PATHS = ["/api/load", "/api/load/start", "/api/load/rate", "/api/load/stop", "/api/load/x"]
 ACTIONS = {"/api/load/start", "/api/load/rate", "/api/load/stop"}
+FLOWS = """
+[[load.flows]]
+name = "reader"
+steps = [{ request = "POST /login" }, { request = "GET /data", repeat = 3, think = 0.01 }]
+
+[[load.flows]]
+name = "browser"
+steps = [{ request = "GET /data?key=2" }]
+"""
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """(host, port, admin token, up) of a `labsim up` with its dashboard."""
+    """(host, port, admin token, up) of a `labsim up` with its dashboard, whose scenario
+    has user flows for a start to name."""
     *ports, panel = free_ports(9)
-    scenario = write_scenario(tmp_path_factory.mktemp("fuzz") / "s.toml", ports)
+    scenario = write_scenario(tmp_path_factory.mktemp("fuzz") / "s.toml", ports, FLOWS)
     # Quiet: a log line a request would fill the pipe nobody reads while the fuzz runs.
     up = Up("--scenario", str(scenario), "--quiet", "--dashboard-port", str(panel))
     link = next(line.split(" ", 1)[1].strip() for line in up.banner if line.startswith("Dashboard"))
@@ -58,7 +68,11 @@ starts = st.fixed_dictionaries(
         "mix": mixes,
         "seed": scalars,
         "auth": st.sampled_from(["login", "none", "forged", "root", ""]),
-        "flow": st.text(max_size=5),
+        "flow": st.one_of(
+            st.sampled_from(["reader", "browser", "Reader", "", "x" * 300]),
+            st.text(max_size=5),
+            scalars,
+        ),
     },
 )
 bodies = st.one_of(
@@ -154,6 +168,10 @@ def test_after_the_fuzz_up_stops_cleanly(lab):
     status, _ = send(lab, "POST", "/api/load/start", admin(lab), b'{"rate": 20}')
     assert status == 200
     assert json.loads(send(lab, "GET", "/api/load", {})[1])["running"] is True
+    send(lab, "POST", "/api/load/stop", admin(lab))
+    status, _ = send(lab, "POST", "/api/load/start", admin(lab), b'{"rate": 20, "flow": "reader"}')
+    assert status == 200
+    assert json.loads(send(lab, "GET", "/api/load", {})[1])["flow"] == "reader"
     code, out, err = lab[3].stop()
     assert code == 0, err
     assert "Traceback" not in out + err and "labsim: stopped" in out

@@ -14,6 +14,9 @@ from ..components.cluster import Cluster, ClusterError
 from ..core import loop
 from ..core.clock import RealClock
 from ..model.config import Topology
+from ..model.flows import Flow
+from ..model.scenario import Load, check_load
+from ..model.schema import build, read_toml
 from .common import (
     UsageError,
     announce,
@@ -28,6 +31,7 @@ DASHBOARD_PORT = 8080
 
 def run_up(args: argparse.Namespace) -> int:
     topology = topology_from_args(args)
+    flows = scenario_flows(args.scenario)
     refuse_public_guide(topology, args.insecure, "--host" if args.host else "host")
     announce([topology])
     only = None if args.only is None else components(topology, args.only)
@@ -42,11 +46,20 @@ def run_up(args: argparse.Namespace) -> int:
     )
     configure_logging(args.quiet)
     try:
-        return loop.run(_serve(topology, args.scenario, dashboard_port, only))
+        return loop.run(_serve(topology, args.scenario, dashboard_port, only, flows))
     except ClusterError as e:
         moved = None if args.dashboard_port is not None else dashboard_port
         hint = "" if only is not None else _another_offset(topology, args.port_offset, moved)
         raise UsageError(f"{e}{hint}") from None
+
+
+def scenario_flows(path: str | None) -> tuple[Flow, ...]:
+    """The scenario's `[[load.flows]]`, which the dashboard's load may run: those of the
+    file's own `[load]` (checked as `bench` checks it), as its topology is the file's own."""
+    if path is None:
+        return ()
+    given = read_toml(path).get("load", {})
+    return check_load(build(Load, given, path, "load"), f"{path}: load").flows
 
 
 def _another_offset(topology: Topology, offset: int | None, dashboard: int | None) -> str:
@@ -137,6 +150,7 @@ async def _serve(
     scenario: str | None,
     dashboard_port: int | None,
     only: frozenset[str] | None = None,
+    flows: tuple[Flow, ...] = (),
 ) -> int:
     cluster = Cluster(topology, RealClock(), only=only)
     await cluster.start()
@@ -145,7 +159,7 @@ async def _serve(
         from ..views import dashboard
 
         try:
-            panel = await dashboard.serve(cluster, dashboard_port)
+            panel = await dashboard.serve(cluster, dashboard_port, flows=flows)
         except ClusterError:
             await cluster.stop()
             raise

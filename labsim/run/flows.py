@@ -4,7 +4,7 @@ Closed: `concurrency` users, each running one flow after another until the load'
 `requests` runs are done; the runs are split over the flows by weight exactly (largest
 remainder, as the mix) in an order shuffled with the seed. Open: `open_load.py` schedules
 the arrivals and each one runs a flow here (`open_starter`), drawn by weight from the
-seed.
+seed; the dashboard's steered load runs one flow an arrival (`flow_runs`).
 Every request goes to the entry (the load balancer) and is filed in the run's `Tally`
 under `flow/step`; think times are sleeps on the run's clock, drawn from a generator of
 their own. Touches the session's client and clock and the tally, nothing else.
@@ -30,6 +30,8 @@ from .tally import EndpointStats, Outcome, Tally
 
 # Starts one run of a flow: (arrival number, flow name, scheduled time) -> its coroutine.
 Starter = Callable[[int, str, float], Coroutine[Any, Any, None]]
+# One run of a given flow: (arrival number, scheduled time) -> its failed requests.
+RunOnce = Callable[[int, float], Coroutine[Any, Any, int | None]]
 
 
 def label(flow: str, step: str) -> str:
@@ -49,25 +51,29 @@ class _Runner:
     numbers: itertools.count[int]
     thinks: dict[tuple[str, int], Callable[[], float]]  # (flow, step index) -> draws
 
-    async def run(self, flow: Flow, run: int, scheduled: float | None = None) -> None:
+    async def run(self, flow: Flow, run: int, scheduled: float | None = None) -> int | None:
         """One run of `flow`: each step's requests in order, thinking after each but the
         run's last; a flow that logs in sends no token before its login step and the
         token the login answered (or none, when it failed) after it. `scheduled`: when
-        an open load's arrival was due, the first request's send lag counts from it."""
+        an open load's arrival was due, the first request's send lag counts from it.
+        How many of its requests failed; None when `stop` ended it before its end."""
         token = None if flow.logs_in else self.token
         names = flow.step_names()
         last = (len(flow.steps) - 1, flow.steps[-1].repeat - 1)
+        failed = 0
         for i, step in enumerate(flow.steps):
             for n in range(step.repeat):
                 if self.stop.is_set():
-                    return
+                    return None
                 outcome = await self.send(flow.name, names[i], step, run, token, scheduled)
                 scheduled = None
+                failed += not step.served(outcome.status)
                 if step.logs_in:
                     token = _token(outcome) if step.served(outcome.status) else None
                 think = self.thinks.get((flow.name, i))
                 if think is not None and (i, n) != last:
                     await self.session.clock.sleep(think())
+        return failed
 
     async def send(
         self,
@@ -144,11 +150,16 @@ def _token(outcome: Outcome) -> str | None:
 
 
 def _runner(
-    session: Session, token: str | None, tally: Tally, show: Show, stop: asyncio.Event
+    session: Session,
+    token: str | None,
+    tally: Tally,
+    show: Show,
+    stop: asyncio.Event,
+    seed: int | None = None,
 ) -> _Runner:
     # One generator for every think time: a flow's pauses change no other draw, and on
     # the virtual clock, whose order of events is fixed, the same seed gives the same run.
-    rng = random.Random(f"{session.topology.seed}:flows")
+    rng = random.Random(f"{session.topology.seed if seed is None else seed}:flows")
     thinks = {
         (flow.name, i): sampler(step.think, rng)
         for flow in session.options.flows
@@ -198,8 +209,22 @@ def open_starter(
     flows = {flow.name: flow for flow in session.options.flows}
     runner = _runner(session, token, tally, show, stop)
 
-    def start(number: int, name: str, scheduled: float) -> Coroutine[Any, Any, None]:
-        return runner.run(flows[name], number, scheduled)
+    async def start(number: int, name: str, scheduled: float) -> None:
+        await runner.run(flows[name], number, scheduled)
+
+    return start
+
+
+def flow_runs(
+    session: Session, flow: Flow, token: str | None, tally: Tally, stop: asyncio.Event, seed: int
+) -> RunOnce:
+    """For a load that runs one flow (the dashboard's): each call, one run of `flow`,
+    its requests filed in `tally`, its think times drawn from `seed`; it answers how many
+    of its requests failed (None: `stop` ended it early)."""
+    runner = _runner(session, token, tally, lambda *_: None, stop, seed)
+
+    def start(number: int, scheduled: float) -> Coroutine[Any, Any, int | None]:
+        return runner.run(flow, number, scheduled)
 
     return start
 

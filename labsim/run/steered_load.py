@@ -9,7 +9,10 @@ As in `open_load.py`, an arrival is sent whatever is in flight, and one that wou
 `max_in_flight` is not sent and is counted as dropped.
 
 It touches only what it is given: a clock, and a `send` that makes one request and
-returns its status (None: no answer); `http_send` makes one that sends to the entry.
+returns its status (None: no answer); `http_send` makes one that sends to the entry. Or,
+given a `FlowLoad` (`steered_flows.py`), each arrival is one whole run of a user flow:
+then its counts and `max_in_flight` are of runs, and the flow's steps have figures of
+their own.
 Figures are counters since the start, and the latencies of the answers of the last
 `window` seconds (bounded: at most `keep` of them).
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,8 @@ from ..core.http import DownstreamError, HttpClient
 from ..core.tasks import cancel_all
 from ..model.load import ENDPOINTS
 from .arrivals import arrival_times
+from .steered_flows import FlowLoad
+from .window import Window, ms, quantile
 
 Send = Callable[[str], Awaitable[int | None]]
 
@@ -54,25 +58,19 @@ class Intensity:
         return self.since + max(0.0, target - self.before) / self.rate
 
 
-def quantile(values: list[float], q: float) -> float | None:
-    """The q-quantile (0 to 1) of `values` by nearest rank: the smallest value with at
-    least q of them at or below it. None without values."""
-    if not values:
-        return None
-    ranked = sorted(values)
-    return ranked[max(0, math.ceil(q * len(ranked)) - 1)]
+__all__ = ["Counts", "Intensity", "SteeredLoad", "http_send", "quantile", "request_of"]
 
 
 @dataclass
 class Counts:
-    """What the load did since it started."""
+    """What the load did since it started: requests, or a flow's runs."""
 
     arrived: int = 0  # arrivals scheduled: sent + dropped
-    sent: int = 0
-    answered: int = 0  # with any HTTP status
-    failed: int = 0  # 4xx or 5xx, or no answer
+    sent: int = 0  # a flow's: runs started
+    answered: int = 0  # with any HTTP status; a flow's: runs that got to their end
+    failed: int = 0  # 4xx or 5xx, or no answer; a flow's: runs with a request failed
     dropped: int = 0  # not sent: `max_in_flight` were in flight
-    cut: int = 0  # in flight when the load stopped, and cancelled
+    cut: int = 0  # in flight when the load stopped, and cancelled (a run: or ended early)
 
 
 class SteeredLoad:
@@ -86,16 +84,18 @@ class SteeredLoad:
         rate: float,
         mix: dict[str, float],
         seed: int,
+        flow: FlowLoad | None = None,
         arrivals: str = "poisson",
         max_in_flight: int = 256,
         window: float = 5.0,
         keep: int = 10_000,
     ) -> None:
         self.clock, self.send, self.mix, self.seed = clock, send, dict(mix), seed
+        self.flow = flow  # each arrival one run of it, instead of a request of the mix
         self.max_in_flight, self.window = max_in_flight, window
         self.counts = Counts()
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.recent: deque[tuple[float, float]] = deque(maxlen=keep)  # (answered at, latency)
+        self.recent = Window(window, keep)  # answers' (or runs') latencies
         self.started = clock.now()
         self.stopped: float | None = None
         self.intensity = Intensity(rate, self.started)
@@ -141,8 +141,11 @@ class SteeredLoad:
         if len(self.in_flight) >= self.max_in_flight:
             self.counts.dropped += 1
             return
-        endpoint = self._choose.choices(self._names, self._weights)[0]
-        task = asyncio.create_task(self._one(endpoint))
+        if self.flow is not None:
+            task = asyncio.create_task(self._run(self.flow, self.counts.arrived, at))
+        else:
+            endpoint = self._choose.choices(self._names, self._weights)[0]
+            task = asyncio.create_task(self._one(endpoint))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
@@ -157,9 +160,26 @@ class SteeredLoad:
         now = self.clock.now()
         if status is not None:
             self.counts.answered += 1
-            self.recent.append((now, now - sent))
+            self.recent.add(now, now - sent)
         if status is None or status >= 400:
             self.counts.failed += 1
+
+    async def _run(self, flow: FlowLoad, number: int, scheduled: float) -> None:
+        """One run of the flow; its latency is the whole run's, think times and all."""
+        self.counts.sent += 1
+        sent = self.clock.now()
+        try:
+            failed = await flow.run(number, scheduled)
+        except asyncio.CancelledError:
+            self.counts.cut += 1
+            raise
+        now = self.clock.now()
+        if failed is None:  # the stop ended it between two of its requests
+            self.counts.cut += 1
+            return
+        self.counts.answered += 1
+        self.counts.failed += failed > 0
+        self.recent.add(now, now - sent)
 
     async def stop(self, grace: float) -> int:
         """Send nothing more; give what is in flight `grace` seconds to be answered, then
@@ -167,8 +187,11 @@ class SteeredLoad:
         if not self.running:
             return 0
         self.stopped = self.clock.now()
+        before = self.counts.cut
         if self._scheduler is not None:
             await cancel_all([self._scheduler])
+        if self.flow is not None:
+            self.flow.halt()  # a run in flight ends after the request it is waiting for
         waiting = list(self.in_flight)
         if waiting and grace > 0:
             try:
@@ -176,22 +199,20 @@ class SteeredLoad:
                     await asyncio.wait(waiting)
             except TimeoutError:
                 pass
-        before = self.counts.cut
         await cancel_all(self.in_flight)
         return self.counts.cut - before
 
     def figures(self) -> dict[str, Any]:
         """The load's figures now, as JSON: counts, and the last `window` seconds' answers."""
         now = self.clock.now() if self.stopped is None else self.stopped
-        while self.recent and self.recent[0][0] < now - self.window:
-            self.recent.popleft()
-        latencies = [latency for _, latency in self.recent]
+        latencies = self.recent.latencies(now)
         span = min(self.window, now - self.started)
-        p50, p99 = quantile(latencies, 0.5), quantile(latencies, 0.99)
+        flow = self.flow
         return {
             "running": self.running,
             "rate": self.rate,
-            "mix": self.mix,
+            "mix": None if flow is not None else self.mix,
+            "flow": None if flow is None else flow.name,
             "seed": self.seed,
             "max_in_flight": self.max_in_flight,
             "for_s": round(now - self.started, 3),
@@ -199,8 +220,9 @@ class SteeredLoad:
             "in_flight": len(self.in_flight),
             "window_s": self.window,
             "answered_rate": round(len(latencies) / span, 3) if span > 0 else None,
-            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+            "p50_ms": ms(quantile(latencies, 0.5)),
+            "p99_ms": ms(quantile(latencies, 0.99)),
+            **({} if flow is None else {"steps": flow.steps(now)}),
         }
 
 

@@ -20,7 +20,7 @@ let latest = null; // the latest snapshot
 let benchRunning = false;
 let benchRequests = 100;
 let loadRunning = false;
-let loadLimits = { max_rate: 500, max_in_flight: 256, window_s: 5 };
+let loadLimits = { max_rate: 500, max_in_flight: 256, window_s: 5, flows: [] };
 
 // --- small helpers --------------------------------------------------------------------
 
@@ -954,13 +954,39 @@ function sayLoad(text, problem = false) {
 }
 
 function setLoadLimits(limits) {
-  loadLimits = limits;
+  loadLimits = { ...limits, flows: limits.flows || [] };
   document.getElementById("load-rate-slider").max = String(limits.max_rate);
+  const flows = loadLimits.flows;
   document.getElementById("load-hint").textContent =
     `An open load through the load balancer: Poisson arrivals at the rate set here ` +
     `(at most ${limits.max_rate}/s), sent whatever is in flight (beyond ` +
     `${limits.max_in_flight} in flight an arrival is dropped); p50 and p99 of the last ` +
-    `${limits.window_s} s of answers.`;
+    `${limits.window_s} s of answers.` +
+    (flows.length
+      ? ` With a flow, each arrival is one run of it: the rate is of runs a second, and ` +
+        `the ${limits.max_in_flight} in flight are runs.`
+      : "");
+  // The scenario's flows, offered beside the mix; none: no choice shown.
+  const select = document.getElementById("load-flow");
+  const chosen = select.value;
+  const options = flows.map((f) =>
+    el("option", { value: f.name }, `${f.name} (${plural(f.steps.length, "step")}, ` +
+      `${plural(f.requests, "request")} a run)`));
+  select.replaceChildren(el("option", { value: "" }, "none: the mix"), ...options);
+  if (flows.some((f) => f.name === chosen)) select.value = chosen;
+  for (const node of document.querySelectorAll("#load-form .flow-part")) node.hidden = !flows.length;
+  chooseFlow();
+}
+
+function plural(n, word) {
+  return `${count(n)} ${word}${n === 1 ? "" : "s"}`;
+}
+
+// A flow chosen: the mix is not sent (a start refuses both), and the rate is of runs.
+function chooseFlow() {
+  const flow = document.getElementById("load-flow").value;
+  document.getElementById("load-mix").disabled = Boolean(flow);
+  document.getElementById("load-rate-label").textContent = flow ? "Rate (runs/s)" : "Rate (requests/s)";
 }
 
 // "data=1, /data?key=7=2" -> {data: 1, "/data?key=7": 2}: the last "=" of each part
@@ -990,16 +1016,36 @@ function typedRate() {
   return value;
 }
 
+// What each figure is called: of requests, or of runs when the load runs a flow.
+const LOAD_LABELS = {
+  rate: ["rate", "rate (runs)"],
+  sent: ["sent", "runs started"],
+  answered: ["answered", "runs done"],
+  failed: ["failed", "runs failed"],
+  "in-flight": ["in flight", "runs in flight"],
+  dropped: ["dropped", "runs dropped"],
+  "answered-rate": ["answers/s", "runs done/s"],
+  p50: ["p50", "run p50"],
+  p99: ["p99", "run p99"],
+};
+
 function showLoad(load) {
   loadRunning = Boolean(load.running);
   const panel = document.getElementById("load");
   panel.dataset.running = String(loadRunning);
   document.getElementById("load-start").disabled = loadRunning;
   document.getElementById("load-stop").disabled = !loadRunning;
+  document.getElementById("load-flow").disabled = loadRunning;
   const put = (field, text) => {
     const node = panel.querySelector(`[data-load="${field}"]`);
     if (node.textContent !== text) node.textContent = text;
   };
+  const ofRuns = load.flow ? 1 : 0;
+  for (const [field, names] of Object.entries(LOAD_LABELS)) {
+    const node = panel.querySelector(`[data-load-label="${field}"]`);
+    if (node.textContent !== names[ofRuns]) node.textContent = names[ofRuns];
+  }
+  showSteps(load);
   put("rate", load.rate == null ? "–" : loadRunning ? `${load.rate}/s` : `${load.rate}/s, stopped`);
   put("sent", count(load.sent));
   put("answered", count(load.answered));
@@ -1013,13 +1059,52 @@ function showLoad(load) {
   panel.querySelector('[data-load="dropped"]').classList.toggle("problem", (load.dropped || 0) > 0);
 }
 
+// A flow's steps, a row each: requests since the start, and the window's p50 and p99.
+function showSteps(load) {
+  const table = document.getElementById("load-steps");
+  const steps = load.flow ? load.steps || [] : [];
+  table.hidden = !steps.length;
+  if (!steps.length) return;
+  const caption = `${load.flow}: each step's requests since the start; p50 and p99 of ` +
+    `its answers of the last ${load.window_s} s`;
+  const captionNode = document.getElementById("load-steps-caption");
+  if (captionNode.textContent !== caption) captionNode.textContent = caption;
+  const body = table.tBodies[0];
+  const names = steps.map((s) => s.name).join("\n");
+  if (body.dataset.steps !== names) {
+    body.dataset.steps = names;
+    body.replaceChildren(...steps.map((s) => el("tr", { "data-step": s.name },
+      el("th", { scope: "row" }, s.name), el("td", {}, s.request),
+      ...["count", "failed", "p50", "p99"].map((col) => el("td", { "data-col": col })))));
+  }
+  steps.forEach((s, i) => {
+    const row = body.rows[i];
+    const put = (col, text) => {
+      const cell = row.querySelector(`[data-col="${col}"]`);
+      if (cell.textContent !== text) cell.textContent = text;
+    };
+    put("count", count(s.count));
+    put("failed", count(s.failed));
+    put("p50", milliseconds(s.p50_ms));
+    put("p99", milliseconds(s.p99_ms));
+    row.querySelector('[data-col="failed"]').classList.toggle("problem", s.failed > 0);
+  });
+}
+
 async function startLoad() {
   const rateValue = typedRate();
   if (rateValue === null) return;
-  const mix = parseMix(document.getElementById("load-mix").value);
-  const answer = await post("/api/load/start", { rate: rateValue, mix }, sayLoad);
+  const flow = document.getElementById("load-flow").value;
+  const body = flow
+    ? { rate: rateValue, flow }
+    : { rate: rateValue, mix: parseMix(document.getElementById("load-mix").value) };
+  const answer = await post("/api/load/start", body, sayLoad);
   if (!answer) return;
   showLoad(answer);
+  if (answer.flow) {
+    sayLoad(`Load started at ${answer.rate} runs/s of the flow ${answer.flow} (seed ${answer.seed}).`);
+    return;
+  }
   const parts = Object.entries(answer.mix).map(([name, w]) => `${name} ×${w}`);
   sayLoad(`Load started at ${answer.rate}/s: ${parts.join(", ")} (seed ${answer.seed}).`);
 }
@@ -1030,7 +1115,9 @@ async function steerLoad() {
   const answer = await post("/api/load/rate", { rate: rateValue }, sayLoad);
   if (!answer) return;
   showLoad(answer);
-  sayLoad(`The load now sends ${answer.rate} requests a second.`);
+  sayLoad(answer.flow
+    ? `The load now starts ${answer.rate} runs of ${answer.flow} a second.`
+    : `The load now sends ${answer.rate} requests a second.`);
 }
 
 async function stopLoad() {
@@ -1038,6 +1125,11 @@ async function stopLoad() {
   if (!answer) return;
   showLoad(answer);
   const cut = answer.cut ? `; ${count(answer.cut)} still in flight were cut` : "";
+  if (answer.flow) {
+    sayLoad(`Load stopped: ${count(answer.sent)} runs started, ${count(answer.answered)} ` +
+      `ran to their end${cut}.`);
+    return;
+  }
   sayLoad(`Load stopped: ${count(answer.sent)} sent, ${count(answer.answered)} answered${cut}.`);
 }
 
@@ -1050,6 +1142,7 @@ function setUpLoad() {
     else startLoad();
   });
   document.getElementById("load-stop").addEventListener("click", stopLoad);
+  document.getElementById("load-flow").addEventListener("change", chooseFlow);
   // The slider moves the number as it goes, and steers a running load when let go.
   slider.addEventListener("input", () => {
     box.value = slider.value;

@@ -11,7 +11,8 @@
   passed on to that component's own admin API over HTTP, and `POST /api/bench`, a short
   bench run through the load balancer;
 - `GET /api/load` and, with the admin token, `POST /api/load/{start,rate,stop}`: an open
-  load at a rate that can change while it runs (`steering.py`).
+  load at a rate that can change while it runs, of a mix or of one of the scenario's
+  user flows (`steering.py`).
 
 It reads the cluster in-process and changes it only through HTTP requests, as a user would.
 """
@@ -44,6 +45,7 @@ from ..components.cluster import Cluster, serve_app, service_time
 from ..core.http import HttpClient
 from ..core.numbers import within
 from ..core.tasks import cancel_all
+from ..model.flows import Flow
 from ..run import BenchError, BenchOptions, BenchResult, run_bench
 from . import remote
 from .snapshot import Sampler
@@ -72,15 +74,18 @@ _FILES = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def make_app(cluster: Cluster, *, interval: float = INTERVAL) -> web.Application:
-    """The dashboard's application for a started `cluster`."""
+def make_app(
+    cluster: Cluster, *, interval: float = INTERVAL, flows: tuple[Flow, ...] = ()
+) -> web.Application:
+    """The dashboard's application for a started `cluster`; its load may run `flows`
+    (the scenario's `[[load.flows]]`)."""
     limits = cluster.topology.limits
     app = web.Application(
         middlewares=[_json_errors, _same_host(cluster.topology.host)],
         client_max_size=limits.max_body,
     )
     app[LIMITS] = limits
-    panel = _Panel(cluster, interval)
+    panel = _Panel(cluster, interval, flows)
     app.on_shutdown.append(panel.stop)
     app.on_cleanup.append(panel.close)
     for path, (name, content_type) in _FILES.items():
@@ -109,7 +114,7 @@ def _static(name: str, content_type: str) -> Handler:
 class _Panel:
     """The dashboard's handlers and what they share: the cluster, a client, a bench run."""
 
-    def __init__(self, cluster: Cluster, interval: float) -> None:
+    def __init__(self, cluster: Cluster, interval: float, flows: tuple[Flow, ...]) -> None:
         self.cluster, self.interval = cluster, interval
         self.token = cluster.topology.admin_token
         # Labsim's own reader: under `exposure = "gateways-only"` it may read the internal
@@ -119,11 +124,12 @@ class _Panel:
         self.reader = remote.Reader(credential)
         self.stopping = asyncio.Event()
         self.benches: set[asyncio.Task[BenchResult]] = set()  # at most one at a time
-        self.steering = Steering(cluster)
+        self.steering = Steering(cluster, flows)
         self.feed = _Feed(cluster, self.reader, interval, self.stopping, self._bench_state)
 
     async def topology(self, request: web.Request) -> web.Response:
-        return web.json_response(_describe(self.cluster) | {"interval_s": self.interval})
+        described = _describe(self.cluster) | {"load": self.steering.limits()}
+        return web.json_response(described | {"interval_s": self.interval})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -310,7 +316,6 @@ def _describe(cluster: Cluster) -> dict[str, Any]:
         "components": components,
         "edges": edges,
         "bench": {"requests": BENCH_REQUESTS, "max": BENCH_MAX},
-        "load": Steering.limits(),
     }
 
 
@@ -371,12 +376,15 @@ class Dashboard:
         await self.runner.cleanup()
 
 
-async def serve(cluster: Cluster, port: int, *, interval: float = INTERVAL) -> Dashboard:
-    """Serve the dashboard of a started `cluster` on `port` (0: a free one) of its host.
+async def serve(
+    cluster: Cluster, port: int, *, interval: float = INTERVAL, flows: tuple[Flow, ...] = ()
+) -> Dashboard:
+    """Serve the dashboard of a started `cluster` on `port` (0: a free one) of its host;
+    its load may run `flows`.
 
     A port that cannot be bound raises ClusterError naming it, with nothing left listening.
     """
-    app = make_app(cluster, interval=interval)
+    app = make_app(cluster, interval=interval, flows=flows)
     topology = cluster.topology
     runner, url = await serve_app(app, "the dashboard", topology.host, port, topology.limits)
     return Dashboard(url, runner)

@@ -2,13 +2,15 @@
 
 - `GET /api/load`: the load's figures (the last one's once it stopped), and the limits;
 - with the admin token: `POST /api/load/start` `{"rate": R, "mix": {...}, "seed": N,
-  "auth": "login"}` (all but `rate` optional), `POST /api/load/rate` `{"rate": R}` and
-  `POST /api/load/stop`.
+  "auth": "login"}` (all but `rate` optional), or `"flow": NAME` instead of a mix: each
+  arrival then runs the scenario's flow of that name once (`run/steered_flows.py`);
+  `POST /api/load/rate` `{"rate": R}` and `POST /api/load/stop`.
 
 The load (`run/steered_load.py`) runs in this process, on its loop and clock, and sends to
 the entry (the load balancer) over HTTP as any client would, with a client of its own. One
-at a time, at most MAX_RATE arrivals a second and MAX_IN_FLIGHT requests in flight; it is
-stopped when labsim stops. It changes nothing but its own load.
+at a time, at most MAX_RATE arrivals a second and MAX_IN_FLIGHT requests (or runs of a
+flow, each one request at a time) in flight; it is stopped when labsim stops. It changes
+nothing but its own load.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from ..components.cluster import Cluster
 from ..core.http import HttpClient
 from ..core.numbers import within
 from ..core.tasks import cancel_all
+from ..model.flows import Flow
 from ..model.load import AUTH, DIRECT, ENDPOINTS
 from ..run import BenchError, BenchOptions
 from ..run.driver import credentials
 from ..run.session import Session
+from ..run.steered_flows import FlowLoad
 from ..run.steered_load import SteeredLoad, http_send
 
 log = logging.getLogger("labsim")
@@ -40,7 +44,8 @@ WINDOW = 5.0  # seconds of answers the load's p50 and p99 are of
 REQUEST_TIMEOUT = 10.0  # seconds a request may take; then it failed
 STOP_GRACE = 1.0  # seconds a stop gives the requests in flight before it cuts them
 MAX_MIX, MAX_PATH, MAX_WEIGHT, MAX_SEED = 16, 200, 1_000_000, 2**63 - 1
-START_KEYS = ("rate", "mix", "seed", "auth")  # a `flow` would join them
+KEEP = 10_000  # answers the load's p50 and p99 are of, at most (a flow's: shared by its steps)
+START_KEYS = ("rate", "mix", "flow", "seed", "auth")
 # The endpoints a mix may name: those of the entry (`db` goes past it, to the database).
 NAMED = tuple(name for name in ENDPOINTS if name not in DIRECT)
 # A path the entry serves, as a GET: URL characters only, one line, no fragment.
@@ -50,8 +55,9 @@ _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
 class Steering:
     """The one load of a dashboard, and its handlers."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, flows: tuple[Flow, ...] = ()) -> None:
         self.cluster = cluster
+        self.flows = {flow.name: flow for flow in flows}  # the scenario's, as `up` read it
         self.token = cluster.topology.admin_token
         self.load: SteeredLoad | None = None  # the running one, or the last
         self.client: HttpClient | None = None  # the running load's own
@@ -64,13 +70,17 @@ class Steering:
         router.add_post("/api/load/rate", self.rate)
         router.add_post("/api/load/stop", self.stop)
 
-    @staticmethod
-    def limits() -> dict[str, Any]:
+    def limits(self) -> dict[str, Any]:
+        """What a start may ask for: the bounds, the mix's endpoints, the flows."""
         return {
             "max_rate": MAX_RATE,
             "max_in_flight": MAX_IN_FLIGHT,
             "window_s": WINDOW,
             "endpoints": list(NAMED),
+            "flows": [
+                {"name": flow.name, "steps": flow.step_names(), "requests": flow.requests}
+                for flow in self.flows.values()
+            ],
         }
 
     def figures(self) -> dict[str, Any]:
@@ -84,12 +94,12 @@ class Steering:
     async def start(self, request: web.Request) -> web.Response:
         authorize(request, self.token)
         body = await json_body(request)
-        rate, mix, seed, auth = _start_request(body, self.cluster.topology.seed)
+        rate, mix, flow, seed, auth = _start_request(body, self.cluster.topology.seed, self.flows)
         if self.closed:
             raise JSONError(503, "labsim is stopping: no load starts")
         if self.starting is not None or (self.load is not None and self.load.running):
             raise JSONError(409, "a load is already running: change its rate, or stop it")
-        self.starting = asyncio.create_task(self._new_load(rate, mix, seed, auth))
+        self.starting = asyncio.create_task(self._new_load(rate, mix, flow, seed, auth))
         try:
             # Waited for, not awaited: its cancellation at shutdown is not ours.
             await asyncio.wait({self.starting})
@@ -101,19 +111,27 @@ class Steering:
             self.starting = None
         self.load = load
         load.start()
-        log.info("dashboard: load started at %g/s, mix %s, seed %d", rate, mix, seed)
+        what = f"flow {flow.name}" if flow is not None else f"mix {mix}"
+        log.info("dashboard: load started at %g/s, %s, seed %d", rate, what, seed)
         return web.json_response(self.figures())
 
     async def _new_load(
-        self, rate: float, mix: dict[str, float], seed: int, auth: str
+        self, rate: float, mix: dict[str, float], flow: Flow | None, seed: int, auth: str
     ) -> SteeredLoad:
         cluster = self.cluster
         # A user's client: no internal credential, a connection for every request in flight.
         client = HttpClient(cluster.clock, pool_size=MAX_IN_FLIGHT)
-        options = BenchOptions(clock="real", target=cluster.url, auth=auth, timeout=REQUEST_TIMEOUT)
+        options = BenchOptions(
+            clock="real",
+            target=cluster.url,
+            auth=auth,
+            timeout=REQUEST_TIMEOUT,
+            flows=() if flow is None else (flow,),
+        )
         session = Session(cluster.topology, options, cluster.clock, client, cluster.url, None)
         try:
-            token = await credentials(session)
+            # A flow that logs in uses its own login's token, never the load's.
+            token = None if flow is not None and flow.logs_in else await credentials(session)
         except BenchError as e:
             await client.close()
             raise JSONError(502, f"the load cannot start: {e}") from None
@@ -122,14 +140,19 @@ class Steering:
             raise
         self.client = client
         send = http_send(client, session.entry, cluster.url, token, REQUEST_TIMEOUT)
+        runs = None
+        if flow is not None:
+            runs = FlowLoad(session, flow, token, seed=seed, window=WINDOW, keep=KEEP)
         return SteeredLoad(
             cluster.clock,
             send,
             rate=rate,
             mix=mix,
             seed=seed,
+            flow=runs,
             max_in_flight=MAX_IN_FLIGHT,
             window=WINDOW,
+            keep=KEEP,
         )
 
     async def rate(self, request: web.Request) -> web.Response:
@@ -200,14 +223,21 @@ def _rate(value: Any) -> float:
     return float(value)
 
 
-def _start_request(body: Any, default_seed: int) -> tuple[float, dict[str, float], int, str]:
-    """(rate, mix, seed, auth) of a start's body, or a JSON 400 naming what is wrong."""
+def _start_request(
+    body: Any, default_seed: int, flows: dict[str, Flow]
+) -> tuple[float, dict[str, float], Flow | None, int, str]:
+    """(rate, mix, flow, seed, auth) of a start's body, or a JSON 400 naming what is wrong."""
     if not isinstance(body, dict) or "rate" not in body:
-        raise JSONError(400, 'body must be {"rate": R, "mix": {...}} (mix, seed, auth optional)')
+        raise JSONError(
+            400, 'body must be {"rate": R, "mix": {...}} (mix or flow, seed, auth optional)'
+        )
     unknown = [key for key in body if key not in START_KEYS]
     if unknown:
         raise JSONError(400, f"unknown key {unknown[0][:50]!r} (known: {', '.join(START_KEYS)})")
+    if "flow" in body and "mix" in body:
+        raise JSONError(400, "give mix or flow, not both: a flow says which requests to send")
     rate = _rate(body["rate"])
+    flow = _flow(body["flow"], flows) if "flow" in body else None
     mix = _mix(body.get("mix", {"data": 1}))
     seed = body.get("seed", default_seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
@@ -215,7 +245,16 @@ def _start_request(body: Any, default_seed: int) -> tuple[float, dict[str, float
     auth = body.get("auth", "login")
     if auth not in AUTH:
         raise JSONError(400, f"auth must be one of {', '.join(AUTH)}")
-    return rate, mix, seed, auth
+    return rate, mix, flow, seed, auth
+
+
+def _flow(name: Any, flows: dict[str, Flow]) -> Flow:
+    known = f"known: {', '.join(flows)}" if flows else "the scenario has no [[load.flows]]"
+    if not isinstance(name, str):
+        raise JSONError(400, f"flow must be the name of one of the scenario's flows ({known})")
+    if name not in flows:
+        raise JSONError(400, f"no flow {name[:50]!r} ({known})", flows=list(flows))
+    return flows[name]
 
 
 def _mix(mix: Any) -> dict[str, float]:
