@@ -189,6 +189,20 @@ def test_an_unknown_path_is_answered_as_the_server_answers_it():
     assert all(f.error for f in result.failures)
 
 
+def test_a_flows_reads_draw_keys_as_the_mixs_do():
+    # 40 reads of 1,000 equally popular keys: nearly every one a key not read before.
+    reads = {"name": "reader", "steps": [{"request": "GET /data", "repeat": 40}]}
+    keyed = run(scenario(requests=1, flows=[reads], keys={"count": 1000}))
+    assert keyed.cache is not None and keyed.cache.misses > 30
+    assert keyed.cache.hits + keyed.cache.misses == 40
+    # A read that names its key keeps it; without keys, every read is of the one key.
+    named = {"name": "reader", "steps": [{"request": "GET /data?key=a", "repeat": 40}]}
+    for s in (scenario(requests=1, flows=[named], keys={"count": 1000}),
+              scenario(requests=1, flows=[reads])):  # fmt: skip
+        result = run(s)
+        assert result.cache is not None and (result.cache.hits, result.cache.misses) == (39, 1)
+
+
 def test_steps_of_one_request_are_numbered():
     flow = {"name": "f", "steps": [{"request": "GET /process"}, {"request": "GET /process"}]}
     result = run(scenario(requests=1, flows=[flow]))

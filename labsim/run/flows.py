@@ -92,7 +92,7 @@ class _Runner:
             reply = await session.client.request(
                 session.entry,
                 step.method,
-                session.base + step.path,
+                session.base + session.keyed(step.method, step.path),
                 headers={"Authorization": token} if token else None,
                 json_body=self.body(step, run),
                 check=False,

@@ -104,6 +104,13 @@ class Session:
             return path
         return f"{path}?key={self.draw_key()}"
 
+    def keyed(self, method: str, path: str) -> str:
+        """`path` with a drawn key, if it is a read's, given without a query (a flow's
+        `GET /data`), as the mix's reads get theirs; else as it is."""
+        if self.draw_key is None or (method, path) not in _KEYED:
+            return path
+        return f"{path}?key={self.draw_key()}"
+
     @property
     def entry(self) -> str:
         """The replica clients send to: the graph's entry (the lab's load balancer)."""
@@ -175,6 +182,8 @@ async def open_session(
 
 # Hops a request holds at once, at most: as many as the lab's longest path has.
 HOPS = 3
+# The reads a drawn key goes with, as (method, path).
+_KEYED = frozenset(ENDPOINTS[name][:2] for name in KEYED)
 
 
 def _make_room(options: BenchOptions, components: int) -> None:
