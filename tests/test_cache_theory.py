@@ -27,6 +27,7 @@ import pytest
 from labsim import api
 from labsim.model import cache_theory as ct
 from labsim.model.cache_prediction import predict_hit_ratio
+from labsim.model.flows import Flow, Step
 from labsim.model.keys import Keys, drawer, probabilities
 from labsim.run.axes import Axis
 from labsim.run.sweep import run_sweep
@@ -197,5 +198,8 @@ def test_no_theory_where_its_model_does_not_hold():
 
     busy = dataclasses.replace(scenario, load=dataclasses.replace(scenario.load, concurrency=2))
     assert "closed load of 1 client" in (predict_hit_ratio(busy).reason or "")
+    flow = Flow("reader", (Step("GET /data"),))
+    users = dataclasses.replace(scenario, load=dataclasses.replace(scenario.load, flows=(flow,)))
+    assert "not a load of flows" in (predict_hit_ratio(users).reason or "")
     assert "may expire" in (predict_hit_ratio(scenario, simulated_s=90_000).reason or "")
     assert predict_hit_ratio(scenario, simulated_s=80).hit_ratio is not None

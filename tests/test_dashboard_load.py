@@ -149,6 +149,23 @@ async def test_a_rate_that_is_no_number_is_400(open_dashboard, raw):  # noqa: F8
     assert resp.status == 400 and "rate must be a number" in (await resp.json())["error"]
 
 
+@pytest.mark.parametrize("path", ["/api/load/start", "/api/load/rate"])
+async def test_a_rate_of_400_digits_is_refused_not_a_500(open_dashboard, path):  # noqa: F811
+    # Past a float's range: comparing it as one would raise OverflowError.
+    cluster, client = await open_dashboard()
+    headers = admin(cluster) | {"Content-Type": "application/json"}
+    if path.endswith("rate"):
+        await client.post("/api/load/start", json={"rate": 1}, headers=admin(cluster))
+    resp = await client.post(path, data=b'{"rate": 1' + b"0" * 400 + b"}", headers=headers)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error.startswith("rate 10000000000000000000.../s is above the dashboard's limit")
+    weight = b'{"rate": 1, "mix": {"data": 1' + b"0" * 400 + b"}}"
+    resp = await client.post("/api/load/start", data=weight, headers=headers)
+    assert resp.status in (400, 409) and "error" in await resp.json()
+    await client.post("/api/load/stop", headers=admin(cluster))
+
+
 async def test_a_rate_above_the_limit_is_refused_naming_it(open_dashboard):  # noqa: F811
     cluster, client = await open_dashboard()
     too_high = {"rate": MAX_RATE + 0.5}

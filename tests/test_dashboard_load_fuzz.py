@@ -53,7 +53,7 @@ numbers = st.one_of(
     st.integers(-(10**20), 10**20),
     st.floats(allow_nan=False, allow_infinity=False),
     st.floats(0, 30),
-    st.sampled_from([0, 1, 500, 500.0001, 501, -0.0, 1e308]),
+    st.sampled_from([0, 1, 500, 500.0001, 501, -0.0, 1e308, 10**400, -(10**400)]),
 )
 scalars = st.one_of(numbers, st.none(), st.booleans(), st.text(max_size=20))
 names = st.one_of(

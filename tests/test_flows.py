@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
+import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from labsim.model.load_changes import changed_load
 from labsim.model.scenario import Scenario, load_scenarios, scenarios_from
 from labsim.model.schema import read_toml
 from labsim.run import BenchOptions, BenchResult, execute
+from labsim.run.flows import closed_runs
 from labsim.views.report.html import render_bench
 from labsim.views.report.text import render_text
 
@@ -401,6 +404,8 @@ BAD = [
     ),
     (_with_step(think="1s"), "load.flows[0].steps[0].think: must be seconds or a table"),
     (_with_step(body={"x": "a" * MAX_BODY}), "load.flows[0].steps[0].body: must be JSON of"),
+    (_with_step(body={"x": float("nan")}), "load.flows[0].steps[0].body: must be JSON of"),
+    (_with_step(body=float("inf")), "load.flows[0].steps[0].body: must be JSON of"),
     (_with_step(status=700), "load.flows[0].steps[0].status: must be 0 or 100 to 599"),
     (_with_step(name="Bad Name"), "load.flows[0].steps[0].name: must be 1 to 40"),
     (
@@ -565,3 +570,15 @@ def test_variants_of_a_flow_scenario_run_side_by_side(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 runs of its flows, concurrency 1, variants side by side" in out
     assert "4 passed, 0 failed" in out
+
+
+def test_a_closed_loads_runs_are_split_exactly_in_a_seeded_order_drawn_lazily():
+    order = list(closed_runs([("a", 3), ("b", 5)], random.Random(1)))
+    assert Counter(order) == {"a": 3, "b": 5}
+    assert order == list(closed_runs([("a", 3), ("b", 5)], random.Random(1)))
+    # Every order is possible: over seeds, "a" comes first in about 3 of 8.
+    firsts = [next(closed_runs([("a", 3), ("b", 5)], random.Random(s))) for s in range(800)]
+    assert 240 < firsts.count("a") < 360
+    # A billion runs cost no list of a billion.
+    huge = closed_runs([("a", 10**9), ("b", 10**9)], random.Random(1))
+    assert len(list(itertools.islice(huge, 5))) == 5

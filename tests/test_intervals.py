@@ -120,7 +120,9 @@ def bars(chart: str) -> list[tuple[float, str, float]]:
         title = rect.findtext("title")
         if title is not None:
             name, value = title.rsplit(": ", 1)[1].rsplit(" ", 1)
-            out.append((time_of(chart, float(rect.get("x"))), name, float(value)))
+            out.append(
+                (time_of(chart, float(rect.get("x"))), name, float(value.removesuffix("/s")))
+            )
     return out
 
 

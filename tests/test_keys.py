@@ -185,6 +185,33 @@ async def test_a_miss_on_an_evicted_key_is_counted_as_its_cost(sim):
     assert figures["evictions"] == 1 and figures["evicted_misses"] == 1
 
 
+async def test_an_expired_entry_pushed_out_is_no_eviction_and_costs_none(sim):
+    # a expired at 120 s: its later miss would have happened without any eviction.
+    calls = [("put", "a"), ("put", "b"), ("sleep", "121"), ("put", "c"), ("get", "a")]
+    _, figures = await _cache_calls(sim, "fifo", calls, ttl=120)
+    assert figures["evictions"] == 0 and figures["evicted_misses"] == 0
+    assert figures["expirations"] >= 1
+
+
+async def test_a_larger_value_replacing_an_entry_evicts_by_the_policy_and_counts_it(sim):
+    # Room for about two entries by bytes: replacing b by a larger value pushes a out.
+    small, large = "x" * 10, "y" * 600
+    cluster, clock, client = await sim(
+        {"cache": {"maxsize": 10, "eviction": "lru", "max_bytes": 1024}}
+    )
+    url = f"{cluster.urls['cache']}/cache"
+
+    async def run() -> list[str]:
+        for key, value in (("a", small), ("b", small), ("b", large)):
+            await client.request("cache", "POST", f"{url}/{key}", json_body={"value": value})
+        return [
+            k for k in "ab" if (await client.request("cache", "GET", f"{url}/{k}")).json()["value"]
+        ]
+
+    assert await clock.run(run()) == ["b"]
+    assert cluster.counters("cache")["evictions"] == 1
+
+
 async def test_a_policy_still_drops_an_entry_past_its_ttl(sim):
     calls = [("put", "a"), ("sleep", "121")]
     held, figures = await _cache_calls(sim, "lru", calls)

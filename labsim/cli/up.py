@@ -15,8 +15,7 @@ from ..core import loop
 from ..core.clock import RealClock
 from ..model.config import Topology
 from ..model.flows import Flow
-from ..model.scenario import Load, check_load
-from ..model.schema import build, read_toml
+from ..model.scenario import load_scenarios
 from .common import (
     UsageError,
     announce,
@@ -58,8 +57,7 @@ def scenario_flows(path: str | None) -> tuple[Flow, ...]:
     file's own `[load]` (checked as `bench` checks it), as its topology is the file's own."""
     if path is None:
         return ()
-    given = read_toml(path).get("load", {})
-    return check_load(build(Load, given, path, "load"), f"{path}: load").flows
+    return load_scenarios(path)[0].load.flows
 
 
 def _another_offset(topology: Topology, offset: int | None, dashboard: int | None) -> str:

@@ -181,7 +181,10 @@ class Cache(Station[CacheConfig, CacheFigures]):
         return entry
 
     def _evict(self) -> None:
-        key, _ = self.store.popitem()
+        key, entry = self.store.popitem()
+        if self.clock.now() >= entry.expires_at + self.settings.stale_while_revalidate:
+            self.figures.expirations += 1  # it would have missed anyway: no eviction's cost
+            return
         self.figures.evictions += 1
         self.evicted[key] = None
 
@@ -269,12 +272,17 @@ class Cache(Station[CacheConfig, CacheFigures]):
         entry = Entry(value, self.clock.now() + ttl)
         if entry.size() > settings.max_bytes:
             raise JSONError(413, f"value too large for the cache ({len(value):,} bytes)")
-        if key not in self.store:
-            # By the policy, counted here (cachetools would drop them unseen for bytes).
-            while len(self.store) >= settings.maxsize:
-                self._evict()
-            while self.store and self.store.currsize + entry.size() > self.store.maxsize:
-                self._evict()
+        # By the policy, counted here (cachetools would drop them unseen for bytes). A
+        # replaced entry's bytes count as freed, so a larger value makes room the same way;
+        # it is read without touching it (a policy's `get` counts a use, as LFU's does).
+        replaced = key in self.store
+        freed = Store.__getitem__(self.store, key).size() if replaced else 0
+        while not replaced and len(self.store) >= settings.maxsize:
+            self._evict()
+        while self.store and self.store.currsize - freed + entry.size() > self.store.maxsize:
+            self._evict()
+            if key not in self.store:  # the victim was the entry being replaced
+                freed = 0
         self.store[key] = entry
         self.evicted.pop(key, None)
         self.figures.sets += 1

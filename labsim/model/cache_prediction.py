@@ -22,16 +22,14 @@ from .scenario import Scenario
 
 @dataclass(frozen=True)
 class CacheTheory:
-    """The hit ratio expected over the run (from cold), the steady state's, the policy."""
+    """The hit ratio expected over the run (from cold)."""
 
     hit_ratio: float | None
-    steady: float | None
-    policy: str | None
     reason: str | None  # why there is none, where there is none
 
 
 def _none(reason: str) -> CacheTheory:
-    return CacheTheory(None, None, None, reason)
+    return CacheTheory(None, reason)
 
 
 def cache_settings(scenario: Scenario) -> CacheConfig | None:
@@ -50,6 +48,8 @@ def predict_hit_ratio(scenario: Scenario, simulated_s: float | None = None) -> C
     load = scenario.load
     if not load.keys.on:
         return _none("the load reads one key (give load.keys)")
+    if load.flows:
+        return _none("theory models the mix's /data reads, not a load of flows")
     cache = cache_settings(scenario)
     if cache is None:
         return _none("theory models one cache replica read by /data")
@@ -70,6 +70,5 @@ def predict_hit_ratio(scenario: Scenario, simulated_s: float | None = None) -> C
             f"here models; a perfect LFU's hit ratio, the top {capacity} keys' share, "
             f"{bound:.3f}, bounds it"
         )
-    steady = cache_theory.hit_ratio(policy, p, capacity)
     expected = cache_theory.from_cold(policy, p, capacity, reads)
-    return CacheTheory(round(expected, 4), round(steady, 4), policy, None)
+    return CacheTheory(round(expected, 4), None)

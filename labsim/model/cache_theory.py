@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-# Policies with a theory here, and the equation each solves.
+# Policies `hit_ratio` answers for: a theory (lru, fifo, random; ttl as lru, its entries
+# never expiring), or a bound (lfu: a perfect LFU's share).
 POLICIES = ("lru", "fifo", "random", "lfu", "ttl")
 
 
@@ -44,6 +45,11 @@ def _fifo_slope(x: float) -> float:
 
 Occupancy = Callable[[float], float]
 _SLOPES: dict[Occupancy, Occupancy] = {_lru_occupancy: _lru_slope, _fifo_occupancy: _fifo_slope}
+# x with occupancy(x) = share, for 0 < share < 1.
+_INVERSES: dict[Occupancy, Occupancy] = {
+    _lru_occupancy: lambda share: -math.log1p(-share),
+    _fifo_occupancy: lambda share: share / (1 - share),
+}
 
 
 def characteristic_time(
@@ -60,9 +66,11 @@ def characteristic_time(
     def excess(t: float) -> float:
         return sum(occupancy(p * t) for p in probabilities) - capacity
 
-    low, high = 0.0, 1.0
-    while excess(high) < 0:
-        low, high = high, high * 2
+    # Every key is at least as occupied as the least popular one: once that one's share
+    # reaches capacity / keys the sum reaches capacity. An upper end without a search
+    # (doubling from 1 summed every key dozens of times for a steep Zipf).
+    least = min(p for p in probabilities if p > 0)
+    low, high = 0.0, _INVERSES[occupancy](capacity / keys) / least
     t = high
     for _ in range(200):
         value = excess(t)

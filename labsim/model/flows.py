@@ -47,8 +47,8 @@ def _request_ok(text: str) -> bool:
 
 def _body_ok(body: Any) -> bool:
     try:
-        size = len(json.dumps(body, separators=(",", ":")).encode())
-    except (TypeError, ValueError, RecursionError):  # a TOML date or time: not JSON
+        size = len(json.dumps(body, separators=(",", ":"), allow_nan=False).encode())
+    except (TypeError, ValueError, RecursionError):  # a TOML date or time, nan, inf: not JSON
         return False
     return size <= MAX_BODY
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.http import DownstreamError
 from ..model import result as r
-from ..model.flows import Flow, Step
+from ..model.flows import Flow, Step, weights
 from ..model.latency import sampler
 from ..model.load import plan
 from .driver import Show, _json_or_text, finish, interrupts, printer
@@ -169,23 +169,36 @@ def _runner(
     return _Runner(session, token, tally, show, stop, itertools.count(1), thinks)
 
 
-def closed_runs(session: Session) -> list[str]:
-    """The flow of each run of a closed load, in order: `requests` runs split over the
-    flows by weight exactly, shuffled with the seed so that the users mix them."""
-    options = session.options
-    blocks = plan(options.requests, {f.name: f.weight for f in options.flows})
-    runs = [name for name, n in blocks for _ in range(n)]
-    random.Random(f"{session.topology.seed}:flow-order").shuffle(runs)
-    return runs
+def closed_runs(blocks: list[tuple[str, int]], rng: random.Random) -> Iterator[str]:
+    """The flow of each run of a closed load, in order: `blocks` (flow, runs) in an order
+    drawn with `rng`, so that the users mix them. One at a time, each flow by its runs
+    still to come: a shuffle's order, without a list as long as the load."""
+    left = dict(blocks)
+    for remaining in range(sum(left.values()), 0, -1):
+        drawn = _nth(left, rng.randrange(remaining))
+        left[drawn] -= 1
+        yield drawn
+
+
+def _nth(counts: dict[str, int], index: int) -> str:
+    """The name of the `index`-th of all the counted runs, counting name by name."""
+    for name, n in counts.items():
+        if index < n:
+            return name
+        index -= n
+    raise IndexError(index)
 
 
 async def send_closed_flows(session: Session, token: str | None, tally: Tally) -> None:
     """A closed load of flows: `concurrency` users, each taking the next run when its
-    last one ended; `tally.interrupted` if Ctrl-C stopped it early."""
+    last one ended, until `requests` runs split over the flows by weight exactly are
+    done; `tally.interrupted` if Ctrl-C stopped it early."""
     options = session.options
     flows = {flow.name: flow for flow in options.flows}
-    runs = closed_runs(session)
-    show = printer(options, sum(flows[name].requests for name in runs))
+    blocks = plan(options.requests, weights(options.flows))
+    total = sum(n for _, n in blocks)
+    runs = closed_runs(blocks, random.Random(f"{session.topology.seed}:flow-order"))
+    show = printer(options, sum(flows[name].requests * n for name, n in blocks))
     stop = asyncio.Event()
     runner = _runner(session, token, tally, show, stop)
     queue = enumerate(runs, start=1)  # shared: each user takes the next run from it
@@ -196,7 +209,7 @@ async def send_closed_flows(session: Session, token: str | None, tally: Tally) -
                 return
             await runner.run(flows[name], number)
 
-    users = [asyncio.create_task(user()) for _ in range(min(options.concurrency, len(runs)))]
+    users = [asyncio.create_task(user()) for _ in range(min(options.concurrency, total))]
     with interrupts(options.interruptible, stop, users):
         outcomes = await asyncio.gather(*users, return_exceptions=True)
     finish(options, tally, stop, outcomes)

@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterator
 
 from ..core.tasks import cancel_all
+from ..model.flows import weights as flow_weights
 from .arrivals import arrival_times, expected_arrivals
 from .driver import Where, finish, interrupts, one, printer
 from .flows import mean_requests, open_starter
@@ -94,7 +95,7 @@ def _arrivals(session: Session) -> Iterator[tuple[float, str]]:
     times = arrival_times(
         options.rate, options.duration or None, options.stages, options.arrivals, rng
     )
-    drawn = {f.name: f.weight for f in options.flows} if options.flows else options.mix
+    drawn = flow_weights(options.flows) if options.flows else options.mix
     names, weights = zip(*drawn.items(), strict=True)
     counted = not (options.duration or options.stages)  # a number of requests, not a time
     for count, at in enumerate(times):

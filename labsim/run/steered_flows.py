@@ -29,8 +29,14 @@ class _LiveTally(Tally):
         self.recent: dict[str, Window] = {}
 
     def record(
-        self, endpoint: str, outcome: Outcome, latency: float, served: bool | None = None
+        self,
+        endpoint: str,
+        outcome: Outcome,
+        latency: float,
+        served: bool | None = None,
+        sent: float | None = None,
     ) -> None:
+        # Not filed by interval (`sent`): the page shows the window, not a run's timeline.
         super().record(endpoint, outcome, latency, served)
         if served:
             recent = self.recent.setdefault(endpoint, Window(self.window, self.keep))

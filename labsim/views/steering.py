@@ -178,8 +178,11 @@ class Steering:
         return self.load
 
     async def _stop(self, load: SteeredLoad, grace: float) -> None:
+        # This load's client, taken now: a load started during the grace has its own.
+        client, self.client = self.client, None
         cut = await load.stop(grace)
-        await self._close_client()
+        if client is not None:
+            await client.close()
         c = load.counts
         log.info(
             "dashboard: load stopped: %d sent, %d answered, %d failed, %d dropped; "
@@ -206,11 +209,17 @@ class Steering:
             await self._stop(self.load, 0.0)
 
 
+def _shown(number: float) -> str:
+    """A number as a message shows it: an int of 400 digits is no float (`:g` would raise)."""
+    text = f"{number:g}" if isinstance(number, float) else str(number)
+    return text if len(text) <= 20 else f"{text[:20]}..."
+
+
 def _rate(value: Any) -> float:
     if within(value, MAX_RATE, float("inf")) and value > MAX_RATE:
         raise JSONError(
             400,
-            f"rate {value:g}/s is above the dashboard's limit of {MAX_RATE}/s",
+            f"rate {_shown(value)}/s is above the dashboard's limit of {MAX_RATE}/s",
             max_rate=MAX_RATE,
         )
     if not within(value, 0, MAX_RATE):

@@ -23,7 +23,10 @@ def charts(result: BenchResult) -> list[str]:
     step = iv.interval_s
     marks = [(e.at_s, e.text) for e in iv.events]
     x_title = f"seconds since the first request ({result.clock} clock)"
-    titles = [f"{t:g} to {t + step:g} s" for t in iv.start_s]
+    titles = [
+        f"{t:g} to {t + step:g} s ({n:,} sent)"
+        for t, n in zip(iv.start_s, iv.requests, strict=True)
+    ]
     # Each interval's rate split by its answers (the last interval's rate is over what
     # it lasted, cut at the run's end).
     shares = [(rps / n if n else 0.0) for n, rps in zip(iv.requests, iv.rps, strict=True)]
@@ -39,10 +42,11 @@ def charts(result: BenchResult) -> list[str]:
             step,
             rates,
             x_title=x_title,
-            y_label="answered per second",
+            y_label="a second, by when sent",
             titles=titles,
             marks=marks,
             colours=colours,
+            unit="/s",
         )
     )
     xs = [*iv.start_s, iv.start_s[-1] + step]  # the last interval's value holds to its end

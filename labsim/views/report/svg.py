@@ -300,9 +300,11 @@ def columns(
     titles: Sequence[str],
     marks: Sequence[tuple[float, str]] = (),
     colours: dict[str, str] | None = None,
+    unit: str = "",
 ) -> str:
     """Stacked columns on a time axis, one per interval of `width` from each of `starts`;
-    each part's hover text is its column's `titles` entry, the series and its value.
+    each part's hover text is its column's `titles` entry, the series and its value (in
+    `unit`).
     `marks` are (x, text) vertical lines, as for `steps`."""
     colours = _colours(series, colours)
     top = max((sum(v[i] for v in series.values()) for i in range(len(starts))), default=0)
@@ -319,7 +321,7 @@ def columns(
             if not values[i]:
                 continue
             y = chart.y(values[i]) - (chart.base - base)
-            title = f"{titles[i]}: {name} {_number(values[i])}"
+            title = f"{titles[i]}: {name} {_number(values[i])}{unit}"
             chart.add(_bar(left, y, max(0.5, right - left - 0.5), base - y, colours[name], title))
             base = y
     _marks(chart, x_at, marks)  # over the columns, so that they never hide a line
