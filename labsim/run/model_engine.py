@@ -1,0 +1,589 @@
+"""The model engine: a run on the virtual clock as a discrete-event simulation, no HTTP.
+
+On the virtual clock a run's every figure follows from its scenario and seed, so this
+engine replays what the HTTP engine does, step for step, without sockets: the same
+per-component random streams (`model/latency.py`), drawn in the same order; the same
+clock rules (`core/clock.py`): time in integer nanoseconds, wake-ups due at one time in
+the order their sleeps were taken, and what arrives at one simulated time (a request at a
+component, a reply at its caller) taken in the order its exchange was opened, once
+everything else due then is done; the same stations (`components/capacity.py`): slots, a
+FIFO line, the service drawn when the slot is granted. It fills the same `Tally`,
+`Timeline` and station figures, so `collect.bench_result` makes the same report.
+
+It covers what `model_support.py` lets through and refuses the rest with one line. It
+imports no component and no aiohttp: it reads the model layer (topology, graph, latency).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+
+from ..core.intervals import PerInterval
+from ..core.metrics import Histogram
+from ..core.timeline import Timeline
+from ..model.config import NO_TIME, StationConfig, Topology, replica_settings
+from ..model.graph import Endpoint
+from ..model.latency import component_rng, sampler
+from ..model.load import ENDPOINTS, plan
+from ..model.result import BenchResult
+from ..model.scenario import Fault
+from ..model.station import CapacityFigures
+from .arrivals import arrival_times
+from .collect import Seen, bench_result
+from .model_support import Unsupported, refuse, unsupported
+from .samples import SampleLog
+from .sampling import Observed
+from .session import BenchOptions
+from .tally import Outcome, Tally
+
+_NS = 1_000_000_000
+_BARRIER, _SLEEP, _BACKGROUND = 0, 1, 2  # as the virtual clock's heap orders them
+# Connections a component keeps to each other it calls (`core/http.py`'s POOL_SIZE):
+# beyond them a call waits for one, which this engine does not reproduce.
+POOL_SIZE = 64
+_DEFAULT_WAIT = 30.0  # a callee whose settings name no timeout (`components/steps.py`)
+
+Then = Callable[[], None]
+Reply = Callable[[int, str], None]  # (status, the replica the answer names in X-Served-By)
+
+
+class _Loop:
+    """The virtual clock's heap and the event loop's ready queue, without asyncio.
+
+    `soon(f)` is a callback the loop runs next, in order (a task that yields, a future
+    set); `sleep` and `barrier` push a wake-up on the heap as `VirtualClock` does, and
+    every entry due at the earliest time is moved to the ready queue at once, in heap
+    order, only when nothing is ready: then everything due now has been done.
+    """
+
+    def __init__(self) -> None:
+        self.now_ns = 0
+        self.heap: list[tuple[int, int, int, int, Then]] = []
+        self.ready: deque[Then] = deque()
+        self._seq = itertools.count()
+        self._pushes = itertools.count()
+        self._exchanges = itertools.count(1)
+        self.waiting = 0  # entries on the heap that are not background ones
+        self.done = False
+
+    def now(self) -> float:
+        return self.now_ns / _NS
+
+    def soon(self, then: Then) -> None:
+        self.ready.append(then)
+
+    def sleep(self, seconds: float, then: Then, background: bool = False) -> None:
+        if seconds <= 0:  # the clock's asyncio.sleep(0): one turn of the loop
+            self.ready.append(then)
+            return
+        kind = _BACKGROUND if background else _SLEEP
+        self._push(self.now_ns + round(seconds * _NS), kind, next(self._seq), then)
+
+    def exchange(self) -> int:
+        return next(self._exchanges)
+
+    def barrier(self, exchange: int, then: Then) -> None:
+        self._push(self.now_ns, _BARRIER, exchange, then)
+
+    def _push(self, due: int, kind: int, order: int, then: Then) -> None:
+        heapq.heappush(self.heap, (due, kind, order, next(self._pushes), then))
+        self.waiting += kind != _BACKGROUND
+
+    def run(self) -> None:
+        ready, heap = self.ready, self.heap
+        while True:
+            while ready:
+                ready.popleft()()
+            if self.done:
+                return
+            if not self.waiting:
+                raise RuntimeError("model engine stalled: every request waits, none on the clock")
+            due = heap[0][0]
+            self.now_ns = max(self.now_ns, due)
+            while heap and heap[0][0] == due:
+                entry = heapq.heappop(heap)
+                self.waiting -= entry[1] != _BACKGROUND
+                ready.append(entry[4])
+
+
+class _Station:
+    """A component's slots and FIFO line, as `components/capacity.py` keeps them."""
+
+    def __init__(
+        self, loop: _Loop, component: str, settings: StationConfig, service: Callable[[], float]
+    ) -> None:
+        self.loop, self.component = loop, component
+        self.slots, self.queue_size = settings.concurrency, settings.queue_size
+        self.for_service_only = settings.holds == "service"
+        self.service = service
+        self.busy = 0
+        self.waiting: deque[Then] = deque()
+        self.waits = Histogram()
+        self.started = self._last = loop.now()
+        self._busy_area = 0.0
+        self._queue_area = 0.0
+
+    def hold(self, handler: Callable[[Reply], None], reply: Reply) -> None:
+        """`handler` in a slot after the service time; the slot let go as Capacity does."""
+
+        def served() -> None:
+            if self.for_service_only:
+                self.release()
+                handler(reply)
+            else:
+
+                def answered(status: int, served_by: str) -> None:
+                    self.release()
+                    reply(status, served_by)
+
+                handler(answered)
+
+        def granted() -> None:
+            seconds = self.service()
+            if seconds > 0:
+                self.loop.sleep(seconds, served)
+            else:
+                served()
+
+        self.acquire(granted)
+
+    def spend(self, seconds: float, then: Then) -> None:
+        """`seconds` of work in a slot (a cpu step under `holds = "service"`)."""
+
+        def granted() -> None:
+            self.loop.sleep(seconds, done)  # Capacity.spend sleeps even for 0: one turn
+
+        def done() -> None:
+            self.release()
+            then()
+
+        self.acquire(granted)
+
+    def acquire(self, granted: Then) -> None:
+        if self.busy < self.slots:
+            self._advance()
+            self.busy += 1
+            self.waits.add(0.0)
+            granted()
+            return
+        if len(self.waiting) >= self.queue_size:
+            raise refuse(f"a full queue's 503 ({self.component}, queue_size {self.queue_size})")
+        self._advance()
+        arrived = self.loop.now()
+
+        def woken() -> None:
+            self.waits.add(self.loop.now() - arrived)
+            granted()
+
+        self.waiting.append(woken)
+
+    def release(self) -> None:
+        self._advance()
+        if self.waiting:
+            self.loop.soon(self.waiting.popleft())  # the slot passes on: still busy
+            return
+        self.busy -= 1
+
+    def _advance(self) -> None:
+        now = self.loop.now()
+        if now > self._last:
+            span = now - self._last
+            self._busy_area += self.busy * span
+            self._queue_area += len(self.waiting) * span
+            self._last = now
+
+    def figures(self) -> CapacityFigures:
+        self._advance()
+        now = self.loop.now()
+        span = max(0.0, now - self.started)
+        waits = Histogram(
+            self.waits.count,
+            self.waits.total_us,
+            self.waits.min_us,
+            self.waits.max_us,
+            Counter(self.waits.buckets),
+        )
+        return CapacityFigures(
+            slots=self.slots,
+            queue_size=self.queue_size,
+            busy_now=self.busy,
+            utilization=self._busy_area / (self.slots * span) if span > 0 else 0.0,
+            busy_slot_seconds=self._busy_area,
+            queue_length_now=len(self.waiting),
+            queue_length_mean=self._queue_area / span if span > 0 else 0.0,
+            queue_wait=waits,
+            rejected=0,
+            at_s=now,
+            span_s=span,
+        )
+
+
+class _Node:
+    """One replica: its delay, its station, its kind's handling, the statuses it answered."""
+
+    def __init__(self, engine: _Engine, replica: str, name: str) -> None:
+        graph = engine.graph
+        component = graph.components[name]
+        self.engine, self.loop, self.id, self.kind = engine, engine.loop, replica, component.kind
+        self.component = component
+        settings = self.settings = replica_settings(component, replica)
+        self.rng = component_rng(engine.topology.seed, replica)
+        self.delay = sampler(settings.latency, self.rng)
+        self.station: _Station | None = None
+        if isinstance(settings, StationConfig):
+            service = sampler(settings.service, self.rng)
+            if settings.concurrency > 0:
+                self.station = _Station(self.loop, replica, settings, service)
+            elif settings.service != NO_TIME:
+                latency = self.delay
+                self.delay = lambda: latency() + service()
+        self.statuses: Counter[int] = Counter()
+        # A component of several replicas that this one calls: its replicas in turn.
+        self.turns = {
+            n: itertools.cycle([r.id for r in graph.replicas(n)]) for n in graph.components
+        }
+        self.draws: dict[int, Callable[[], float]] = {}
+        if component.kind == "load_balancer":
+            self.backends = [r.id for n in component.backends for r in graph.replicas(n)]
+            self.turn = 0
+            self.in_flight = dict.fromkeys(self.backends, 0)
+            self.timeout = settings.timeout
+
+    def serve(self, method: str, path: str, reply: Reply) -> None:
+        """A request that has just passed its barrier here: the middleware, then the kind."""
+        seconds = self.delay()
+
+        def slot() -> None:
+            handler = self._handler(method, path)
+            if self.station is not None:
+                self.station.hold(handler, self._answered(reply))
+            else:
+                handler(self._answered(reply))
+
+        if seconds > 0:
+            self.loop.sleep(seconds, slot)
+        else:
+            slot()
+
+    def _answered(self, reply: Reply) -> Reply:
+        def answered(status: int, served_by: str) -> None:
+            self.statuses[status] += 1
+            reply(status, served_by)
+
+        return answered
+
+    def _handler(self, method: str, path: str) -> Callable[[Reply], None]:
+        if self.kind == "load_balancer":
+            return lambda reply: self._proxy(method, path, reply)
+        if self.kind == "gateway" and (method, path) == ("POST", "/login"):
+            return lambda reply: reply(200, self.id)
+        endpoint = self.component.endpoint(method, path)
+        assert endpoint is not None  # model_support refused any other route
+        return lambda reply: self._steps(endpoint, 0, 200, reply)
+
+    def _proxy(self, method: str, path: str, reply: Reply) -> None:
+        backend = self._pick()
+        self.in_flight[backend] += 1
+
+        def relayed(status: int, served_by: str) -> None:
+            self.in_flight[backend] -= 1
+            reply(status, served_by)  # the gateway's answer passes on, X-Served-By too
+
+        self.engine.call(self.id, backend, method, path, self.timeout, relayed)
+
+    def _pick(self) -> str:
+        strategy = self.settings.strategy
+        if strategy == "random":
+            return self.backends[self.rng.randrange(len(self.backends))]
+        if strategy == "least_connections":
+            return min(self.backends, key=lambda b: self.in_flight[b])
+        backend = self.backends[self.turn]
+        self.turn = (self.turn + 1) % len(self.backends)
+        return backend
+
+    def _steps(self, endpoint: Endpoint, i: int, status: int, reply: Reply) -> None:
+        if i == len(endpoint.steps):
+            reply(status, self.id)
+            return
+        step = endpoint.steps[i]
+
+        def next_step() -> None:
+            self._steps(endpoint, i + 1, status, reply)
+
+        if step.kind == "call":
+
+            def called(answer: int, _served_by: str) -> None:
+                self._steps(endpoint, i + 1, answer, reply)
+
+            target = next(self.turns[step.target])
+            wait = getattr(self.engine.graph.components[step.target].settings, "timeout", None)
+            wait = _DEFAULT_WAIT if wait is None else wait
+            self.engine.call(self.id, target, step.method, step.path, wait, called)
+            return
+        draw = self.draws.get(id(step))
+        if draw is None:
+            draw = self.draws[id(step)] = sampler(step.time, self.rng)
+        seconds = draw()
+        if step.kind == "cpu" and self.station is not None and self.station.for_service_only:
+            self.station.spend(seconds, next_step)
+        else:
+            self.loop.sleep(seconds, next_step)
+
+
+class _Engine:
+    """One run: the replicas, the bench's load and its tally, the sampler."""
+
+    def __init__(
+        self, topology: Topology, options: BenchOptions, samples: SampleLog | None
+    ) -> None:
+        self.topology, self.options, self.samples = topology, options, samples
+        self.loop = _Loop()
+        graph = self.graph = topology.graph()
+        # In start order (callees first), as the cluster lists them.
+        self.nodes = {
+            r.id: _Node(self, r.id, name)
+            for name in graph.start_order()
+            for r in graph.replicas(name)
+        }
+        self.entry = graph.entry_replica()
+        self.pools: Counter[tuple[str, str]] = Counter()
+        self.timeline = Timeline()
+        self.tally = Tally()
+        self.start = 0.0
+        self.in_flight = 0  # an open load's requests unanswered
+        self.senders = 0  # a closed load's clients still sending, or the open scheduler
+
+    # -- exchanges ------------------------------------------------------------------------
+
+    def call(
+        self, caller: str, callee: str, method: str, path: str, wait: float | None, then: Reply
+    ) -> None:
+        """`caller` sends `method path` to `callee`; `then(status, served_by)` once the
+        reply has passed its barrier at the caller."""
+        loop = self.loop
+        exchange = loop.exchange()
+        pool = (caller, callee)
+        self.pools[pool] += 1
+        if self.pools[pool] > POOL_SIZE:
+            raise refuse(
+                f"more than {POOL_SIZE} requests at once from {caller} to {callee} "
+                "(a wait for a pooled connection)"
+            )
+        due = None if wait is None else loop.now_ns + round(wait * _NS)
+
+        def replied(status: int, served_by: str) -> None:
+            self.pools[pool] -= 1
+
+            def read() -> None:
+                if due is not None and loop.now_ns >= due:
+                    raise refuse(f"a timeout ({callee} did not answer {caller} within {wait:g}s)")
+                then(status, served_by)
+
+            loop.barrier(exchange, read)
+
+        node = self.nodes[callee]
+        loop.barrier(exchange, lambda: node.serve(method, path, replied))
+
+    def send(self, method: str, path: str, then: Reply) -> None:
+        """The bench's own request to the entry (its pool never makes it wait)."""
+        loop = self.loop
+        exchange = loop.exchange()
+        node = self.nodes[self.entry]
+
+        def replied(status: int, served_by: str) -> None:
+            loop.barrier(exchange, lambda: then(status, served_by))
+
+        loop.barrier(exchange, lambda: node.serve(method, path, replied))
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> Seen:
+        self.send("POST", "/login", lambda status, _: self._begin(status))
+        self.loop.run()
+        return self._seen()
+
+    def _begin(self, status: int) -> None:
+        if status != 200:  # model_support lets through only a load whose login succeeds
+            raise refuse(f"a login answered {status}")
+        loop, options = self.loop, self.options
+        self.start = start = loop.now()
+        self.tally = Tally(
+            cached=self.graph.reads_cache(),
+            entry=self.entry,
+            start=start,
+            per_interval=PerInterval.every(options.interval),
+        )
+        if self.samples is not None:
+            self.samples.start = start
+        self.began = self._capacities()
+        loop.soon(self._sample)
+        if options.open:
+            self.senders = 1
+            loop.soon(self._schedule)
+        else:
+            sequence = _sequence(plan(options.requests, options.mix))
+            think = None
+            if options.think.mean() > 0:
+                think = sampler(options.think, random.Random(f"{self.topology.seed}:think"))
+            count = min(options.concurrency, options.requests)
+            self.senders = count
+            for _ in range(count):
+                loop.soon(self._worker(sequence, think))
+
+    def _sample(self) -> None:
+        self._take()
+        loop = self.loop
+        loop.sleep(self.start + self.timeline.next_at() - loop.now(), self._sample, background=True)
+
+    def _take(self) -> None:
+        tally = self.tally
+        values = {
+            "ok": tally.ok,
+            "failed": tally.failed,
+            "hits": tally.hits,
+            "misses": tally.misses,
+        }
+        for replica, node in self.nodes.items():
+            if node.station is not None:
+                values[f"queue {replica}"] = len(node.station.waiting)
+        values |= {"worker_queued": 0, "worker_running": 0}  # no task reaches a worker
+        self.timeline.add(self.loop.now() - self.start, values)
+
+    def _worker(
+        self, sequence: Iterator[tuple[int, str]], think: Callable[[], float] | None
+    ) -> Then:
+        loop = self.loop
+        turn = itertools.count()
+
+        def step() -> None:
+            n = next(turn)
+            taken = next(sequence, None)
+            if taken is None:
+                self._sender_done()
+                return
+            _, endpoint = taken
+            if n and think is not None:
+                loop.sleep(think(), lambda: self._one(endpoint, None, step))
+            else:
+                self._one(endpoint, None, step)
+
+        return step
+
+    def _schedule(self) -> None:
+        loop, options = self.loop, self.options
+        start = loop.now()
+        arrivals = _arrivals(options, self.topology.seed)
+        tally = self.tally
+
+        def wait() -> None:
+            taken = next(arrivals, None)
+            if taken is None:
+                tally.offered_for = loop.now() - start
+                self._sender_done()
+                return
+            at, endpoint = taken
+            loop.sleep(start + at - loop.now(), lambda: arrive(at, endpoint))
+
+        def arrive(at: float, endpoint: str) -> None:
+            tally.arrived += 1
+            if self.in_flight >= options.max_in_flight:
+                tally.dropped += 1
+            else:
+                self.in_flight += 1
+                loop.soon(lambda: self._one(endpoint, start + at, self._answered))
+            wait()
+
+        wait()
+
+    def _answered(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight and not self.senders:
+            self.loop.done = True
+
+    def _sender_done(self) -> None:
+        self.senders -= 1
+        if not self.senders and not self.in_flight:
+            self.loop.done = True
+
+    def _one(self, endpoint: str, scheduled: float | None, then: Then) -> None:
+        """Send one request of the mix and file its answer, as `driver.one` does."""
+        loop, tally = self.loop, self.tally
+        method, path, _, _ = ENDPOINTS[endpoint]
+        sent = loop.now()
+        started = sent if scheduled is None else scheduled
+        if scheduled is not None:
+            tally.send_lag.add(max(0.0, sent - scheduled))
+
+        def answered(status: int, served_by: str) -> None:
+            latency = loop.now() - sent
+            tally.record(
+                endpoint, Outcome(status, None, served_by=served_by), latency, sent=started
+            )
+            if self.samples is not None:
+                self.samples.add(endpoint, started, sent, latency, status, served_by, None)
+            then()
+
+        self.send(method, path, answered)
+
+    def _capacities(self) -> dict[str, CapacityFigures]:
+        return {r: n.station.figures() for r, n in self.nodes.items() if n.station is not None}
+
+    def _seen(self) -> Seen:
+        elapsed = self.loop.now() - self.start
+        ended = self._capacities()
+        self._take()
+        observed = Observed(
+            counters={r: {} for r in self.nodes},
+            statuses={r: _statuses(n.statuses) for r, n in self.nodes.items()},
+            kinds={r: n.kind for r, n in self.nodes.items()},
+            capacity={r: (self.began[r], ended[r]) for r in self.began},
+        )
+        return Seen(self.topology, self.options, self.tally, elapsed, 0.0, observed, self.timeline)
+
+
+def _statuses(counts: Counter[int]) -> dict[str, int]:
+    served = Counter({str(status): n for status, n in counts.items()})
+    return {status: n for status, n in sorted(served.items()) if n}
+
+
+def _sequence(blocks: list[tuple[str, int]]) -> Iterator[tuple[int, str]]:
+    """The closed load's requests in turn, as `driver._sequence` numbers them."""
+    names = itertools.chain.from_iterable(itertools.repeat(name, n) for name, n in blocks)
+    return enumerate(names, start=1)
+
+
+def _arrivals(options: BenchOptions, seed: int) -> Iterator[tuple[float, str]]:
+    """(seconds from the start, endpoint) of each arrival, as `open_load._arrivals`."""
+    rng = random.Random(f"{seed}:arrivals")
+    times = arrival_times(
+        options.rate, options.duration or None, options.stages, options.arrivals, rng
+    )
+    names, weights = zip(*options.mix.items(), strict=True)
+    counted = not (options.duration or options.stages)
+    for count, at in enumerate(times):
+        if counted and count >= options.requests:
+            return
+        yield at, rng.choices(names, weights)[0]
+
+
+def execute_model(
+    topology: Topology,
+    options: BenchOptions,
+    faults: Sequence[Fault] = (),
+    samples: SampleLog | None = None,
+) -> BenchResult:
+    """The run's result by the model engine; `Unsupported` (one line) for what it cannot
+    reproduce exactly."""
+    reason = unsupported(topology, options, faults)
+    if reason is not None:
+        raise Unsupported(reason)
+    wall_start = time.perf_counter()
+    seen = _Engine(topology, options, samples).run()
+    wall = time.perf_counter() - wall_start
+    return bench_result(dataclasses.replace(seen, wall=wall))

@@ -1,0 +1,138 @@
+"""What the model engine reproduces today, and the one line that refuses the rest.
+
+`unsupported(topology, options, faults)` is None for a run the model engine gives
+exactly as the HTTP engine does, else one line naming the first feature it does not yet
+reproduce. Some features only show while a run goes (a full queue's 503, a timeout, more
+requests in flight between two components than one connection pool holds): the engine
+raises `Unsupported` with the same kind of line then, never a different answer. Plain
+data in, a string out: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..model.config import StationConfig, Topology, replica_settings
+from ..model.graph import Graph
+from ..model.load import ENDPOINTS
+from ..model.scenario import Fault
+from .session import BenchError, BenchOptions
+
+PREFIX = "the model engine does not yet reproduce: "
+# Kinds a request of the supported load may reach, and the steps it may take there.
+KINDS = ("load_balancer", "gateway", "service", "microservice")
+STEPS = ("call", "cpu", "io")
+STRATEGIES = ("round_robin", "random", "least_connections")
+ENDPOINTS_DONE = ("process",)
+
+
+class Unsupported(BenchError):
+    """The model engine cannot reproduce this run exactly: the message names why."""
+
+
+def refuse(feature: str) -> Unsupported:
+    return Unsupported(PREFIX + feature)
+
+
+def unsupported(
+    topology: Topology, options: BenchOptions, faults: Sequence[Fault] = ()
+) -> str | None:
+    """None when the model engine reproduces this run; else the one line saying why not."""
+    reason = _load(options, faults) or _topology(topology, options)
+    return None if reason is None else PREFIX + reason
+
+
+def _load(options: BenchOptions, faults: Sequence[Fault]) -> str | None:
+    if options.target is not None:
+        return "--target (a topology served elsewhere)"
+    if not options.virtual:
+        return "the real clock (clock = real)"
+    if faults:
+        return "[[faults]] (faults on a schedule)"
+    if options.flows:
+        return "[[flows]] (user flows)"
+    if options.auth != "login":
+        return f'auth = "{options.auth}" (only a token from /login)'
+    if options.verbose:
+        return "--verbose (a line per request)"
+    for name, weight in options.mix.items():
+        if weight and name not in ENDPOINTS_DONE:
+            return f"the {name!r} endpoint in the mix (only: {', '.join(ENDPOINTS_DONE)})"
+    return None
+
+
+def _topology(topology: Topology, options: BenchOptions) -> str | None:
+    if topology.status_tracker:
+        return "status_tracker (the status log)"
+    graph = topology.graph()
+    for name, component in graph.components.items():
+        for replica in graph.replicas(name):
+            reason = _settings(replica.id, replica_settings(component, replica.id))
+            if reason:
+                return reason
+    reason = _route(graph, graph.entry(), "POST", "/login", set())
+    if reason:
+        return reason
+    for name, weight in options.mix.items():
+        if weight:
+            method, path, _, _ = ENDPOINTS[name]
+            reason = _route(graph, graph.entry(), method, path, set())
+            if reason:
+                return reason
+    return None
+
+
+def _settings(replica: str, settings: object) -> str | None:
+    if getattr(settings, "status_name", ""):
+        return f"[{replica}] status_name (the status log)"
+    limit = getattr(settings, "rate_limit", None)
+    if limit is not None and (limit.rate > 0 or limit.requests > 0):
+        return f"[{replica}] rate_limit"
+    station = settings if isinstance(settings, StationConfig) else None
+    if station is not None and station.concurrency > 0 and station.discipline != "fifo":
+        return f'[{replica}] discipline = "{station.discipline}"'
+    strategy = getattr(settings, "strategy", None)
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            return f'[{replica}] strategy = "{strategy}"'
+        if settings.health_check.interval > 0:  # type: ignore[attr-defined]
+            return f"[{replica}] health_check"
+        if settings.outlier.consecutive_failures > 0:  # type: ignore[attr-defined]
+            return f"[{replica}] outlier (ejection)"
+        if settings.retry.attempts > 0:  # type: ignore[attr-defined]
+            return f"[{replica}] retry"
+    return None
+
+
+def _route(graph: Graph, name: str, method: str, path: str, seen: set[str]) -> str | None:
+    """Why a request `method path` at component `name` is beyond the engine, or None."""
+    component = graph.components[name]
+    if component.kind not in KINDS:
+        return f"requests to a {component.kind} ({name})"
+    if name in seen:
+        return f"a circle of calls through {name}"
+    seen = seen | {name}
+    if component.kind == "load_balancer":
+        for backend in component.backends:
+            reason = _route(graph, backend, method, path, seen)
+            if reason:
+                return reason
+        return None if component.backends else f"a load balancer with no backends ({name})"
+    if component.kind == "gateway" and component.auth:
+        return f"a login service checking the gateway's tokens ({component.auth})"
+    if component.kind == "gateway" and (method, path) == ("POST", "/login"):
+        return None
+    endpoint = component.endpoint(method, path)
+    if endpoint is None:
+        return f"{method} {path} at {name}, which has no such endpoint (a 404)"
+    for step in endpoint.steps:
+        if step.kind not in STEPS:
+            return f"{step.kind} steps ({name} {method} {path})"
+        if step.kind == "call":
+            kind = graph.components[step.target].kind
+            if kind in ("load_balancer", "gateway"):  # a step's call carries no token
+                return f"a step calling a {kind} ({name} -> {step.target})"
+            reason = _route(graph, step.target, step.method, step.path, seen)
+            if reason:
+                return reason
+    return None
