@@ -253,6 +253,10 @@ class _Node:
             self.backends = [r.id for n in component.backends for r in graph.replicas(n)]
             self.turn = 0
             self.in_flight = dict.fromkeys(self.backends, 0)
+            self.weights = dict(
+                zip(self.backends, settings.weights or [1] * len(self.backends), strict=True)
+            )
+            self.scores = dict.fromkeys(self.backends, 0)  # smooth weighted round robin
             self.timeout = settings.timeout
 
     def serve(self, method: str, path: str, reply: Reply) -> None:
@@ -303,6 +307,21 @@ class _Node:
             return self.backends[self.rng.randrange(len(self.backends))]
         if strategy == "least_connections":
             return min(self.backends, key=lambda b: self.in_flight[b])
+        if strategy == "power_of_two":
+            if len(self.backends) == 1:
+                return self.backends[0]
+            a, b = self.rng.sample(range(len(self.backends)), 2)
+            first, second = self.backends[a], self.backends[b]
+            return first if self.in_flight[first] <= self.in_flight[second] else second
+        if strategy == "weighted":  # nginx's smooth weighted round robin, as balancing.py
+            best = None
+            for b in self.backends:
+                self.scores[b] += self.weights[b]
+                if best is None or self.scores[b] > self.scores[best]:
+                    best = b
+            assert best is not None
+            self.scores[best] -= sum(self.weights.values())
+            return best
         backend = self.backends[self.turn]
         self.turn = (self.turn + 1) % len(self.backends)
         return backend

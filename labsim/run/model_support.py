@@ -22,7 +22,7 @@ PREFIX = "the model engine does not yet reproduce: "
 # Kinds a request of the supported load may reach, and the steps it may take there.
 KINDS = ("load_balancer", "gateway", "service", "microservice")
 STEPS = ("call", "cpu", "io")
-STRATEGIES = ("round_robin", "random", "least_connections")
+STRATEGIES = ("round_robin", "random", "least_connections", "power_of_two", "weighted")
 ENDPOINTS_DONE = ("process",)
 
 
