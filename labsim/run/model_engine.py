@@ -43,7 +43,7 @@ from .session import BenchOptions
 from .tally import Outcome, Tally
 
 _NS = 1_000_000_000
-_BARRIER, _SLEEP, _BACKGROUND = 0, 1, 2  # as the virtual clock's heap orders them
+_SLEEP, _BACKGROUND = 1, 2  # as the virtual clock's heap kinds them (its barriers are 0)
 # Connections a component keeps to each other it calls (`core/http.py`'s POOL_SIZE):
 # beyond them a call waits for one, which this engine does not reproduce.
 POOL_SIZE = 64
@@ -70,6 +70,9 @@ class _Loop:
         self._pushes = itertools.count()
         self._exchanges = itertools.count(1)
         self.waiting = 0  # entries on the heap that are not background ones
+        # Barriers are always due now: kept apart from the heap, sorted when they fire
+        # (before anything else due now, as their kind sorts first on the clock's heap).
+        self.barriers: list[tuple[int, Then]] = []
         self.done = False
 
     def now(self) -> float:
@@ -89,7 +92,7 @@ class _Loop:
         return next(self._exchanges)
 
     def barrier(self, exchange: int, then: Then) -> None:
-        self._push(self.now_ns, _BARRIER, exchange, then)
+        self.barriers.append((exchange, then))
 
     def _push(self, due: int, kind: int, order: int, then: Then) -> None:
         heapq.heappush(self.heap, (due, kind, order, next(self._pushes), then))
@@ -102,6 +105,19 @@ class _Loop:
                 ready.popleft()()
             if self.done:
                 return
+            if self.barriers:
+                batch, self.barriers = self.barriers, []
+                if len(batch) == 1:
+                    ready.append(batch[0][1])
+                else:
+                    batch.sort(key=_first)  # in the order their exchanges were opened
+                    ready.extend(then for _, then in batch)
+                now = self.now_ns
+                while heap and heap[0][0] == now:  # sleeps due now too, after the barriers
+                    entry = heapq.heappop(heap)
+                    self.waiting -= entry[1] != _BACKGROUND
+                    ready.append(entry[4])
+                continue
             if not self.waiting:
                 raise RuntimeError("model engine stalled: every request waits, none on the clock")
             due = heap[0][0]
@@ -110,6 +126,10 @@ class _Loop:
                 entry = heapq.heappop(heap)
                 self.waiting -= entry[1] != _BACKGROUND
                 ready.append(entry[4])
+
+
+def _first(pair: tuple[int, Then]) -> int:
+    return pair[0]
 
 
 class _Station:
@@ -249,6 +269,7 @@ class _Node:
             n: itertools.cycle([r.id for r in graph.replicas(n)]) for n in graph.components
         }
         self.draws: dict[int, Callable[[], float]] = {}
+        self.endpoints = {(e.method, e.path): e for e in component.endpoints}
         if component.kind == "load_balancer":
             self.backends = [r.id for n in component.backends for r in graph.replicas(n)]
             self.turn = 0
@@ -287,7 +308,7 @@ class _Node:
             return lambda reply: self._proxy(method, path, reply)
         if self.kind == "gateway" and (method, path) == ("POST", "/login"):
             return lambda reply: reply(200, self.id)
-        endpoint = self.component.endpoint(method, path)
+        endpoint = self.endpoints.get((method, path))
         assert endpoint is not None  # model_support refused any other route
         return lambda reply: self._steps(endpoint, 0, 200, reply)
 
