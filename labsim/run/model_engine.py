@@ -23,14 +23,15 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ..core.intervals import PerInterval
 from ..core.metrics import Histogram
 from ..core.timeline import Timeline
 from ..model.config import NO_TIME, StationConfig, Topology, replica_settings
-from ..model.graph import Endpoint
+from ..model.graph import Endpoint, Step
 from ..model.latency import component_rng, sampler
-from ..model.load import ENDPOINTS, plan
+from ..model.load import DIRECT, ENDPOINTS, plan
 from ..model.result import BenchResult
 from ..model.scenario import Fault
 from ..model.station import CapacityFigures
@@ -48,9 +49,11 @@ _SLEEP, _BACKGROUND = 1, 2  # as the virtual clock's heap kinds them (its barrie
 # beyond them a call waits for one, which this engine does not reproduce.
 POOL_SIZE = 64
 _DEFAULT_WAIT = 30.0  # a callee whose settings name no timeout (`components/steps.py`)
+_DRAIN_POLL, _DRAIN_LIMIT = 0.5, 24 * 3600.0  # as `sampling.drain_worker` polls
 
 Then = Callable[[], None]
-Reply = Callable[[int, str], None]  # (status, the replica the answer names in X-Served-By)
+# (status, the replica the answer names in X-Served-By, what of its body the caller reads)
+Reply = Callable[[int, str, Any], None]
 
 
 class _Loop:
@@ -128,6 +131,10 @@ class _Loop:
                 ready.append(entry[4])
 
 
+# What a gateway's read answers: whether it came from the cache.
+_HIT, _MISS = {"cached": True}, {"cached": False}
+
+
 def _first(pair: tuple[int, Then]) -> int:
     return pair[0]
 
@@ -158,9 +165,9 @@ class _Station:
                 handler(reply)
             else:
 
-                def answered(status: int, served_by: str) -> None:
+                def answered(status: int, served_by: str, body: Any) -> None:
                     self.release()
-                    reply(status, served_by)
+                    reply(status, served_by, body)
 
                 handler(answered)
 
@@ -264,6 +271,13 @@ class _Node:
                 latency = self.delay
                 self.delay = lambda: latency() + service()
         self.statuses: Counter[int] = Counter()
+        self.counters: Counter[str] = Counter()  # its kind's figures that the report reads
+        self.entries: dict[str, float] = {}  # a cache's: key -> when it expires
+        if component.kind == "worker":
+            self.duration = sampler(settings.task_duration, self.rng)
+            self.free_slots = settings.concurrency
+            self.task_waiters: deque[Then] = deque()
+            self.active = self.tasks = 0
         # A component of several replicas that this one calls: its replicas in turn.
         self.turns = {
             n: itertools.cycle([r.id for r in graph.replicas(n)]) for n in graph.components
@@ -297,9 +311,9 @@ class _Node:
             slot()
 
     def _answered(self, reply: Reply) -> Reply:
-        def answered(status: int, served_by: str) -> None:
+        def answered(status: int, served_by: str, body: Any) -> None:
             self.statuses[status] += 1
-            reply(status, served_by)
+            reply(status, served_by, body)
 
         return answered
 
@@ -307,18 +321,24 @@ class _Node:
         if self.kind == "load_balancer":
             return lambda reply: self._proxy(method, path, reply)
         if self.kind == "gateway" and (method, path) == ("POST", "/login"):
-            return lambda reply: reply(200, self.id)
+            return lambda reply: reply(200, self.id, None)
+        if self.kind == "cache":
+            return lambda reply: self._cache(method, path, reply)
+        if self.kind == "database":
+            return lambda reply: self._database(reply)
+        if self.kind == "worker":
+            return lambda reply: self._submit(reply)
         endpoint = self.endpoints.get((method, path))
         assert endpoint is not None  # model_support refused any other route
-        return lambda reply: self._steps(endpoint, 0, 200, reply)
+        return lambda reply: self._steps(endpoint, 0, 200, None, reply)
 
     def _proxy(self, method: str, path: str, reply: Reply) -> None:
         backend = self._pick()
         self.in_flight[backend] += 1
 
-        def relayed(status: int, served_by: str) -> None:
+        def relayed(status: int, served_by: str, body: Any) -> None:
             self.in_flight[backend] -= 1
-            reply(status, served_by)  # the gateway's answer passes on, X-Served-By too
+            reply(status, served_by, body)  # the gateway's answer passes on, X-Served-By too
 
         self.engine.call(self.id, backend, method, path, self.timeout, relayed)
 
@@ -331,15 +351,15 @@ class _Node:
         if strategy == "power_of_two":
             if len(self.backends) == 1:
                 return self.backends[0]
-            a, b = self.rng.sample(range(len(self.backends)), 2)
-            first, second = self.backends[a], self.backends[b]
+            i, j = self.rng.sample(range(len(self.backends)), 2)
+            first, second = self.backends[i], self.backends[j]
             return first if self.in_flight[first] <= self.in_flight[second] else second
         if strategy == "weighted":  # nginx's smooth weighted round robin, as balancing.py
             best = None
-            for b in self.backends:
-                self.scores[b] += self.weights[b]
-                if best is None or self.scores[b] > self.scores[best]:
-                    best = b
+            for candidate in self.backends:
+                self.scores[candidate] += self.weights[candidate]
+                if best is None or self.scores[candidate] > self.scores[best]:
+                    best = candidate
             assert best is not None
             self.scores[best] -= sum(self.weights.values())
             return best
@@ -347,24 +367,126 @@ class _Node:
         self.turn = (self.turn + 1) % len(self.backends)
         return backend
 
-    def _steps(self, endpoint: Endpoint, i: int, status: int, reply: Reply) -> None:
+    def _call(self, component: str, method: str, path: str, then: Reply) -> None:
+        """A call to the next replica of `component` in turn, waiting its `timeout`."""
+        wait = getattr(self.engine.graph.components[component].settings, "timeout", None)
+        target = next(self.turns[component])
+        self.engine.call(
+            self.id, target, method, path, _DEFAULT_WAIT if wait is None else wait, then
+        )
+
+    def _read_through(self, step: Step, answer: Callable[[int, Any], None]) -> None:
+        """Cache-aside, as `Steps.read_through`: the cache, and on a miss the source and a
+        fill; the answer says whether it was `cached`."""
+        source = step.source
+        assert source is not None
+
+        def read_source(then: Then) -> None:
+            self._call(source.target, source.method, source.path, lambda _s, _b, _a: then())
+
+        if not step.target or not getattr(self.settings, "use_cache", True):
+            read_source(lambda: answer(200, _MISS))
+            return
+        path = f"/cache/{step.key}"
+
+        def looked_up(_status: int, _served_by: str, value: Any) -> None:
+            if value is not None:
+                answer(200, _HIT)
+                return
+
+            def fill() -> None:
+                self._call(step.target, "POST", path, lambda _s, _b, _a: answer(200, _MISS))
+
+            read_source(fill)
+
+        self._call(step.target, "GET", path, looked_up)
+
+    def _cache(self, method: str, path: str, reply: Reply) -> None:
+        """`GET` and `POST /cache/<key>`, as `components/cache.py` without its patterns:
+        an entry is fresh while the clock is before its expiry, then gone."""
+        key, now = path.removeprefix("/cache/"), self.loop.now()
+        if method == "GET":
+            expires = self.entries.get(key)
+            if expires is not None and now < expires:
+                self.counters["hits"] += 1
+                reply(200, self.id, True)
+                return
+            self.entries.pop(key, None)
+            self.counters["misses"] += 1
+            reply(200, self.id, None)
+            return
+        self.entries[key] = now + self.settings.ttl
+        self.counters["sets"] += 1
+        reply(200, self.id, None)
+
+    def _database(self, reply: Reply) -> None:
+        self.counters["db_calls"] += 1
+        reply(200, self.id, None)
+
+    def _submit(self, reply: Reply) -> None:
+        """`POST /task`, as `components/worker.py`: 202 at once, the task run after, in
+        one of `concurrency` slots taken first come first served."""
+        settings, counters = self.settings, self.counters
+        if self.active >= settings.concurrency + settings.queue_size:
+            raise refuse(f"a full worker queue's 503 ({self.id}, queue_size {settings.queue_size})")
+        self.active += 1
+        self.tasks += 1
+        counters["submitted"] += 1
+        counters["queued"] += 1
+        self.loop.soon(self._run_task)
+        reply(202, self.id, f"task-{self.tasks}")
+
+    def _run_task(self) -> None:
+        counters, loop = self.counters, self.loop
+
+        def start() -> None:
+            counters["queued"] -= 1
+            counters["running"] += 1
+            loop.sleep(self.duration(), finish)
+
+        def finish() -> None:
+            counters["running"] -= 1
+            if self.task_waiters:  # the semaphore passes straight to the longest waiter
+                loop.soon(self.task_waiters.popleft())
+            else:
+                self.free_slots += 1
+            counters["completed"] += 1
+            self.active -= 1
+
+        if self.free_slots > 0 and not self.task_waiters:
+            self.free_slots -= 1
+            start()
+        else:
+            self.task_waiters.append(start)
+
+    def _steps(self, endpoint: Endpoint, i: int, status: int, body: Any, reply: Reply) -> None:
+        """The endpoint's steps from the `i`th, as `components/steps.py` runs them; the
+        last call, read or task decides the answer (`status`, `body`)."""
         if i == len(endpoint.steps):
-            reply(status, self.id)
+            reply(status, self.id, body)
             return
         step = endpoint.steps[i]
 
         def next_step() -> None:
-            self._steps(endpoint, i + 1, status, reply)
+            self._steps(endpoint, i + 1, status, body, reply)
+
+        def answer(status: int, body: Any) -> None:
+            self._steps(endpoint, i + 1, status, body, reply)
 
         if step.kind == "call":
+            self._call(step.target, step.method, step.path, lambda s, _, b: answer(s, b))
+            return
+        if step.kind == "read_through":
+            self._read_through(step, answer)
+            return
+        if step.kind == "enqueue":
+            assert step.target
+            queued = {"status": "Task queued"}
 
-            def called(answer: int, _served_by: str) -> None:
-                self._steps(endpoint, i + 1, answer, reply)
+            def handed(_status: int, _served_by: str, task: Any) -> None:
+                answer(202, queued if step.ignore_status else queued | {"task_id": task})
 
-            target = next(self.turns[step.target])
-            wait = getattr(self.engine.graph.components[step.target].settings, "timeout", None)
-            wait = _DEFAULT_WAIT if wait is None else wait
-            self.engine.call(self.id, target, step.method, step.path, wait, called)
+            self._call(step.target, "POST", "/task", handed)
             return
         draw = self.draws.get(id(step))
         if draw is None:
@@ -392,6 +514,8 @@ class _Engine:
             for r in graph.replicas(name)
         }
         self.entry = graph.entry_replica()
+        self.workers = [n for n in self.nodes.values() if n.kind == "worker"]
+        self.watching = True  # the sampler, until the run is over
         self.pools: Counter[tuple[str, str]] = Counter()
         self.timeline = Timeline()
         self.tally = Tally()
@@ -417,36 +541,52 @@ class _Engine:
             )
         due = None if wait is None else loop.now_ns + round(wait * _NS)
 
-        def replied(status: int, served_by: str) -> None:
+        def replied(status: int, served_by: str, body: Any) -> None:
             self.pools[pool] -= 1
 
             def read() -> None:
                 if due is not None and loop.now_ns >= due:
                     raise refuse(f"a timeout ({callee} did not answer {caller} within {wait:g}s)")
-                then(status, served_by)
+                then(status, served_by, body)
 
             loop.barrier(exchange, read)
 
         node = self.nodes[callee]
         loop.barrier(exchange, lambda: node.serve(method, path, replied))
 
-    def send(self, method: str, path: str, then: Reply) -> None:
-        """The bench's own request to the entry (its pool never makes it wait)."""
+    def send(self, method: str, path: str, then: Reply, to: str = "") -> None:
+        """The bench's own request to the entry, or `to` (its pool never makes it wait)."""
         loop = self.loop
         exchange = loop.exchange()
-        node = self.nodes[self.entry]
+        node = self.nodes[to or self.entry]
 
-        def replied(status: int, served_by: str) -> None:
-            loop.barrier(exchange, lambda: then(status, served_by))
+        def replied(status: int, served_by: str, body: Any) -> None:
+            loop.barrier(exchange, lambda: then(status, served_by, body))
 
         loop.barrier(exchange, lambda: node.serve(method, path, replied))
 
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> Seen:
-        self.send("POST", "/login", lambda status, _: self._begin(status))
-        self.loop.run()
+        loop = self.loop
+        self.send("POST", "/login", lambda status, _, __: self._begin(status))
+        loop.run()
+        self.elapsed = loop.now() - self.start
+        self.ended = self._capacities()  # the load's window, not the worker's drain
+        loop.done = False
+        self._drain(0.0)
+        loop.run()
+        self.watching = False
         return self._seen()
+
+    def _drain(self, waited: float) -> None:
+        """Let the worker finish its tasks, polling as `sampling.drain_worker` does."""
+        busy = sum(n.counters["queued"] + n.counters["running"] for n in self.workers)
+        if not busy or waited >= _DRAIN_LIMIT:
+            self.loop.done = True
+            self.watching = False
+            return
+        self.loop.sleep(_DRAIN_POLL, lambda: self._drain(waited + _DRAIN_POLL))
 
     def _begin(self, status: int) -> None:
         if status != 200:  # model_support lets through only a load whose login succeeds
@@ -477,6 +617,8 @@ class _Engine:
                 loop.soon(self._worker(sequence, think))
 
     def _sample(self) -> None:
+        if not self.watching:  # cancelled at the end, though due at that very moment
+            return
         self._take()
         loop = self.loop
         loop.sleep(self.start + self.timeline.next_at() - loop.now(), self._sample, background=True)
@@ -492,7 +634,11 @@ class _Engine:
         for replica, node in self.nodes.items():
             if node.station is not None:
                 values[f"queue {replica}"] = len(node.station.waiting)
-        values |= {"worker_queued": 0, "worker_running": 0}  # no task reaches a worker
+        queued = running = 0
+        for node in self.workers:
+            queued += node.counters["queued"]
+            running += node.counters["running"]
+        values |= {"worker_queued": queued, "worker_running": running}
         self.timeline.add(self.loop.now() - self.start, values)
 
     def _worker(
@@ -560,26 +706,26 @@ class _Engine:
         if scheduled is not None:
             tally.send_lag.add(max(0.0, sent - scheduled))
 
-        def answered(status: int, served_by: str) -> None:
+        def answered(status: int, served_by: str, body: Any) -> None:
             latency = loop.now() - sent
             tally.record(
-                endpoint, Outcome(status, None, served_by=served_by), latency, sent=started
+                endpoint, Outcome(status, body, served_by=served_by), latency, sent=started
             )
             if self.samples is not None:
-                self.samples.add(endpoint, started, sent, latency, status, served_by, None)
+                self.samples.add(endpoint, started, sent, latency, status, served_by, body)
             then()
 
-        self.send(method, path, answered)
+        direct = DIRECT.get(endpoint)  # `db`: straight to the first database
+        self.send(method, path, answered, self.graph.of_kind(direct)[0] if direct else "")
 
     def _capacities(self) -> dict[str, CapacityFigures]:
         return {r: n.station.figures() for r, n in self.nodes.items() if n.station is not None}
 
     def _seen(self) -> Seen:
-        elapsed = self.loop.now() - self.start
-        ended = self._capacities()
+        elapsed, ended = self.elapsed, self.ended
         self._take()
         observed = Observed(
-            counters={r: {} for r in self.nodes},
+            counters={r: dict(n.counters) for r, n in self.nodes.items()},
             statuses={r: _statuses(n.statuses) for r, n in self.nodes.items()},
             kinds={r: n.kind for r, n in self.nodes.items()},
             capacity={r: (self.began[r], ended[r]) for r in self.began},

@@ -14,16 +14,15 @@ from collections.abc import Sequence
 
 from ..model.config import StationConfig, Topology, replica_settings
 from ..model.graph import Graph
-from ..model.load import ENDPOINTS
+from ..model.load import DIRECT, ENDPOINTS
 from ..model.scenario import Fault
 from .session import BenchError, BenchOptions
 
 PREFIX = "the model engine does not yet reproduce: "
 # Kinds a request of the supported load may reach, and the steps it may take there.
-KINDS = ("load_balancer", "gateway", "service", "microservice")
-STEPS = ("call", "cpu", "io")
+KINDS = ("load_balancer", "gateway", "service", "microservice", "cache", "database", "worker")
+STEPS = ("call", "cpu", "io", "read_through", "enqueue")
 STRATEGIES = ("round_robin", "random", "least_connections", "power_of_two", "weighted")
-ENDPOINTS_DONE = ("process",)
 
 
 class Unsupported(BenchError):
@@ -55,9 +54,6 @@ def _load(options: BenchOptions, faults: Sequence[Fault]) -> str | None:
         return f'auth = "{options.auth}" (only a token from /login)'
     if options.verbose:
         return "--verbose (a line per request)"
-    for name, weight in options.mix.items():
-        if weight and name not in ENDPOINTS_DONE:
-            return f"the {name!r} endpoint in the mix (only: {', '.join(ENDPOINTS_DONE)})"
     return None
 
 
@@ -74,11 +70,20 @@ def _topology(topology: Topology, options: BenchOptions) -> str | None:
     if reason:
         return reason
     for name, weight in options.mix.items():
-        if weight:
-            method, path, _, _ = ENDPOINTS[name]
+        if not weight:
+            continue
+        method, path, _, _ = ENDPOINTS[name]
+        kind = DIRECT.get(name)
+        if kind is None:
             reason = _route(graph, graph.entry(), method, path, set())
-            if reason:
-                return reason
+        elif topology.exposure != "open":
+            reason = f'the {name!r} endpoint under exposure = "{topology.exposure}"'
+        else:  # straight to the first component of that kind, past the entry
+            reason = _route(
+                graph, graph.component_of(graph.of_kind(kind)[0]).name, method, path, set()
+            )
+        if reason:
+            return reason
     return None
 
 
@@ -91,6 +96,10 @@ def _settings(replica: str, settings: object) -> str | None:
     station = settings if isinstance(settings, StationConfig) else None
     if station is not None and station.concurrency > 0 and station.discipline != "fifo":
         return f'[{replica}] discipline = "{station.discipline}"'
+    if getattr(settings, "coalesce", False):
+        return f"[{replica}] coalesce (coalescing cache misses)"
+    if getattr(settings, "stale_while_revalidate", 0) > 0:
+        return f"[{replica}] stale_while_revalidate"
     strategy = getattr(settings, "strategy", None)
     if strategy is not None:
         if strategy not in STRATEGIES:
@@ -122,12 +131,26 @@ def _route(graph: Graph, name: str, method: str, path: str, seen: set[str]) -> s
         return f"a login service checking the gateway's tokens ({component.auth})"
     if component.kind == "gateway" and (method, path) == ("POST", "/login"):
         return None
+    own = {"database": ("GET", "/db"), "worker": ("POST", "/task")}.get(component.kind)
+    if own is not None or component.kind == "cache":
+        if component.kind == "cache" or own == (method, path):
+            return None
+        return f"{method} {path} at {name}, which has no such endpoint (a 404)"
     endpoint = component.endpoint(method, path)
     if endpoint is None:
         return f"{method} {path} at {name}, which has no such endpoint (a 404)"
     for step in endpoint.steps:
         if step.kind not in STEPS:
             return f"{step.kind} steps ({name} {method} {path})"
+        if step.kind == "read_through":
+            assert step.source is not None
+            if step.target and graph.components[step.target].kind != "cache":
+                return f"a read through a {graph.components[step.target].kind} ({name})"
+            step = step.source  # the miss's call, checked as any call
+        if step.kind == "enqueue":
+            if graph.components[step.target].kind != "worker":
+                return f"a task handed to a {graph.components[step.target].kind} ({name})"
+            continue
         if step.kind == "call":
             kind = graph.components[step.target].kind
             if kind in ("load_balancer", "gateway"):  # a step's call carries no token
