@@ -89,12 +89,22 @@ REFUSED = [(name, s) for name, s in _variants() if name not in _TAKEN]
 
 def test_the_capacity_scenarios_are_among_those_supported() -> None:
     names = {name for name, _ in SUPPORTED}
-    assert {"mm1:rho 0.5", "mm1:rho 0.8", "mmc:-", "scale-out:3 gateways"} <= names
-    assert "least-connections:power of two" in names
+    assert {"mm1:rho 0.5", "mm1:rho 0.8", "mmc:-", "scale-out:3 gateways", "lab:-"} <= names
+    assert {"least-connections:power of two", "ttl-expiry:TTL 1 s", "read-replica:-"} <= names
+
+
+# Taken before they start, refused while they run: a request meets what the engine does
+# not yet reproduce (the database's full queue answers 503).
+REFUSED_WHILE_RUNNING = {"saturation:no cache": "a full queue's 503 (database, queue_size 40)"}
 
 
 @pytest.mark.parametrize(("name", "scenario"), SUPPORTED, ids=[n for n, _ in SUPPORTED])
 def test_shipped_scenario_same_report_both_engines(name: str, scenario: Scenario) -> None:
+    if name in REFUSED_WHILE_RUNNING:
+        with pytest.raises(Unsupported) as refused:
+            execute_model(scenario.topology, _small(scenario))
+        assert str(refused.value) == PREFIX + REFUSED_WHILE_RUNNING[name]
+        return
     http, model = _both(scenario.topology, _small(scenario))
     assert http["requests"]["total"] > 0
     assert _differences(http, model) == []
@@ -156,19 +166,20 @@ def _station(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _load(draw: st.DrawFn) -> dict[str, Any]:
+def _load(draw: st.DrawFn, mix: dict[str, int] | None = None) -> dict[str, Any]:
     requests = draw(st.integers(5, 80))
+    mix = mix or {"process": 1}
     if draw(st.booleans()):
         return {
             "rate": draw(st.sampled_from([5.0, 20.0, 60.0, 150.0])),
             "arrivals": draw(st.sampled_from(["poisson", "constant"])),
             "requests": requests,
-            "mix": {"process": 1},
+            "mix": mix,
         }
     load: dict[str, Any] = {
         "concurrency": draw(st.integers(1, 12)),
         "requests": requests,
-        "mix": {"process": 1},
+        "mix": mix,
     }
     if draw(st.booleans()):
         load["think"] = {"model": "exponential", "mean": 0.01}
@@ -188,13 +199,23 @@ def lab_shapes(draw: st.DrawFn) -> dict[str, Any]:
     count = draw(st.integers(1, 3))
     if balancer["strategy"] == "weighted":
         balancer["weights"] = draw(st.lists(st.integers(1, 4), min_size=count, max_size=count))
+    weights = draw(st.lists(st.integers(0, 3), min_size=4, max_size=4).filter(any))
+    mix = {e: w for e, w in zip(("data", "longtask", "process", "db"), weights, strict=True) if w}
     return {
         "name": "random-lab",
         "seed": draw(st.integers(0, 10_000)),
         "load_balancer": balancer,
-        "gateways": _station(draw) | {"ports": [5000 + 3 * i for i in range(count)]},
+        "gateways": _station(draw)
+        | {"ports": [5000 + 3 * i for i in range(count)], "use_cache": draw(st.booleans())},
         "microservice": _station(draw),
-        "load": _load(draw),
+        "cache": _station(draw) | {"ttl": draw(st.sampled_from([0.01, 0.2, 120.0]))},
+        "database": _station(draw),
+        "worker": {
+            "latency": _latency(draw),
+            "task_duration": _latency(draw),
+            "concurrency": draw(st.integers(1, 3)),
+        },
+        "load": _load(draw, mix),
     }
 
 
@@ -270,7 +291,7 @@ def _lab(**sections: Any) -> Scenario:
         "load": {"requests": 20, "concurrency": 2, "mix": {"process": 1}},
     }
     for key, value in sections.items():
-        data[key] = data.get(key, {}) | value
+        data[key] = data.get(key, {}) | value if isinstance(value, dict) else value
     (scenario,) = scenarios_from(data, "test")
     return scenario
 
@@ -288,8 +309,9 @@ def _reason(scenario: Scenario, **options: Any) -> str | None:
         ({}, {"auth": "none"}, 'auth = "none"'),
         ({}, {"auth": "forged"}, 'auth = "forged"'),
         ({}, {"verbose": True}, "--verbose"),
-        ({}, {"mix": {"process": 1, "data": 1}}, "the 'data' endpoint"),
-        ({}, {"mix": {"longtask": 1}}, "the 'longtask' endpoint"),
+        ({"exposure": "gateways-only"}, {"mix": {"db": 1}}, "the 'db' endpoint under exposure"),
+        ({"cache": {"coalesce": True}}, {"mix": {"data": 1}}, "[cache] coalesce"),
+        ({"cache": {"stale_while_revalidate": 5}}, {"mix": {"data": 1}}, "stale_while_revalidate"),
         (
             {"microservice": {"concurrency": 2, "discipline": "processor_sharing"}},
             {},
@@ -346,6 +368,23 @@ def test_refused_routes_of_a_graph() -> None:
         (scenario,) = scenarios_from(data, "test")
         return scenario
 
+    login = graph(
+        {"auth": "users", "endpoints": {"GET /process": [{"call": "svc"}]}},
+        {"users": {"kind": "login", "port": 8305}},
+    )
+    assert "a login service checking the gateway's tokens (users)" in str(_reason(login))
+    through = graph(
+        {"endpoints": {"GET /process": [{"call": "svc"}]}},
+        {
+            "svc": {
+                "kind": "service",
+                "port": 8302,
+                "endpoints": {"GET /process": [{"call": "back", "path": "/process"}]},
+            },
+            "back": {"kind": "gateway", "port": 8307, "endpoints": {"GET /process": []}},
+        },
+    )
+    assert "a gateway called by a step, with no token (back)" in str(_reason(through))
     cached = graph(
         {
             "endpoints": {
@@ -356,22 +395,7 @@ def test_refused_routes_of_a_graph() -> None:
         },
         {"kv": {"kind": "cache", "port": 8303}},
     )
-    assert "read_through steps" in str(_reason(cached))
-    queued = graph(
-        {"endpoints": {"GET /process": [{"enqueue": "jobs"}]}},
-        {"jobs": {"kind": "worker", "port": 8304}},
-    )
-    assert "enqueue steps" in str(_reason(queued))
-    login = graph(
-        {"auth": "users", "endpoints": {"GET /process": [{"call": "svc"}]}},
-        {"users": {"kind": "login", "port": 8305}},
-    )
-    assert "a login service" in str(_reason(login))
-    to_db = graph(
-        {"endpoints": {"GET /process": [{"call": "db", "path": "/db"}]}},
-        {"db": {"kind": "database", "port": 8306}},
-    )
-    assert "requests to a database (db)" in str(_reason(to_db))
+    assert _reason(cached) is None
     assert _reason(graph({"endpoints": {"GET /process": [{"call": "svc"}]}})) is None
 
 
@@ -400,8 +424,8 @@ def test_a_wait_for_a_pooled_connection_is_refused_while_it_runs() -> None:
 def test_the_api_takes_an_engine() -> None:
     result = labsim.bench("mm1", engine="model", requests=50, rate=5.0)
     assert result.requests.total == 50
-    with pytest.raises(BenchError, match=r"^the model engine does not yet reproduce: the 'data'"):
-        labsim.bench(engine="model", requests=10)
+    with pytest.raises(BenchError, match=r"^the model engine does not yet reproduce: \[load-bal"):
+        labsim.bench("rate-limit", engine="model", requests=10)
     with pytest.raises(ConfigError, match="engine: must be one of http, model"):
         labsim.bench("mm1", engine="fast", requests=10)
 
@@ -417,18 +441,17 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_refusal_is_one_line_exit_2() -> None:
-    done = _cli("bench", "--engine", "model", "--requests", "10")
+    done = _cli("bench", "rate-limit", "--engine", "model", "--requests", "10")
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        "labsim: error: the model engine does not yet reproduce: the 'data' endpoint in the "
-        "mix (only: process)"
+        "labsim: error: the model engine does not yet reproduce: [load-balancer] rate_limit"
     ]
 
 
 def test_cli_bench_and_run_by_the_model_engine(tmp_path: Path) -> None:
     model_json, http_json = tmp_path / "model.json", tmp_path / "http.json"
-    common = ["bench", "mm1", "--variant", "rho 0.8", "--requests", "200"]
+    common = ["bench", "--requests", "100"]  # the lab's default run
     assert _cli(*common, "--engine", "model", "--json", str(model_json)).returncode == 0
     assert _cli(*common, "--json", str(http_json)).returncode == 0
     model, http = json.loads(model_json.read_text()), json.loads(http_json.read_text())
@@ -437,7 +460,7 @@ def test_cli_bench_and_run_by_the_model_engine(tmp_path: Path) -> None:
     ran = _cli("run", "mmc", "--engine", "model")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "4 passed, 0 failed, 1 scenario file" in ran.stdout
-    assert _cli("run", "lab", "--engine", "model").returncode == 2
+    assert _cli("run", "rate-limit", "--engine", "model").returncode == 2
 
 
 def test_an_unknown_engine_is_refused_by_the_parser() -> None:

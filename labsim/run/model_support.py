@@ -113,8 +113,11 @@ def _settings(replica: str, settings: object) -> str | None:
     return None
 
 
-def _route(graph: Graph, name: str, method: str, path: str, seen: set[str]) -> str | None:
-    """Why a request `method path` at component `name` is beyond the engine, or None."""
+def _route(
+    graph: Graph, name: str, method: str, path: str, seen: set[str], token: bool = True
+) -> str | None:
+    """Why a request `method path` at component `name` is beyond the engine, or None.
+    `token`: whether it carries the bench's token (a step's call carries none)."""
     component = graph.components[name]
     if component.kind not in KINDS:
         return f"requests to a {component.kind} ({name})"
@@ -123,10 +126,12 @@ def _route(graph: Graph, name: str, method: str, path: str, seen: set[str]) -> s
     seen = seen | {name}
     if component.kind == "load_balancer":
         for backend in component.backends:
-            reason = _route(graph, backend, method, path, seen)
+            reason = _route(graph, backend, method, path, seen, token)
             if reason:
                 return reason
         return None if component.backends else f"a load balancer with no backends ({name})"
+    if component.kind == "gateway" and not token:
+        return f"a gateway called by a step, with no token ({name})"
     if component.kind == "gateway" and component.auth:
         return f"a login service checking the gateway's tokens ({component.auth})"
     if component.kind == "gateway" and (method, path) == ("POST", "/login"):
@@ -152,10 +157,7 @@ def _route(graph: Graph, name: str, method: str, path: str, seen: set[str]) -> s
                 return f"a task handed to a {graph.components[step.target].kind} ({name})"
             continue
         if step.kind == "call":
-            kind = graph.components[step.target].kind
-            if kind in ("load_balancer", "gateway"):  # a step's call carries no token
-                return f"a step calling a {kind} ({name} -> {step.target})"
-            reason = _route(graph, step.target, step.method, step.path, seen)
+            reason = _route(graph, step.target, step.method, step.path, seen, token=False)
             if reason:
                 return reason
     return None
