@@ -14,13 +14,15 @@ from collections.abc import Sequence
 
 from ..model.config import StationConfig, Topology, replica_settings
 from ..model.graph import Graph
+from ..model.kinds import KINDS
 from ..model.load import DIRECT, ENDPOINTS
 from ..model.scenario import Fault
 from .session import BenchError, BenchOptions
 
 PREFIX = "the model engine does not yet reproduce: "
 # Kinds a request of the supported load may reach, and the steps it may take there.
-KINDS = ("load_balancer", "gateway", "service", "microservice", "cache", "database", "worker")
+# Kinds by the module that serves them (the lab's microservice is a service).
+MODULES = ("load_balancer", "gateway", "service", "cache", "database", "worker")
 STEPS = ("call", "cpu", "io", "read_through", "enqueue")
 STRATEGIES = ("round_robin", "random", "least_connections", "power_of_two", "weighted")
 
@@ -119,7 +121,7 @@ def _route(
     """Why a request `method path` at component `name` is beyond the engine, or None.
     `token`: whether it carries the bench's token (a step's call carries none)."""
     component = graph.components[name]
-    if component.kind not in KINDS:
+    if KINDS[component.kind].module not in MODULES:
         return f"requests to a {component.kind} ({name})"
     if name in seen:
         return f"a circle of calls through {name}"
