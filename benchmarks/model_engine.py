@@ -1,10 +1,12 @@
 """The model engine beside the HTTP engine: simulated requests per wall second, same run.
 
 M/M/1 (`scenarios/mm1.toml`, rate 9/s) and M/M/3 (`scenarios/mmc.toml`, rate 27/s), both at
-utilization 0.9, open Poisson load, on the virtual clock. Each round runs every point by
-both engines in turn (interleaved, so a busy machine slows both alike) with the same
-scenario, seed and number of requests, and checks that both reports are the same (every
-figure but wall time); each figure is the median over the rounds. Markdown on stdout.
+utilization 0.9, open Poisson load, and the lab's own run (`scenarios/lab.toml`: 10
+clients, `data=50,longtask=50`, the cache, the database, the worker), on the virtual
+clock. Each round runs every point by both engines in turn (interleaved, so a busy machine
+slows both alike) with the same scenario, seed and number of requests, and checks that
+both reports are the same (every figure but wall time); each figure is the median over
+the rounds. Markdown on stdout.
 
     python benchmarks/model_engine.py [--requests N] [--rounds R] [--profile]
 
@@ -32,12 +34,17 @@ from labsim.model.scenario import Scenario, load_scenarios  # noqa: E402
 from labsim.run import BenchOptions, execute  # noqa: E402
 from labsim.run.model_engine import execute_model  # noqa: E402
 
-POINTS = {"M/M/1 at rho 0.9": ("mm1.toml", 9.0), "M/M/3 at rho 0.9": ("mmc.toml", 27.0)}
+# name -> (scenario file, its load's changes besides the number of requests)
+POINTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "M/M/1 at rho 0.9": ("mm1.toml", {"rate": 9.0}),
+    "M/M/3 at rho 0.9": ("mmc.toml", {"rate": 27.0}),
+    "the lab's mix, 10 clients": ("lab.toml", {}),
+}
 
 
-def _point(file: str, rate: float, requests: int) -> tuple[Scenario, BenchOptions]:
+def _point(file: str, changes: dict[str, Any], requests: int) -> tuple[Scenario, BenchOptions]:
     scenario = load_scenarios(ROOT / "scenarios" / file)[0]
-    load = changed_load(scenario.load, {"rate": rate, "requests": requests})
+    load = changed_load(scenario.load, changes | {"requests": requests})
     return scenario, BenchOptions.of(load)
 
 
@@ -55,8 +62,8 @@ def _timed(run: Any, *args: Any) -> tuple[float, dict[str, Any]]:
 def measure(requests: int, rounds: int) -> dict[str, dict[str, list[float]]]:
     figures: dict[str, dict[str, list[float]]] = {p: {"http": [], "model": []} for p in POINTS}
     for r in range(rounds):
-        for name, (file, rate) in POINTS.items():
-            scenario, options = _point(file, rate, requests)
+        for name, (file, changes) in POINTS.items():
+            scenario, options = _point(file, changes, requests)
             http_s, http = _timed(execute, scenario.topology, options)
             model_s, model = _timed(execute_model, scenario.topology, options)
             same = http == model

@@ -91,20 +91,11 @@ def test_the_capacity_scenarios_are_among_those_supported() -> None:
     names = {name for name, _ in SUPPORTED}
     assert {"mm1:rho 0.5", "mm1:rho 0.8", "mmc:-", "scale-out:3 gateways", "lab:-"} <= names
     assert {"least-connections:power of two", "ttl-expiry:TTL 1 s", "read-replica:-"} <= names
-
-
-# Taken before they start, refused while they run: a request meets what the engine does
-# not yet reproduce (the database's full queue answers 503).
-REFUSED_WHILE_RUNNING = {"saturation:no cache": "a full queue's 503 (database, queue_size 40)"}
+    assert "saturation:no cache" in names  # the database's full queue answers 503s
 
 
 @pytest.mark.parametrize(("name", "scenario"), SUPPORTED, ids=[n for n, _ in SUPPORTED])
 def test_shipped_scenario_same_report_both_engines(name: str, scenario: Scenario) -> None:
-    if name in REFUSED_WHILE_RUNNING:
-        with pytest.raises(Unsupported) as refused:
-            execute_model(scenario.topology, _small(scenario))
-        assert str(refused.value) == PREFIX + REFUSED_WHILE_RUNNING[name]
-        return
     http, model = _both(scenario.topology, _small(scenario))
     assert http["requests"]["total"] > 0
     assert _differences(http, model) == []
@@ -161,6 +152,7 @@ def _station(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "latency": _latency(draw),
         "concurrency": slots,
+        "queue_size": draw(st.sampled_from([0, 2, 1_000_000])),  # a full one answers 503
         "service": _latency(draw),
         "holds": draw(st.sampled_from(["request", "service"])),
     }
@@ -214,6 +206,7 @@ def lab_shapes(draw: st.DrawFn) -> dict[str, Any]:
             "latency": _latency(draw),
             "task_duration": _latency(draw),
             "concurrency": draw(st.integers(1, 3)),
+            "queue_size": draw(st.sampled_from([1, 3, 1000])),
         },
         "load": _load(draw, mix),
     }
@@ -271,7 +264,7 @@ def test_random_configurations_same_report_both_engines(data: dict[str, Any]) ->
     try:
         model = execute_model(scenario.topology, options)
     except Unsupported as e:  # only what shows while it runs: a timeout, a full pool
-        assert "timeout" in str(e) or "at once" in str(e) or "full queue" in str(e)
+        assert "timeout" in str(e) or "at once" in str(e)
         return
     http = execute(scenario.topology, options).as_dict()
     model_report = model.as_dict()
@@ -399,11 +392,21 @@ def test_refused_routes_of_a_graph() -> None:
     assert _reason(graph({"endpoints": {"GET /process": [{"call": "svc"}]}})) is None
 
 
-def test_a_full_queue_is_refused_while_it_runs() -> None:
-    scenario = _lab(microservice={"concurrency": 1, "queue_size": 0, "service": 0.05})
-    assert _reason(scenario) is None  # it shows only when the queue fills
-    with pytest.raises(Unsupported, match="full queue's 503 \\(microservice, queue_size 0\\)"):
-        execute_model(scenario.topology, BenchOptions.of(scenario.load))
+def test_full_queues_answer_503_alike_in_both_engines() -> None:
+    # A station's line and the worker's queue, both full: 503s passed on by the gateway
+    # and the load balancer, counted and worded the same.
+    scenario = _lab(
+        microservice={"concurrency": 1, "queue_size": 1, "service": 0.05},
+        worker={"concurrency": 1, "queue_size": 1, "task_duration": 0.5},
+    )
+    options = BenchOptions.of(
+        scenario.load, mix={"process": 1, "longtask": 1}, concurrency=8, requests=60
+    )
+    http, model = _both(scenario.topology, options)
+    assert http["requests"]["by_status"]["503"] > 5
+    assert http["components"]["microservice"]["rejected"] > 0
+    assert any("queue is full" in f["error"] for f in http["failures"])
+    assert _differences(http, model) == []
 
 
 def test_a_timeout_is_refused_while_it_runs() -> None:

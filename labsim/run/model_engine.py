@@ -135,6 +135,21 @@ class _Loop:
 _HIT, _MISS = {"cached": True}, {"cached": False}
 
 
+def _refusal(status: int, replica: str, body: Any) -> tuple[int, str, dict[str, str]]:
+    """What a component answers when a call it made failed with `status`, as
+    `core/http.refusal` and `answers.answer_for` word it: 503 or 429 pass on, else 502."""
+    detail = body.get("error") if isinstance(body, dict) else None
+    message = f"{replica} answered {status}" + (f": {detail}" if detail else "")
+    return (
+        (status if status in (429, 503) else 502),
+        replica,
+        {
+            "error": message,
+            "component": replica,
+        },
+    )
+
+
 def _first(pair: tuple[int, Then]) -> int:
     return pair[0]
 
@@ -152,6 +167,7 @@ class _Station:
         self.busy = 0
         self.waiting: deque[Then] = deque()
         self.waits = Histogram()
+        self.rejected = 0
         self.started = self._last = loop.now()
         self._busy_area = 0.0
         self._queue_area = 0.0
@@ -178,10 +194,11 @@ class _Station:
             else:
                 served()
 
-        self.acquire(granted)
+        self.acquire(granted, reply)
 
-    def spend(self, seconds: float, then: Then) -> None:
-        """`seconds` of work in a slot (a cpu step under `holds = "service"`)."""
+    def spend(self, seconds: float, then: Then, reply: Reply) -> None:
+        """`seconds` of work in a slot (a cpu step under `holds = "service"`); `reply`
+        takes the 503 when none is to be had."""
 
         def granted() -> None:
             self.loop.sleep(seconds, done)  # Capacity.spend sleeps even for 0: one turn
@@ -190,17 +207,23 @@ class _Station:
             self.release()
             then()
 
-        self.acquire(granted)
+        self.acquire(granted, reply)
 
-    def acquire(self, granted: Then) -> None:
+    def acquire(self, granted: Then, reply: Reply) -> None:
         if self.busy < self.slots:
             self._advance()
             self.busy += 1
             self.waits.add(0.0)
             granted()
             return
-        if len(self.waiting) >= self.queue_size:
-            raise refuse(f"a full queue's 503 ({self.component}, queue_size {self.queue_size})")
+        if len(self.waiting) >= self.queue_size:  # 503, as Capacity._refuse words it
+            self.rejected += 1
+            message = (
+                f"{self.component} is at capacity ({self.slots} of {self.slots} slots busy, "
+                f"{len(self.waiting)} waiting; queue_size {self.queue_size})"
+            )
+            reply(503, self.component, {"error": message, "component": self.component})
+            return
         self._advance()
         arrived = self.loop.now()
 
@@ -245,7 +268,7 @@ class _Station:
             queue_length_now=len(self.waiting),
             queue_length_mean=self._queue_area / span if span > 0 else 0.0,
             queue_wait=waits,
-            rejected=0,
+            rejected=self.rejected,
             at_s=now,
             span_s=span,
         )
@@ -368,36 +391,55 @@ class _Node:
         return backend
 
     def _call(self, component: str, method: str, path: str, then: Reply) -> None:
-        """A call to the next replica of `component` in turn, waiting its `timeout`."""
+        """A call to the next replica of `component` in turn, waiting its `timeout`;
+        `then(status, the replica called, body)`."""
         wait = getattr(self.engine.graph.components[component].settings, "timeout", None)
         target = next(self.turns[component])
+
+        def replied(status: int, _served_by: str, body: Any) -> None:
+            then(status, target, body)
+
         self.engine.call(
-            self.id, target, method, path, _DEFAULT_WAIT if wait is None else wait, then
+            self.id, target, method, path, _DEFAULT_WAIT if wait is None else wait, replied
         )
 
-    def _read_through(self, step: Step, answer: Callable[[int, Any], None]) -> None:
+    def _checked(self, component: str, method: str, path: str, then: Then, fail: Reply) -> None:
+        """A call whose error status fails the endpoint (`check=True`): `fail` gets the
+        answer `core/http.refusal` makes of it; else `then()`."""
+
+        def replied(status: int, replica: str, body: Any) -> None:
+            if status >= 400:
+                fail(*_refusal(status, replica, body))
+            else:
+                then()
+
+        self._call(component, method, path, replied)
+
+    def _read_through(self, step: Step, answer: Callable[[int, Any], None], fail: Reply) -> None:
         """Cache-aside, as `Steps.read_through`: the cache, and on a miss the source and a
         fill; the answer says whether it was `cached`."""
         source = step.source
         assert source is not None
 
         def read_source(then: Then) -> None:
-            self._call(source.target, source.method, source.path, lambda _s, _b, _a: then())
+            self._checked(source.target, source.method, source.path, then, fail)
 
         if not step.target or not getattr(self.settings, "use_cache", True):
             read_source(lambda: answer(200, _MISS))
             return
         path = f"/cache/{step.key}"
 
-        def looked_up(_status: int, _served_by: str, value: Any) -> None:
-            if value is not None:
+        def looked_up(status: int, replica: str, value: Any) -> None:
+            if status >= 400:
+                fail(*_refusal(status, replica, value))
+            elif value is not None:
                 answer(200, _HIT)
-                return
-
-            def fill() -> None:
-                self._call(step.target, "POST", path, lambda _s, _b, _a: answer(200, _MISS))
-
-            read_source(fill)
+            else:
+                read_source(
+                    lambda: self._checked(
+                        step.target, "POST", path, lambda: answer(200, _MISS), fail
+                    )
+                )
 
         self._call(step.target, "GET", path, looked_up)
 
@@ -428,7 +470,10 @@ class _Node:
         one of `concurrency` slots taken first come first served."""
         settings, counters = self.settings, self.counters
         if self.active >= settings.concurrency + settings.queue_size:
-            raise refuse(f"a full worker queue's 503 ({self.id}, queue_size {settings.queue_size})")
+            counters["rejected"] += 1
+            message = f"{self.id} queue is full ({self.active} tasks pending)"
+            reply(503, self.id, {"error": message, "component": self.id})
+            return
         self.active += 1
         self.tasks += 1
         counters["submitted"] += 1
@@ -473,18 +518,33 @@ class _Node:
         def answer(status: int, body: Any) -> None:
             self._steps(endpoint, i + 1, status, body, reply)
 
+        def fail(status: int, _replica: str, body: Any) -> None:
+            reply(status, self.id, body)  # the endpoint ends, the middleware answers it
+
         if step.kind == "call":
-            self._call(step.target, step.method, step.path, lambda s, _, b: answer(s, b))
+
+            def called(status: int, replica: str, body: Any) -> None:
+                if status >= 500:
+                    fail(*_refusal(status, replica, body))
+                elif status >= 400:  # a refusal ends the endpoint, passed on as it came
+                    reply(status, self.id, body)
+                else:
+                    answer(status, body)
+
+            self._call(step.target, step.method, step.path, called)
             return
         if step.kind == "read_through":
-            self._read_through(step, answer)
+            self._read_through(step, answer, fail)
             return
         if step.kind == "enqueue":
             assert step.target
             queued = {"status": "Task queued"}
 
-            def handed(_status: int, _served_by: str, task: Any) -> None:
-                answer(202, queued if step.ignore_status else queued | {"task_id": task})
+            def handed(status: int, replica: str, task: Any) -> None:
+                if status >= 400 and not step.ignore_status:
+                    fail(*_refusal(status, replica, task))
+                else:
+                    answer(202, queued if step.ignore_status else queued | {"task_id": task})
 
             self._call(step.target, "POST", "/task", handed)
             return
@@ -493,7 +553,7 @@ class _Node:
             draw = self.draws[id(step)] = sampler(step.time, self.rng)
         seconds = draw()
         if step.kind == "cpu" and self.station is not None and self.station.for_service_only:
-            self.station.spend(seconds, next_step)
+            self.station.spend(seconds, next_step, reply)
         else:
             self.loop.sleep(seconds, next_step)
 
