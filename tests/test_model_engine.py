@@ -466,6 +466,25 @@ def test_cli_bench_and_run_by_the_model_engine(tmp_path: Path) -> None:
     assert _cli("run", "rate-limit", "--engine", "model").returncode == 2
 
 
+def test_cli_sweep_by_the_model_engine(tmp_path: Path) -> None:
+    points = ["sweep", "mmc", "--set", "load.rate=12,24", "--set", "load.requests=300"]
+    reports = {}
+    for engine in ("http", "model"):
+        path = tmp_path / f"{engine}.json"
+        done = _cli(*points, "--engine", engine, "--json", str(path))
+        assert done.returncode == 0, done.stderr
+        reports[engine] = json.loads(path.read_text())
+        for point in reports[engine]["points"]:
+            point["wall_s"] = None
+    assert len(reports["model"]["points"]) == 2
+    assert _differences(reports["http"], reports["model"]) == []
+    refused = _cli("sweep", "rate-limit", "--set", "load.requests=10,20", "--engine", "model")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "labsim: error: the model engine does not yet reproduce: [load-balancer] rate_limit"
+    ]
+
+
 def test_an_unknown_engine_is_refused_by_the_parser() -> None:
     done = _cli("bench", "--engine", "fast")
     assert done.returncode == 2 and "invalid choice: 'fast'" in done.stderr

@@ -471,6 +471,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         help="which of the file's variants to sweep (default: the first)",
     )
     _add_insecure(sweep)
+    _add_engine(sweep)
     sweep.add_argument(
         "--jobs",
         type=number(int, 1, f"a whole number from 1 to {MAX_JOBS}", maximum=MAX_JOBS),
