@@ -305,6 +305,7 @@ def _reason(scenario: Scenario, **options: Any) -> str | None:
         ({"exposure": "gateways-only"}, {"mix": {"db": 1}}, "the 'db' endpoint under exposure"),
         ({"cache": {"coalesce": True}}, {"mix": {"data": 1}}, "[cache] coalesce"),
         ({"cache": {"stale_while_revalidate": 5}}, {"mix": {"data": 1}}, "stale_while_revalidate"),
+        ({"cache": {"max_bytes": 2048}}, {"mix": {"data": 1}}, "[cache] an entry evicted"),
         (
             {"microservice": {"concurrency": 2, "discipline": "processor_sharing"}},
             {},

@@ -2,8 +2,8 @@
 
 `unsupported(topology, options, faults)` is None for a run the model engine gives
 exactly as the HTTP engine does, else one line naming the first feature it does not yet
-reproduce. Some features only show while a run goes (a full queue's 503, a timeout, more
-requests in flight between two components than one connection pool holds): the engine
+reproduce. Some features only show while a run goes (a timeout, more requests in flight
+between two components than one connection pool holds): the engine
 raises `Unsupported` with the same kind of line then, never a different answer. Plain
 data in, a string out: no I/O.
 """
@@ -68,6 +68,9 @@ def _topology(topology: Topology, options: BenchOptions) -> str | None:
             reason = _settings(replica.id, replica_settings(component, replica.id))
             if reason:
                 return reason
+    reason = _caches(graph)
+    if reason:
+        return reason
     reason = _route(graph, graph.entry(), "POST", "/login", set())
     if reason:
         return reason
@@ -87,6 +90,28 @@ def _topology(topology: Topology, options: BenchOptions) -> str | None:
         if reason:
             return reason
     return None
+
+
+def _caches(graph: Graph) -> str | None:
+    """The engine keeps a cache's entries by key and expiry only: refused where its size
+    could evict one (more keys than entries or bytes allow) or its TTL is refused."""
+    keys: dict[str, set[str]] = {}
+    for component in graph.components.values():
+        for endpoint in component.endpoints:
+            for step in endpoint.steps:
+                if step.kind == "read_through" and step.target:
+                    keys.setdefault(step.target, set()).add(step.key)
+    for name, read in keys.items():
+        settings = graph.components[name].settings
+        if len(read) > settings.maxsize or len(read) * _ENTRY_BYTES > settings.max_bytes:
+            return f"[{name}] an entry evicted for room (maxsize {settings.maxsize})"
+        if settings.ttl > settings.max_ttl:
+            return f"[{name}] ttl above max_ttl (its fills refused)"
+    return None
+
+
+# Bytes a cache entry of a read may cost at most, with its value (a component's message).
+_ENTRY_BYTES = 4096
 
 
 def _settings(replica: str, settings: object) -> str | None:
