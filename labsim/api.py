@@ -33,6 +33,7 @@ from .components.cluster import Cluster
 from .core.clock import RealClock
 from .model import guide
 from .model.config import ConfigError, Topology
+from .model.load import ENGINES
 from .model.load_changes import changed_load
 from .model.result import BenchResult, Check
 from .model.scenario import Scenario, lab_scenario, load_scenarios
@@ -63,13 +64,19 @@ def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
 
 
 def bench(
-    scenario: Scenario | str | Path | None = None, *, insecure: bool = False, **load: Any
+    scenario: Scenario | str | Path | None = None,
+    *,
+    insecure: bool = False,
+    engine: str = "http",
+    **load: Any,
 ) -> BenchResult:
     """Run `scenario` (a Scenario, a path, or None for the lab) with its own `[load]`;
     `load` overrides any of it (`requests=1000`, `mix={"data": 1}`, `clock="real"`),
     checked as the command line's options are: ValueError (a ConfigError) naming the key.
     The guide profile on an address other than loopback is refused, as on the command
-    line, unless `insecure`.
+    line, unless `insecure`. `engine="model"` runs it as a discrete-event simulation with
+    the same figures (README, "Two engines"); a scenario it does not yet reproduce raises
+    BenchError with one line naming the feature.
 
     Runs on a new event loop: call it from plain code, not from inside a running one."""
     chosen = _scenario(scenario)
@@ -80,8 +87,10 @@ def bench(
             "signs tokens with a public secret, so anyone who can reach it can forge one; "
             "pass insecure=True to serve it there anyway"
         )
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: must be one of {', '.join(ENGINES)} (got {engine!r})")
     options = BenchOptions.of(changed_load(chosen.load, load))
-    return execute(chosen.topology, options, chosen.faults)
+    return execute(chosen.topology, options, chosen.faults, engine=engine)
 
 
 def check(scenario: Scenario, result: BenchResult) -> list[Check]:

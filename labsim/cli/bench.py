@@ -58,7 +58,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         refuse_public_guide(topology, args.insecure)
     announce([topology])
     with running(), _sample_log(args.samples) as samples:
-        result = execute(topology, options, scenario.faults, samples)
+        result = execute(topology, options, scenario.faults, samples, engine=args.engine)
     if args.scenario is not None or not args.target:
         result = result.titled(scenario.title)  # "stampede (with coalescing)"
     from ..views.report.text import render_checks, render_text

@@ -9,7 +9,7 @@ import argparse
 from importlib import metadata
 from typing import NoReturn
 
-from ..model.load import AUTH
+from ..model.load import AUTH, ENGINES
 from ..run.axes import MAX_JOBS, Axis, parse_axis
 from .values import (
     decimal,
@@ -270,6 +270,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     )
     _add_open_load(bench)
     _add_bench_target(bench)
+    _add_engine(bench)
     _add_bench_outputs(bench)
 
 
@@ -308,6 +309,18 @@ def _add_open_load(bench: argparse.ArgumentParser) -> None:
         help="the figures over time per interval of T (0.5, 500ms, 1s); past 1,000 "
         "intervals it doubles (default: the scenario's; 0: 50 to 100 intervals, chosen "
         "from the run's length)",
+    )
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="http",
+        help="http: every component a real aiohttp app, requests over HTTP (what students "
+        "see and touch); model: the same run as a discrete-event simulation, the same "
+        "figures much faster, for capacity studies; it refuses, in one line, a scenario "
+        "using what it does not yet reproduce (default: http)",
     )
 
 
@@ -387,6 +400,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     _add_port_offset(run)
     _add_insecure(run)
+    _add_engine(run)
     run.add_argument(
         "--html",
         metavar="DIR",
@@ -466,6 +480,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         help="which of the file's variants to sweep (default: the first)",
     )
     _add_insecure(sweep)
+    _add_engine(sweep)
     sweep.add_argument(
         "--jobs",
         type=number(int, 1, f"a whole number from 1 to {MAX_JOBS}", maximum=MAX_JOBS),

@@ -44,7 +44,7 @@ def run_scenarios_command(args: argparse.Namespace) -> int:
     try:
         for path, scenarios in files:
             with running():
-                run = run_scenario(scenarios, prepare, interruptible=True)
+                run = run_scenario(scenarios, prepare, interruptible=True, engine=args.engine)
             if run.interrupted:
                 title = scenarios[len(run.results) - 1].title
                 print(f"== {path}: {title}: interrupted, partial report:")

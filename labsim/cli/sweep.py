@@ -26,6 +26,15 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     host_option = "--set host" if any(a.key == "host" for a in args.axes) else "host"
     for scenario in points:  # each point's ports are open on its host, as in `bench`
         refuse_public_guide(scenario.topology, args.insecure, host_option)
+    if args.engine == "model":  # a point it cannot reproduce: refused before any runs
+        from ..run import BenchOptions
+        from ..run.model_support import unsupported
+
+        for scenario in points:
+            options = BenchOptions.of(scenario.load, clock="virtual")
+            reason = unsupported(scenario.topology, options, scenario.faults)
+            if reason is not None:
+                raise UsageError(reason)
     total = len(points)
     started = time.perf_counter()
     finished = 0
@@ -44,6 +53,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             cluster=args.cluster,
             done=done,
+            engine=args.engine,
         )
     wall = time.perf_counter() - started
     if sweep.interrupted:

@@ -21,6 +21,8 @@ KEYED = ("data",)
 LAB_MIX = {"data": 50, "longtask": 50}
 # How the load gets its token: `/login`, forged with the guide's public secret, or none.
 AUTH = ("login", "forged", "none")
+# What runs the load: real HTTP between aiohttp apps, or the model engine (`run/model_engine.py`).
+ENGINES = ("http", "model")
 
 
 def parse_mix(text: str) -> dict[str, int]:

@@ -33,8 +33,17 @@ def execute(
     options: BenchOptions,
     faults: Sequence[Fault] = (),
     samples: SampleLog | None = None,
+    engine: str = "http",
 ) -> BenchResult:
-    """Run the bench on a new event loop, the fastest one its clock allows."""
+    """Run the bench on a new event loop, the fastest one its clock allows; with `engine`
+    "model", as a discrete-event simulation instead (`model_engine.py`), which raises
+    `Unsupported` (a BenchError of one line) for what it does not yet reproduce."""
+    if engine == "model":
+        from .model_engine import execute_model
+
+        return execute_model(topology, options, faults, samples)
+    if engine != "http":
+        raise ValueError(f"unknown engine {engine!r} (known: http, model)")
     return loop.run(run_bench(topology, options, faults, samples), virtual=options.virtual)
 
 

@@ -36,12 +36,14 @@ def run_scenario(
     prepare: Callable[[Topology], Topology] = lambda t: t,
     *,
     interruptible: bool = False,
+    engine: str = "http",
 ) -> ScenarioRun:
-    """Run each variant (`prepare` sets what the scenario does not: secrets, overrides)."""
+    """Run each variant (`prepare` sets what the scenario does not: secrets, overrides),
+    by `engine` (`bench.execute`)."""
     run = ScenarioRun(scenarios)
     for scenario in scenarios:
         options = BenchOptions.of(scenario.load, interruptible=interruptible)
-        result = execute(prepare(scenario.topology), options, scenario.faults)
+        result = execute(prepare(scenario.topology), options, scenario.faults, engine=engine)
         run.results.append(result.titled(scenario.title))
         if result.interrupted:
             run.interrupted = True

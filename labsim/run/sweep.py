@@ -163,8 +163,8 @@ def plan(path: str, axes: Sequence[Axis], variant: str | None) -> list[Scenario]
 
 
 # One point's work, as sent to a worker: the file's name and parsed text (a worker on
-# another machine has no such file), the variant, the point's settings.
-Task = tuple[str, dict[str, Any], str | None, dict[str, Any]]
+# another machine has no such file), the variant, the point's settings, the engine.
+Task = tuple[str, dict[str, Any], str | None, dict[str, Any], str]
 
 
 def _one(
@@ -194,6 +194,7 @@ def run_sweep(
     jobs: int = 1,
     cluster: str | None = None,
     done: Callable[[int, SweepPoint], None] = lambda i, p: None,
+    engine: str = "http",
 ) -> Sweep:
     """Run every point (in `jobs` processes when more than 1, or on the Dask cluster whose
     scheduler is at `cluster`); `done(index, point)` is called as each finishes, in any
@@ -202,7 +203,7 @@ def run_sweep(
     scenarios = plan(path, axes, variant)
     first = scenarios[0]
     data = read_toml(path)
-    tasks: list[Task] = [(path, data, variant, settings) for settings in grid(axes)]
+    tasks: list[Task] = [(path, data, variant, settings, engine) for settings in grid(axes)]
     points: list[SweepPoint | None] = [None] * len(tasks)
     interrupted = False
     try:
@@ -266,12 +267,17 @@ def _indexed(job: tuple[int, Task]) -> tuple[int, SweepPoint]:
 
 
 def run_point(
-    path: str, data: dict[str, Any], variant: str | None, settings: dict[str, Any]
+    path: str,
+    data: dict[str, Any],
+    variant: str | None,
+    settings: dict[str, Any],
+    engine: str = "http",
 ) -> SweepPoint:
-    """Run one point on the virtual clock (whatever the file's clock) and keep its figures."""
+    """Run one point on the virtual clock (whatever the file's clock), by `engine`, and
+    keep its figures."""
     scenario = _one(path, data, variant, settings)
     options = BenchOptions.of(scenario.load, clock="virtual")
-    result = execute(scenario.topology, options, scenario.faults)
+    result = execute(scenario.topology, options, scenario.faults, engine=engine)
     prediction = predict(scenario)
     theory, note = prediction.endpoints, prediction.reason
     throughput = prediction.throughput_rps

@@ -75,7 +75,9 @@ class Tally:
         filed under its own name); else its status is the one its endpoint expects. When
         `sent` is given (on the run's clock; an open load's: when it was due), in the
         interval it was sent in too."""
-        stats = self.endpoints.setdefault(endpoint, EndpointStats())
+        stats = self.endpoints.get(endpoint)
+        if stats is None:  # not setdefault: that would build four histograms per request
+            stats = self.endpoints[endpoint] = EndpointStats()
         status, answer = outcome.status, outcome.answer
         if served is None:
             served = status == ENDPOINTS[endpoint][2]
