@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import labsim
 from labsim.core.http import POOL_SIZE
 from labsim.model.config import ConfigError
+from labsim.model.keys import Keys
 from labsim.model.load_changes import changed_load
 from labsim.model.scenario import Scenario, load_scenarios, scenarios_from
 from labsim.run import BenchError, BenchOptions, execute, model_engine
@@ -306,6 +307,8 @@ def _reason(scenario: Scenario, **options: Any) -> str | None:
         ({"cache": {"coalesce": True}}, {"mix": {"data": 1}}, "[cache] coalesce"),
         ({"cache": {"stale_while_revalidate": 5}}, {"mix": {"data": 1}}, "stale_while_revalidate"),
         ({"cache": {"max_bytes": 2048}}, {"mix": {"data": 1}}, "[cache] an entry evicted"),
+        ({"cache": {"eviction": "lru"}}, {"mix": {"data": 1}}, '[cache] eviction = "lru"'),
+        ({}, {"keys": Keys(count=10)}, "load.keys"),
         (
             {"microservice": {"concurrency": 2, "discipline": "processor_sharing"}},
             {},

@@ -52,6 +52,8 @@ def _load(options: BenchOptions, faults: Sequence[Fault]) -> str | None:
         return "[[faults]] (faults on a schedule)"
     if options.flows:
         return "[[flows]] (user flows)"
+    if options.keys.on:
+        return "load.keys (keys with popularity)"
     if options.auth != "login":
         return f'auth = "{options.auth}" (only a token from /login)'
     if options.verbose:
@@ -103,6 +105,8 @@ def _caches(graph: Graph) -> str | None:
                     keys.setdefault(step.target, set()).add(step.key)
     for name, read in keys.items():
         settings = graph.components[name].settings
+        if settings.eviction:
+            return f'[{name}] eviction = "{settings.eviction}"'
         if len(read) > settings.maxsize or len(read) * _ENTRY_BYTES > settings.max_bytes:
             return f"[{name}] an entry evicted for room (maxsize {settings.maxsize})"
         if settings.ttl > settings.max_ttl:
