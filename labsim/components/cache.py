@@ -57,32 +57,26 @@ MAX_KEY = 256  # characters in a key
 _ENTRY_OVERHEAD = 256
 
 
-class _CountingCache(TLRUCache):
-    """A TLRUCache that counts the entries it drops because they expired."""
+class _CountsExpired:
+    """Mixed into a cache that drops entries past their time (TLRU, TTL): counts them."""
 
     def __init__(self, figures: CacheFigures, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._figures = figures
 
     def expire(self, time: float | None = None) -> list[tuple[str, Entry]]:
-        expired = super().expire(time)
+        expired: list[tuple[str, Entry]] = super().expire(time)  # type: ignore[misc]
         if expired:
             self._figures.expirations += len(expired)
         return expired
 
 
-class _CountingTTLCache(TTLCache):
-    """A TTLCache (eviction "ttl") that counts the entries it drops because they expired."""
+class _CountingCache(_CountsExpired, TLRUCache):
+    """The default store: each entry with its own TTL."""
 
-    def __init__(self, figures: CacheFigures, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._figures = figures
 
-    def expire(self, time: float | None = None) -> list[tuple[str, Entry]]:
-        expired = super().expire(time)
-        if expired:
-            self._figures.expirations += len(expired)
-        return expired
+class _CountingTTLCache(_CountsExpired, TTLCache):
+    """Eviction "ttl": the cache's own TTL for every entry, least recently used first."""
 
 
 # Keys remembered as evicted, to count the misses evictions cost: past this, the oldest
