@@ -56,7 +56,7 @@ async def login(session: Session) -> str:
         raise BenchError(
             f"login at {base}/login failed with status {reply.status}: {reply.body[:200]!r}"
         )
-    answer = _json_or_text(reply.body)
+    answer = json_or_text(reply.body)
     token = answer.get("token") if isinstance(answer, dict) else None
     # The token goes into a header: it must be one line of visible ASCII.
     if not isinstance(token, str) or not token.isascii() or not token.isprintable() or not token:
@@ -157,7 +157,7 @@ async def one(
             within=session.request_timeout,
         )
         outcome = Outcome(
-            reply.status, _json_or_text(reply.body), served_by=reply.headers.get("X-Served-By")
+            reply.status, json_or_text(reply.body), served_by=reply.headers.get("X-Served-By")
         )
     except DownstreamError as e:
         outcome = Outcome(None, None, error=str(e))
@@ -173,7 +173,8 @@ async def one(
     show(number, endpoint, outcome.status, outcome.error or outcome.answer)
 
 
-def _json_or_text(body: bytes) -> Any:
+def json_or_text(body: bytes) -> Any:
+    """A reply's body as JSON, or as text where it is none (a proxy's HTML page)."""
     try:
         return json.loads(body)
     except ValueError:

@@ -24,7 +24,7 @@ from ..model import result as r
 from ..model.flows import Flow, Step, weights
 from ..model.latency import sampler
 from ..model.load import plan
-from .driver import Show, _json_or_text, finish, interrupts, printer
+from .driver import Show, finish, interrupts, json_or_text, printer
 from .session import Session
 from .tally import EndpointStats, Outcome, Tally
 
@@ -100,7 +100,7 @@ class _Runner:
             )
             outcome = Outcome(
                 reply.status,
-                _json_or_text(reply.body),
+                json_or_text(reply.body),
                 served_by=reply.headers.get("X-Served-By"),
             )
         except DownstreamError as e:
