@@ -110,6 +110,29 @@ def test_the_full_mm1_scenario_is_equal_to_the_microsecond() -> None:
     assert _differences(http, model) == []
 
 
+@pytest.mark.parametrize(
+    ("keys", "rate"),
+    [
+        (Keys(count=1000), None),
+        (Keys(count=300, popularity="zipf", s=0.9), None),
+        (Keys(count=50, popularity="hot", hot_keys=10, hot_requests=90), 40.0),
+    ],
+)
+def test_keys_with_popularity_same_report_both_engines(keys: Keys, rate: float | None) -> None:
+    # Each read's key drawn in the same order, the cache's entries kept by key.
+    scenario = _lab(database={"latency": 0.05})
+    load = {"keys": keys, "requests": 600, "mix": {"data": 3, "longtask": 1}}
+    options = BenchOptions.of(scenario.load, **load, **({"rate": rate} if rate else {}))
+    http, model = _both(scenario.topology, options)
+    assert http["cache"]["misses"] > 30  # many keys read, not one
+    assert _differences(http, model) == []
+
+
+def test_more_keys_than_a_cache_holds_are_refused() -> None:
+    reason = _reason(_lab(cache={"maxsize": 100}), keys=Keys(count=101))
+    assert reason is not None and "[cache] an entry evicted" in reason
+
+
 @pytest.mark.parametrize(("name", "scenario"), REFUSED, ids=[n for n, _ in REFUSED])
 def test_shipped_scenario_beyond_the_engine_is_refused_in_one_line(
     name: str, scenario: Scenario
@@ -308,7 +331,6 @@ def _reason(scenario: Scenario, **options: Any) -> str | None:
         ({"cache": {"stale_while_revalidate": 5}}, {"mix": {"data": 1}}, "stale_while_revalidate"),
         ({"cache": {"max_bytes": 2048}}, {"mix": {"data": 1}}, "[cache] an entry evicted"),
         ({"cache": {"eviction": "lru"}}, {"mix": {"data": 1}}, '[cache] eviction = "lru"'),
-        ({}, {"keys": Keys(count=10)}, "load.keys"),
         (
             {"microservice": {"concurrency": 2, "discipline": "processor_sharing"}},
             {},

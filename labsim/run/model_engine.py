@@ -40,7 +40,7 @@ from .collect import Seen, bench_result
 from .model_support import Unsupported, refuse, unsupported
 from .samples import SampleLog
 from .sampling import Observed
-from .session import BenchOptions
+from .session import BenchOptions, key_drawer, path_of
 from .tally import Outcome, Tally
 
 _NS = 1_000_000_000
@@ -351,9 +351,12 @@ class _Node:
             return lambda reply: self._database(reply)
         if self.kind == "worker":
             return lambda reply: self._submit(reply)
-        endpoint = self.endpoints.get((method, path))
+        route, _, query = path.partition("?")
+        endpoint = self.endpoints.get((method, route))
         assert endpoint is not None  # model_support refused any other route
-        return lambda reply: self._steps(endpoint, 0, 200, None, reply)
+        # A read's `?key=` (the load's keys, always well formed): as `Steps.cache_path`.
+        key = query.removeprefix("key=") if query.startswith("key=") else None
+        return lambda reply: self._steps(endpoint, 0, 200, None, reply, key)
 
     def _proxy(self, method: str, path: str, reply: Reply) -> None:
         backend = self._pick()
@@ -415,7 +418,9 @@ class _Node:
 
         self._call(component, method, path, replied)
 
-    def _read_through(self, step: Step, answer: Callable[[int, Any], None], fail: Reply) -> None:
+    def _read_through(
+        self, step: Step, key: str | None, answer: Callable[[int, Any], None], fail: Reply
+    ) -> None:
         """Cache-aside, as `Steps.read_through`: the cache, and on a miss the source and a
         fill; the answer says whether it was `cached`."""
         source = step.source
@@ -427,7 +432,7 @@ class _Node:
         if not step.target or not getattr(self.settings, "use_cache", True):
             read_source(lambda: answer(200, _MISS))
             return
-        path = f"/cache/{step.key}"
+        path = f"/cache/{step.key if key is None else key}"
 
         def looked_up(status: int, replica: str, value: Any) -> None:
             if status >= 400:
@@ -504,19 +509,28 @@ class _Node:
         else:
             self.task_waiters.append(start)
 
-    def _steps(self, endpoint: Endpoint, i: int, status: int, body: Any, reply: Reply) -> None:
+    def _steps(
+        self,
+        endpoint: Endpoint,
+        i: int,
+        status: int,
+        body: Any,
+        reply: Reply,
+        key: str | None = None,
+    ) -> None:
         """The endpoint's steps from the `i`th, as `components/steps.py` runs them; the
-        last call, read or task decides the answer (`status`, `body`)."""
+        last call, read or task decides the answer (`status`, `body`); `key`: the
+        request's `?key=`, which its reads ask the cache for."""
         if i == len(endpoint.steps):
             reply(status, self.id, body)
             return
         step = endpoint.steps[i]
 
         def next_step() -> None:
-            self._steps(endpoint, i + 1, status, body, reply)
+            self._steps(endpoint, i + 1, status, body, reply, key)
 
         def answer(status: int, body: Any) -> None:
-            self._steps(endpoint, i + 1, status, body, reply)
+            self._steps(endpoint, i + 1, status, body, reply, key)
 
         def fail(status: int, _replica: str, body: Any) -> None:
             reply(status, self.id, body)  # the endpoint ends, the middleware answers it
@@ -534,7 +548,7 @@ class _Node:
             self._call(step.target, step.method, step.path, called)
             return
         if step.kind == "read_through":
-            self._read_through(step, answer, fail)
+            self._read_through(step, key, answer, fail)
             return
         if step.kind == "enqueue":
             assert step.target
@@ -579,6 +593,7 @@ class _Engine:
         self.pools: Counter[tuple[str, str]] = Counter()
         self.timeline = Timeline()
         self.tally = Tally()
+        self.draw_key = key_drawer(options, topology.seed)
         self.start = 0.0
         self.in_flight = 0  # an open load's requests unanswered
         self.senders = 0  # a closed load's clients still sending, or the open scheduler
@@ -760,7 +775,8 @@ class _Engine:
     def _one(self, endpoint: str, scheduled: float | None, then: Then) -> None:
         """Send one request of the mix and file its answer, as `driver.one` does."""
         loop, tally = self.loop, self.tally
-        method, path, _, _ = ENDPOINTS[endpoint]
+        method = ENDPOINTS[endpoint][0]
+        path = path_of(endpoint, self.draw_key)
         sent = loop.now()
         started = sent if scheduled is None else scheduled
         if scheduled is not None:

@@ -52,8 +52,6 @@ def _load(options: BenchOptions, faults: Sequence[Fault]) -> str | None:
         return "[[faults]] (faults on a schedule)"
     if options.flows:
         return "[[flows]] (user flows)"
-    if options.keys.on:
-        return "load.keys (keys with popularity)"
     if options.auth != "login":
         return f'auth = "{options.auth}" (only a token from /login)'
     if options.verbose:
@@ -70,7 +68,7 @@ def _topology(topology: Topology, options: BenchOptions) -> str | None:
             reason = _settings(replica.id, replica_settings(component, replica.id))
             if reason:
                 return reason
-    reason = _caches(graph)
+    reason = _caches(graph, options.keys.count)
     if reason:
         return reason
     reason = _route(graph, graph.entry(), "POST", "/login", set())
@@ -94,9 +92,10 @@ def _topology(topology: Topology, options: BenchOptions) -> str | None:
     return None
 
 
-def _caches(graph: Graph) -> str | None:
+def _caches(graph: Graph, drawn: int) -> str | None:
     """The engine keeps a cache's entries by key and expiry only: refused where its size
-    could evict one (more keys than entries or bytes allow) or its TTL is refused."""
+    could evict one (more keys than entries or bytes allow, the load's `drawn` keys
+    counted) or its TTL is refused."""
     keys: dict[str, set[str]] = {}
     for component in graph.components.values():
         for endpoint in component.endpoints:
@@ -107,7 +106,8 @@ def _caches(graph: Graph) -> str | None:
         settings = graph.components[name].settings
         if settings.eviction:
             return f'[{name}] eviction = "{settings.eviction}"'
-        if len(read) > settings.maxsize or len(read) * _ENTRY_BYTES > settings.max_bytes:
+        count = len(read) + drawn
+        if count > settings.maxsize or count * _ENTRY_BYTES > settings.max_bytes:
             return f"[{name}] an entry evicted for room (maxsize {settings.maxsize})"
         if settings.ttl > settings.max_ttl:
             return f"[{name}] ttl above max_ttl (its fills refused)"

@@ -93,16 +93,11 @@ class Session:
     draw_key: Callable[[], str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        keys = self.options.keys
-        if keys.on:
-            self.draw_key = drawer(keys, random.Random(f"{self.topology.seed}:keys"))
+        self.draw_key = key_drawer(self.options, self.topology.seed)
 
     def path_of(self, endpoint: str) -> str:
         """The path `endpoint` is sent to: a read (`load.KEYED`) with its key drawn."""
-        path = ENDPOINTS[endpoint][1]
-        if self.draw_key is None or endpoint not in KEYED:
-            return path
-        return f"{path}?key={self.draw_key()}"
+        return path_of(endpoint, self.draw_key)
 
     def keyed(self, method: str, path: str) -> str:
         """`path` with a drawn key, if it is a read's, given without a query (a flow's
@@ -178,6 +173,22 @@ async def open_session(
         await client.close()
         if cluster is not None:
             await cluster.stop()
+
+
+def key_drawer(options: BenchOptions, seed: int) -> Callable[[], str] | None:
+    """The load's draws of the key each read asks for, from a generator of their own (so
+    keys leave every other draw of the run as it was); None without keys. Both engines'."""
+    if not options.keys.on:
+        return None
+    return drawer(options.keys, random.Random(f"{seed}:keys"))
+
+
+def path_of(endpoint: str, draw_key: Callable[[], str] | None) -> str:
+    """The path `endpoint` of the mix is sent to: a read (`load.KEYED`) with its key drawn."""
+    path = ENDPOINTS[endpoint][1]
+    if draw_key is None or endpoint not in KEYED:
+        return path
+    return f"{path}?key={draw_key()}"
 
 
 # Hops a request holds at once, at most: as many as the lab's longest path has.
