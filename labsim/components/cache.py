@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-from cachetools import Cache as Store
-from cachetools import FIFOCache, LFUCache, LRUCache, RRCache, TLRUCache, TTLCache
 
 from ..model.config import CacheConfig
 from .answers import JSONError, json_body
+from .cache_entries import Entries, Entry
 from .context import Context, Station
 from .figures import CacheFigures, CacheSize, Labelled
 from .middleware import base_app
@@ -40,78 +38,7 @@ FIGURES = CacheFigures  # the kind's own figures (`kinds.py`)
 MORE_FIGURES = (CacheSize,)  # read now, not counted
 
 
-@dataclass(frozen=True)
-class Entry:
-    # The value as compact JSON: what a client sent costs its size in bytes, never the
-    # tens of times more that parsed Python objects can cost (a list of empty lists).
-    value: bytes
-    expires_at: float  # fresh until then; stale (if allowed) for a while after
-
-    def size(self) -> int:
-        return len(self.value) + _ENTRY_OVERHEAD
-
-
 MAX_KEY = 256  # characters in a key
-
-# Bytes an entry costs besides its value (the entry, its key, the cache's bookkeeping).
-_ENTRY_OVERHEAD = 256
-
-
-class _CountsExpired:
-    """Mixed into a cache that drops entries past their time (TLRU, TTL): counts them."""
-
-    def __init__(self, figures: CacheFigures, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._figures = figures
-
-    def expire(self, time: float | None = None) -> list[tuple[str, Entry]]:
-        expired: list[tuple[str, Entry]] = super().expire(time)  # type: ignore[misc]
-        if expired:
-            self._figures.expirations += len(expired)
-        return expired
-
-
-class _CountingCache(_CountsExpired, TLRUCache):
-    """The default store: each entry with its own TTL."""
-
-
-class _CountingTTLCache(_CountsExpired, TTLCache):
-    """Eviction "ttl": the cache's own TTL for every entry, least recently used first."""
-
-
-# Keys remembered as evicted, to count the misses evictions cost: past this, the oldest
-# are forgotten (a client naming endless keys cannot grow it).
-MAX_EVICTED_KEYS = 100_000
-
-
-def _store(ctx: Context[CacheConfig], figures: CacheFigures) -> Store:
-    """The entries, bounded in bytes by cachetools itself (`getsizeof`), in entries by
-    `put`; which entry goes when full is the `eviction` policy's."""
-    settings = ctx.settings
-    grace = settings.stale_while_revalidate
-    bounds: dict[str, Any] = {"maxsize": settings.max_bytes, "getsizeof": Entry.size}
-    match settings.eviction:
-        case "lru":
-            return LRUCache(**bounds)
-        case "lfu":
-            return LFUCache(**bounds)
-        case "fifo":
-            return FIFOCache(**bounds)
-        case "random":
-            # Its own generator: the policy's draws leave the latencies' as they were.
-            rng = random.Random(f"{ctx.topology.seed}:{ctx.id}:eviction")
-            return RRCache(choice=rng.choice, **bounds)
-        case "ttl":
-            return _CountingTTLCache(
-                figures, ttl=settings.ttl + grace, timer=ctx.clock.now, **bounds
-            )
-    return _CountingCache(
-        figures,
-        ttu=lambda _key, entry, _now: entry.expires_at + grace,
-        timer=ctx.clock.now,
-        **bounds,
-    )
-
 
 RESERVED = frozenset({"stats", "flush"})  # names of the cache's own routes, not keys
 
@@ -140,8 +67,9 @@ class Cache(Station[CacheConfig, CacheFigures]):
 
     def __init__(self, ctx: Context[CacheConfig]) -> None:
         super().__init__(ctx, CacheFigures())
-        self.store = _store(ctx, self.figures)
-        self.evicted: LRUCache[str, None] = LRUCache(MAX_EVICTED_KEYS)
+        name = f"{ctx.topology.seed}:{ctx.id}"
+        self.entries = Entries(ctx.settings, self.figures, ctx.clock.now, name)
+        self.store = self.entries.store
         self.leases: dict[str, asyncio.Event] = {}  # key -> set when the holder fills it
 
     def size(self) -> CacheSize:
@@ -159,42 +87,16 @@ class Cache(Station[CacheConfig, CacheFigures]):
         self.leases[key] = asyncio.Event()
         return True
 
-    def _lookup(self, key: str) -> Entry | None:
-        """The entry of `key`, unless past its TTL and grace: then dropped (the default
-        store and `ttl` drop those themselves), a miss."""
-        entry: Entry | None = self.store.get(key)
-        lazy = self.settings.eviction not in ("", "ttl")
-        if (
-            lazy
-            and entry is not None
-            and self.clock.now() >= (entry.expires_at + self.settings.stale_while_revalidate)
-        ):
-            del self.store[key]
-            self.figures.expirations += 1
-            return None
-        return entry
-
-    def _evict(self) -> None:
-        key, entry = self.store.popitem()
-        if self.clock.now() >= entry.expires_at + self.settings.stale_while_revalidate:
-            self.figures.expirations += 1  # it would have missed anyway: no eviction's cost
-            return
-        self.figures.evictions += 1
-        self.evicted[key] = None
-
     async def get(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
-        entry = self._lookup(key)
+        entry = self.entries.lookup(key)
         if entry is not None and self.clock.now() < entry.expires_at:
             self.figures.hits += 1
             return _answer(entry.value)
         if entry is not None:  # stale, within the grace period
             self.figures.stale += 1
             return _answer(entry.value, stale=True, lease=self._take_lease(key))
-        self.figures.misses += 1
-        if key in self.evicted:  # it was cached, and would be still but for an eviction
-            del self.evicted[key]
-            self.figures.evicted_misses += 1
+        self.entries.missed(key)
         if not self.settings.coalesce:
             return _answer(None)
         return await self._wait_for_fill(key)
@@ -266,20 +168,7 @@ class Cache(Station[CacheConfig, CacheFigures]):
         entry = Entry(value, self.clock.now() + ttl)
         if entry.size() > settings.max_bytes:
             raise JSONError(413, f"value too large for the cache ({len(value):,} bytes)")
-        # By the policy, counted here (cachetools would drop them unseen for bytes). A
-        # replaced entry's bytes count as freed, so a larger value makes room the same way;
-        # it is read without touching it (a policy's `get` counts a use, as LFU's does).
-        replaced = key in self.store
-        freed = Store.__getitem__(self.store, key).size() if replaced else 0
-        while not replaced and len(self.store) >= settings.maxsize:
-            self._evict()
-        while self.store and self.store.currsize - freed + entry.size() > self.store.maxsize:
-            self._evict()
-            if key not in self.store:  # the victim was the entry being replaced
-                freed = 0
-        self.store[key] = entry
-        self.evicted.pop(key, None)
-        self.figures.sets += 1
+        self.entries.put(key, entry)
         filled = self.leases.pop(key, None)
         if filled is not None:
             filled.set()

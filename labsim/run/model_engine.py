@@ -11,7 +11,9 @@ FIFO line, the service drawn when the slot is granted. It fills the same `Tally`
 `Timeline` and station figures, so `collect.bench_result` makes the same report.
 
 It covers what `model_support.py` lets through and refuses the rest with one line. It
-imports no component and no aiohttp: it reads the model layer (topology, graph, latency).
+imports no component's app and no aiohttp: it reads the model layer (topology, graph,
+latency), and keeps a cache's entries with the cache's own `Entries`
+(`components/cache_entries.py`), operation for operation, eviction policies included.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ..components.cache_entries import Entries, Entry
+from ..components.figures import CacheFigures
 from ..core.intervals import PerInterval
 from ..core.metrics import Histogram
 from ..core.timeline import Timeline
@@ -131,6 +135,9 @@ class _Loop:
                 ready.append(entry[4])
 
 
+# The value a fill keeps (its size never decides an eviction: `model_support` refuses a
+# cache whose bytes could fill).
+_FILLED = b"null"
 # What a gateway's read answers: whether it came from the cache.
 _HIT, _MISS = {"cached": True}, {"cached": False}
 
@@ -295,7 +302,10 @@ class _Node:
                 self.delay = lambda: latency() + service()
         self.statuses: Counter[int] = Counter()
         self.counters: Counter[str] = Counter()  # its kind's figures that the report reads
-        self.entries: dict[str, float] = {}  # a cache's: key -> when it expires
+        if component.kind == "cache":
+            self.cache_figures = CacheFigures()
+            name = f"{engine.topology.seed}:{replica}"
+            self.entries = Entries(settings, self.cache_figures, self.loop.now, name)
         if component.kind == "worker":
             self.duration = sampler(settings.task_duration, self.rng)
             self.free_slots = settings.concurrency
@@ -332,6 +342,12 @@ class _Node:
             self.loop.sleep(seconds, slot)
         else:
             slot()
+
+    def figures(self) -> dict[str, int]:
+        """Its kind's figures that the report reads: a cache's all of them, as the cache's."""
+        if self.kind == "cache":
+            return {**self.counters, **self.cache_figures.counts()}
+        return dict(self.counters)
 
     def _answered(self, reply: Reply) -> Reply:
         def answered(status: int, served_by: str, body: Any) -> None:
@@ -449,21 +465,19 @@ class _Node:
         self._call(step.target, "GET", path, looked_up)
 
     def _cache(self, method: str, path: str, reply: Reply) -> None:
-        """`GET` and `POST /cache/<key>`, as `components/cache.py` without its patterns:
-        an entry is fresh while the clock is before its expiry, then gone."""
+        """`GET` and `POST /cache/<key>`, as `components/cache.py` without its patterns
+        (coalescing, stale-while-revalidate: refused), on the same `Entries`."""
         key, now = path.removeprefix("/cache/"), self.loop.now()
         if method == "GET":
-            expires = self.entries.get(key)
-            if expires is not None and now < expires:
-                self.counters["hits"] += 1
+            entry = self.entries.lookup(key)
+            if entry is not None and now < entry.expires_at:
+                self.cache_figures.hits += 1
                 reply(200, self.id, True)
                 return
-            self.entries.pop(key, None)
-            self.counters["misses"] += 1
+            self.entries.missed(key)  # stale entries: refused (stale_while_revalidate)
             reply(200, self.id, None)
             return
-        self.entries[key] = now + self.settings.ttl
-        self.counters["sets"] += 1
+        self.entries.put(key, Entry(_FILLED, now + self.settings.ttl))
         reply(200, self.id, None)
 
     def _database(self, reply: Reply) -> None:
@@ -801,7 +815,7 @@ class _Engine:
         elapsed, ended = self.elapsed, self.ended
         self._take()
         observed = Observed(
-            counters={r: dict(n.counters) for r, n in self.nodes.items()},
+            counters={r: n.figures() for r, n in self.nodes.items()},
             statuses={r: _statuses(n.statuses) for r, n in self.nodes.items()},
             kinds={r: n.kind for r, n in self.nodes.items()},
             capacity={r: (self.began[r], ended[r]) for r in self.began},

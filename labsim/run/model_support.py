@@ -93,9 +93,9 @@ def _topology(topology: Topology, options: BenchOptions) -> str | None:
 
 
 def _caches(graph: Graph, drawn: int) -> str | None:
-    """The engine keeps a cache's entries by key and expiry only: refused where its size
-    could evict one (more keys than entries or bytes allow, the load's `drawn` keys
-    counted) or its TTL is refused."""
+    """The engine keeps a cache's entries as the cache does (`Entries`), but not their
+    values' bytes: refused where bytes could decide an eviction (its entries, the load's
+    `drawn` keys counted, could fill `max_bytes`), or where its TTL is refused."""
     keys: dict[str, set[str]] = {}
     for component in graph.components.values():
         for endpoint in component.endpoints:
@@ -104,11 +104,9 @@ def _caches(graph: Graph, drawn: int) -> str | None:
                     keys.setdefault(step.target, set()).add(step.key)
     for name, read in keys.items():
         settings = graph.components[name].settings
-        if settings.eviction:
-            return f'[{name}] eviction = "{settings.eviction}"'
-        count = len(read) + drawn
-        if count > settings.maxsize or count * _ENTRY_BYTES > settings.max_bytes:
-            return f"[{name}] an entry evicted for room (maxsize {settings.maxsize})"
+        count = min(len(read) + drawn, settings.maxsize)
+        if count * _ENTRY_BYTES > settings.max_bytes:
+            return f"[{name}] an entry evicted for bytes (max_bytes {settings.max_bytes:,})"
         if settings.ttl > settings.max_ttl:
             return f"[{name}] ttl above max_ttl (its fills refused)"
     return None
